@@ -1,0 +1,130 @@
+// InodeTable: the kernel's view of the backing tree, without a descriptor per
+// file.
+//
+// The libfuse passthrough examples keep an O_PATH descriptor for every inode
+// the kernel knows; on a 20,000-file Maildir they run out of descriptors, and
+// on NFS every such descriptor pins its file, so that an unlink by anyone
+// becomes a silly rename (.nfsXXXX). nfsguard instead remembers, per inode,
+// the directory and name it was last looked up under, and opens the object
+// only for the length of a request, checking that the name still means the
+// same (dev, ino). Only directories keep a descriptor, in a cache with a fixed
+// bound (least recently used out first); the backing root's descriptor is held
+// for the life of the mount, since the mount may hide its path.
+//
+// The kernel's lookup count decides an inode's life (lookup/forget); an inode
+// also stays while inodes below it are in the table, since resolving them
+// walks through it.
+#pragma once
+
+#include <sys/stat.h>
+
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "ops/located.hpp"
+#include "ops/result.hpp"
+#include "ops/syscalls.hpp"
+#include "ops/unique_fd.hpp"
+
+namespace nfsguard::fs {
+
+struct Inode {
+    Inode(dev_t d, ino_t i, mode_t t) : dev(d), ino(i), type(t) {}
+    const dev_t dev;
+    const ino_t ino;
+    const mode_t type;  // S_IFMT bits
+
+    // Everything below is guarded by the table's mutex.
+    uint64_t nlookup = 0;
+    uint64_t children = 0;  // table inodes whose parent this is
+    Inode* parent = nullptr;
+    std::string name;     // last name the kernel looked this up under
+    ops::SharedFd dir_fd;  // cached O_PATH descriptor, directories only
+    std::list<Inode*>::iterator lru_pos;
+    bool in_index = true;  // still the table's inode for (dev, ino)
+};
+
+// An object located for one request: the descriptors stay valid while the
+// Target lives, whatever the cache does meanwhile.
+struct Target {
+    ops::SharedFd object;  // O_PATH on the object
+    ops::SharedFd parent;  // O_PATH on its directory (null for directories and the root)
+    std::string name;
+    mode_t type = 0;
+
+    ops::Located located() const {
+        return ops::Located{object->get(), type, parent ? parent->get() : -1,
+                            parent ? name.c_str() : nullptr};
+    }
+};
+
+class InodeTable {
+public:
+    InodeTable(ops::Syscalls& sys, ops::UniqueFd root_fd, const struct stat& root_st,
+               size_t max_dir_fds);
+    ~InodeTable();
+    InodeTable(const InodeTable&) = delete;
+    InodeTable& operator=(const InodeTable&) = delete;
+
+    Inode& root() { return *root_; }
+    // nodeid <-> inode. The kernel only sends nodeids it was given, and only
+    // until it forgets them; the root is nodeid 1 (FUSE_ROOT_ID).
+    static constexpr uint64_t kRootId = 1;
+    uint64_t id_of(const Inode& inode) const;
+    Inode& from_id(uint64_t id);
+
+    // The kernel now knows `st` as `name` in `parent` (one more lookup).
+    Inode& remember(Inode& parent, const std::string& name, const struct stat& st);
+    void forget(Inode& inode, uint64_t nlookup);
+    // An object of the table (by dev, ino) was renamed to `name` in `parent`.
+    void moved(const struct stat& st, Inode& parent, const std::string& name);
+
+    // The cached O_PATH descriptor of a directory, opened if need be.
+    ops::Result<ops::SharedFd> directory_fd(Inode& dir);
+    // Descriptors on the object, and for non-directories its parent and name.
+    ops::Result<Target> locate(Inode& inode);
+
+    size_t size() const;
+    size_t cached_dir_fds() const;
+
+private:
+    struct Key {
+        dev_t dev;
+        ino_t ino;
+        bool operator==(const Key&) const = default;
+    };
+    struct KeyHash {
+        size_t operator()(const Key& k) const {
+            return std::hash<uint64_t>()(k.ino) ^ (std::hash<uint64_t>()(k.dev) << 1);
+        }
+    };
+    // One step of a path from a cached directory down to a wanted inode.
+    struct Step {
+        std::string name;
+        dev_t dev;
+        ino_t ino;
+        mode_t type;
+    };
+
+    void set_parent(Inode& inode, Inode* parent);
+    void release_if_unused(Inode* inode);
+    void cache_dir_fd(Inode& dir, ops::SharedFd fd);
+    void touch(Inode& dir);
+    // Called locked, returns unlocked.
+    ops::Result<ops::SharedFd> resolve_dir(Inode& dir, std::unique_lock<std::mutex>& lock);
+
+    ops::Syscalls& sys_;
+    const size_t max_dir_fds_;
+    mutable std::mutex mutex_;
+    Inode* root_;
+    std::unordered_map<Key, std::unique_ptr<Inode>, KeyHash> index_;
+    std::unordered_map<Inode*, std::unique_ptr<Inode>> orphans_;  // replaced at their (dev, ino)
+    std::list<Inode*> lru_;  // directories with a cached descriptor, most recent first
+};
+
+}  // namespace nfsguard::fs

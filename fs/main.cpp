@@ -1,0 +1,24 @@
+// nfsguard: a FUSE filesystem mounted over an NFS path that hardens every
+// call mail software makes on it. See nfsguard --help and README.md.
+#include <cstdio>
+
+#include "fs/options.hpp"
+#include "fs/session.hpp"
+
+int main(int argc, char** argv) {
+    nfsguard::fs::Options opts;
+    std::string err = nfsguard::fs::parse_options(argc, argv, opts);
+    if (!err.empty()) {
+        std::fprintf(stderr, "nfsguard: %s\n", err.c_str());
+        return 2;
+    }
+    if (opts.help) {
+        std::fputs(nfsguard::fs::usage().c_str(), stdout);
+        return 0;
+    }
+    if (opts.version) {
+        std::printf("nfsguard %s\n", NFSGUARD_VERSION);
+        return 0;
+    }
+    return nfsguard::fs::run_session(opts);
+}

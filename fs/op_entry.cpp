@@ -1,0 +1,42 @@
+// FUSE lookup and forget: how the kernel learns and drops nodeids.
+#include "fs/op_handlers.hpp"
+#include "fs/request.hpp"
+#include "ops/entry_name.hpp"
+#include "ops/namespace_ops.hpp"
+
+namespace nfsguard::fs {
+
+void op_lookup(fuse_req_t req, fuse_ino_t parent_id, const char* name) {
+    Request r(req);
+    if (!r.acting_as_caller()) return;
+    if (auto ok = ops::check_entry_name(name); !ok) return r.reply_error(ok);
+    Inode& parent = r.inode(parent_id);
+    auto dir = r.fs().inodes.directory_fd(parent);
+    if (!dir) return r.reply_error(dir);
+    auto st = ops::lookup_entry(r.fs().sys, (*dir)->get(), name);
+    if (!st) {
+        if (st.error() == ENOENT && r.fs().cache.negative_timeout > 0) {
+            struct fuse_entry_param e {};
+            e.entry_timeout = r.fs().cache.negative_timeout;
+            fuse_reply_entry(req, &e);
+            return;
+        }
+        return r.reply_error(st);
+    }
+    r.reply_entry(parent, name, *st);
+}
+
+void op_forget(fuse_req_t req, fuse_ino_t id, uint64_t nlookup) {
+    auto& fs = *static_cast<Filesystem*>(fuse_req_userdata(req));
+    fs.inodes.forget(fs.inodes.from_id(id), nlookup);
+    fuse_reply_none(req);
+}
+
+void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data* forgets) {
+    auto& fs = *static_cast<Filesystem*>(fuse_req_userdata(req));
+    for (size_t i = 0; i < count; ++i)
+        fs.inodes.forget(fs.inodes.from_id(forgets[i].ino), forgets[i].nlookup);
+    fuse_reply_none(req);
+}
+
+}  // namespace nfsguard::fs

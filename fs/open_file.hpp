@@ -1,0 +1,44 @@
+// The handles behind fuse_file_info::fh: one backing descriptor per open of
+// the caller, opened with the caller's flags and rights, closed at release.
+#pragma once
+
+#define FUSE_USE_VERSION 312
+#include <dirent.h>
+#include <fuse_lowlevel.h>
+
+#include <mutex>
+
+#include "ops/unique_fd.hpp"
+
+namespace nfsguard::fs {
+
+struct OpenFile {
+    explicit OpenFile(ops::UniqueFd f) : fd(std::move(f)) {}
+    ops::UniqueFd fd;
+
+    static OpenFile& of(const struct fuse_file_info* fi) {
+        return *reinterpret_cast<OpenFile*>(static_cast<uintptr_t>(fi->fh));
+    }
+};
+
+// An open directory stream. readdir requests on one handle may come from
+// several threads; the mutex keeps the stream and its offset together.
+struct OpenDir {
+    explicit OpenDir(DIR* d) : dir(d) {}
+    ~OpenDir() {
+        if (dir) closedir(dir);
+    }
+    OpenDir(const OpenDir&) = delete;
+    OpenDir& operator=(const OpenDir&) = delete;
+
+    std::mutex mutex;
+    DIR* dir;
+    off_t offset = 0;              // position of `pending`, or of the stream
+    struct dirent* pending = nullptr;  // read but not yet given to the kernel
+
+    static OpenDir& of(const struct fuse_file_info* fi) {
+        return *reinterpret_cast<OpenDir*>(static_cast<uintptr_t>(fi->fh));
+    }
+};
+
+}  // namespace nfsguard::fs

@@ -1,0 +1,152 @@
+#include "fs/options.hpp"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <string_view>
+
+namespace nfsguard::fs {
+namespace {
+
+// Mount flags the kernel takes for a FUSE mount.
+constexpr std::array<std::string_view, 13> kMountFlags = {
+    "ro",    "rw",     "suid",  "nosuid", "dev",   "nodev",  "exec",
+    "noexec", "async", "sync",  "dirsync", "atime", "noatime"};
+
+// Options fstab and mount(8) use that mean nothing to nfsguard itself.
+bool is_ignored(std::string_view opt) {
+    static constexpr std::array<std::string_view, 9> kIgnored = {
+        "defaults", "auto", "noauto", "user", "users", "nouser", "owner", "_netdev", "nofail"};
+    if (std::find(kIgnored.begin(), kIgnored.end(), opt) != kIgnored.end()) return true;
+    return opt.starts_with("x-") || opt.starts_with("comment=") || opt == "relatime" ||
+           opt == "strictatime" || opt == "lazytime" || opt == "nolazytime";
+}
+
+template <typename T>
+bool parse_number(std::string_view text, T& out, T min) {
+    T value{};
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end != text.data() + text.size() || value < min) return false;
+    out = value;
+    return true;
+}
+
+std::string apply_option(std::string_view opt, Options& out) {
+    auto eq = opt.find('=');
+    std::string_view key = opt.substr(0, eq);
+    std::string_view value = eq == std::string_view::npos ? "" : opt.substr(eq + 1);
+    if (opt.empty() || is_ignored(opt)) return "";
+    if (std::find(kMountFlags.begin(), kMountFlags.end(), opt) != kMountFlags.end()) {
+        out.mount_flags.emplace_back(opt);
+        return "";
+    }
+    if (opt == "allow_other") {
+        out.allow_other = true;
+    } else if (opt == "noallow_other") {
+        out.allow_other = false;
+    } else if (opt == "default_permissions") {
+        out.mount_flags.emplace_back(opt);
+    } else if (key == "log_level" && eq != std::string_view::npos) {
+        static constexpr std::array<std::string_view, 7> kLevels = {
+            "trace", "debug", "info", "warn", "error", "critical", "off"};
+        if (std::find(kLevels.begin(), kLevels.end(), value) == kLevels.end())
+            return "bad log_level '" + std::string(value) +
+                   "' (trace, debug, info, warn, error, critical, off)";
+        out.log_level = value;
+    } else if (key == "cache" && eq != std::string_view::npos) {
+        out.cache_mode = value;
+    } else if (key == "dir_fds") {
+        if (!parse_number<size_t>(value, out.dir_fds, 1))
+            return "bad dir_fds '" + std::string(value) + "' (a number, at least 1)";
+    } else if (key == "threads") {
+        if (!parse_number<unsigned>(value, out.threads, 1))
+            return "bad threads '" + std::string(value) + "' (a number, at least 1)";
+    } else if (key == "fsname" && !value.empty()) {
+        out.fsname = value;
+    } else {
+        return "unknown option '" + std::string(opt) + "'";
+    }
+    return "";
+}
+
+std::string apply_option_list(std::string_view list, Options& out) {
+    while (!list.empty()) {
+        auto comma = list.find(',');
+        std::string err = apply_option(list.substr(0, comma), out);
+        if (!err.empty()) return err;
+        if (comma == std::string_view::npos) break;
+        list.remove_prefix(comma + 1);
+    }
+    return "";
+}
+
+}  // namespace
+
+std::string parse_options(int argc, const char* const* argv, Options& out) {
+    std::vector<std::string> positional;
+    for (int i = 1; i < argc; ++i) {
+        std::string_view arg = argv[i];
+        if (arg == "-h" || arg == "--help") {
+            out.help = true;
+        } else if (arg == "-V" || arg == "--version") {
+            out.version = true;
+        } else if (arg == "-f") {
+            out.foreground = true;
+        } else if (arg == "-d") {
+            out.debug = true;
+            out.foreground = true;
+        } else if (arg == "-o") {
+            if (i + 1 >= argc) return "-o needs a list of options";
+            if (auto err = apply_option_list(argv[++i], out); !err.empty()) return err;
+        } else if (arg.starts_with("-o")) {
+            if (auto err = apply_option_list(arg.substr(2), out); !err.empty()) return err;
+        } else if (arg.starts_with("-") && arg.size() > 1) {
+            return "unknown argument '" + std::string(arg) + "'";
+        } else {
+            positional.emplace_back(arg);
+        }
+    }
+    if (out.help || out.version) return "";
+    if (positional.size() != 2) return "expected BACKING and MOUNTPOINT (see --help)";
+    out.backing = positional[0];
+    out.mountpoint = positional[1];
+    return "";
+}
+
+std::vector<std::string> fuse_arguments(const Options& opts, bool allow_other) {
+    std::string o = "subtype=nfsguard,fsname=" + (opts.fsname.empty() ? opts.backing : opts.fsname);
+    if (allow_other) o += ",allow_other";
+    for (const auto& flag : opts.mount_flags) o += "," + flag;
+    std::vector<std::string> args{"nfsguard", "-o", o};
+    if (opts.debug) args.emplace_back("-d");
+    return args;
+}
+
+std::string usage() {
+    return R"(usage: nfsguard [-f] [-d] [-o opt[,opt...]] BACKING MOUNTPOINT
+
+Mounts a FUSE filesystem on MOUNTPOINT that passes every call through to the
+directory BACKING (usually an NFS mount), hardened against NFS's failure modes.
+BACKING may be the same path as MOUNTPOINT: nfsguard opens it before mounting.
+
+  -f                  stay in the foreground (log to stderr)
+  -d                  foreground, with libfuse's request trace
+  -h, --help          this text
+  -V, --version       the version
+
+options (-o):
+  log_level=LEVEL     trace, debug, info (default), warn, error, critical, off
+  cache=shared        what the kernel may cache (shared: nothing; other hosts
+                      may change the same files)
+  dir_fds=N           directory descriptors kept open at most (default 256)
+  threads=N           request threads at most (default 16)
+  fsname=NAME         source shown in /proc/mounts (default BACKING)
+  noallow_other       only the mounting user may use the mount
+  ro, nosuid, nodev, noexec, sync, dirsync, noatime, ...  mount flags
+  _netdev, nofail, noauto, defaults, x-*   fstab options, ignored
+
+fstab:  /var/mail  /var/mail  fuse.nfsguard  _netdev,nofail  0 0
+)";
+}
+
+}  // namespace nfsguard::fs

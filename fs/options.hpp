@@ -1,0 +1,40 @@
+// Options: the command line, in the mount.fuse3 convention so that an fstab
+// line works unchanged:
+//
+//   nfsguard [-f] [-d] [-o opt[,opt...]] BACKING MOUNTPOINT
+//   BACKING  MOUNTPOINT  fuse.nfsguard  opt,opt,...  0 0
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace nfsguard::fs {
+
+struct Options {
+    std::string backing;
+    std::string mountpoint;
+    bool foreground = false;
+    bool debug = false;  // libfuse's request trace; implies foreground
+    bool help = false;
+    bool version = false;
+
+    std::string log_level = "info";
+    std::string cache_mode = "shared";
+    size_t dir_fds = 256;    // bound on cached directory descriptors
+    unsigned threads = 16;   // bound on request threads
+    bool allow_other = true; // every local user reaches the mount (when run as root)
+    std::string fsname;      // shown in /proc/mounts; BACKING by default
+    // Mount flags handed to the kernel (ro, nosuid, nodev, noexec, ...).
+    std::vector<std::string> mount_flags;
+};
+
+// Parses argv into `out`. Returns an empty string, or one line saying what is
+// wrong with the command line.
+std::string parse_options(int argc, const char* const* argv, Options& out);
+
+// The arguments for fuse_session_new: argv[0], -o with the mount options.
+std::vector<std::string> fuse_arguments(const Options& opts, bool allow_other);
+
+std::string usage();
+
+}  // namespace nfsguard::fs

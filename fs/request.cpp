@@ -1,0 +1,64 @@
+#include "fs/request.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+#include <vector>
+
+namespace nfsguard::fs {
+namespace {
+
+std::vector<gid_t> read_groups(fuse_req_t req) {
+    std::vector<gid_t> groups(32);
+    for (;;) {
+        int n = fuse_req_getgroups(req, static_cast<int>(groups.size()), groups.data());
+        if (n < 0) return {};  // a kernel-internal request, or the caller is gone
+        if (static_cast<size_t>(n) <= groups.size()) {
+            groups.resize(static_cast<size_t>(n));
+            return groups;
+        }
+        groups.resize(static_cast<size_t>(n));
+    }
+}
+
+}  // namespace
+
+Request::Request(fuse_req_t req)
+    : req_(req), fs_(*static_cast<Filesystem*>(fuse_req_userdata(req))) {
+    if (!fs_.switch_identity) return;
+    const fuse_ctx* ctx = fuse_req_ctx(req);
+    auto who = fs_.callers.identify(ctx->pid, ctx->uid, ctx->gid, [&] { return read_groups(req); });
+    if (auto r = ops::act_as(who); !r) {
+        spdlog::error("cannot act as uid {} gid {}: {}", who.uid, who.gid, std::strerror(r.error()));
+        identity_ok_ = false;
+        fuse_reply_err(req_, EPERM);
+    }
+}
+
+void Request::reply_error(int err) { fuse_reply_err(req_, err); }
+
+void Request::reply_attr(const struct stat& st) {
+    fuse_reply_attr(req_, &st, fs_.cache.attr_timeout);
+}
+
+void Request::fill_entry(Inode& parent, const char* name, const struct stat& st,
+                         struct fuse_entry_param& e) {
+    std::memset(&e, 0, sizeof e);
+    Inode& inode = fs_.inodes.remember(parent, name, st);
+    e.ino = fs_.inodes.id_of(inode);
+    e.attr = st;
+    e.attr_timeout = fs_.cache.attr_timeout;
+    e.entry_timeout = fs_.cache.entry_timeout;
+}
+
+void Request::reply_entry(Inode& parent, const char* name, const struct stat& st) {
+    struct fuse_entry_param e;
+    fill_entry(parent, name, st, e);
+    if (fuse_reply_entry(req_, &e) != 0) {
+        // The kernel did not take the entry (the caller was interrupted):
+        // it will not forget what it never learned.
+        fs_.inodes.forget(fs_.inodes.from_id(e.ino), 1);
+    }
+}
+
+}  // namespace nfsguard::fs

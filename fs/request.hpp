@@ -1,0 +1,47 @@
+// Request: one FUSE request while a handler serves it.
+//
+// Constructing it makes the thread act as the caller; the reply helpers send
+// exactly one reply. Handlers are written as: look the inodes up, call ops/,
+// reply with the result or its errno.
+#pragma once
+
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
+
+#include "fs/filesystem.hpp"
+#include "ops/result.hpp"
+
+namespace nfsguard::fs {
+
+class Request {
+public:
+    explicit Request(fuse_req_t req);
+
+    Filesystem& fs() { return fs_; }
+    fuse_req_t raw() { return req_; }
+    Inode& inode(fuse_ino_t id) { return fs_.inodes.from_id(id); }
+
+    // False (and the request answered) when the caller's identity could not
+    // be taken on: then no backing call may be made for it.
+    bool acting_as_caller() const { return identity_ok_; }
+
+    void reply_error(int err);
+    template <typename T>
+    void reply_error(const ops::Result<T>& r) {
+        reply_error(r.error());
+    }
+    void reply_ok() { reply_error(0); }
+    void reply_attr(const struct stat& st);
+    // Remembers the object in the inode table and replies with its entry.
+    void reply_entry(Inode& parent, const char* name, const struct stat& st);
+    // Fills `e` for `st` under `parent`/`name` (counted as a lookup).
+    void fill_entry(Inode& parent, const char* name, const struct stat& st,
+                    struct fuse_entry_param& e);
+
+private:
+    fuse_req_t req_;
+    Filesystem& fs_;
+    bool identity_ok_ = true;
+};
+
+}  // namespace nfsguard::fs

@@ -1,0 +1,154 @@
+#include "fs/session.hpp"
+
+#include <fcntl.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/sinks/syslog_sink.h>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+#include "cache/cache_policy.hpp"
+#include "fs/filesystem.hpp"
+#include "fs/op_handlers.hpp"
+#include "ops/identity.hpp"
+
+namespace nfsguard::fs {
+namespace {
+
+int fail(const std::string& what) {
+    std::fprintf(stderr, "nfsguard: %s\n", what.c_str());
+    return 1;
+}
+
+std::string errno_text(int err) { return std::strerror(err); }
+
+// The soft descriptor limit raised to the hard one; returns the limit now.
+rlim_t raise_fd_limit() {
+    struct rlimit rl {};
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 1024;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    return rl.rlim_cur;
+}
+
+// RAII for the libfuse session so every early return unmounts and cleans up.
+struct SessionGuard {
+    struct fuse_session* se = nullptr;
+    bool handlers = false;
+    bool mounted = false;
+    ~SessionGuard() {
+        if (!se) return;
+        if (mounted) fuse_session_unmount(se);
+        if (handlers) fuse_remove_signal_handlers(se);
+        fuse_session_destroy(se);
+    }
+};
+
+void log_to_syslog(spdlog::level::level_enum level) {
+    auto logger = std::make_shared<spdlog::logger>(
+        "nfsguard", std::make_shared<spdlog::sinks::syslog_sink_mt>("nfsguard", LOG_PID,
+                                                                    LOG_DAEMON, true));
+    logger->set_level(level);
+    spdlog::set_default_logger(logger);
+}
+
+}  // namespace
+
+int run_session(const Options& opts) {
+    auto level = spdlog::level::from_str(opts.log_level);
+    spdlog::set_default_logger(spdlog::stderr_color_mt("nfsguard"));
+    spdlog::set_level(level);
+
+    cache::CachePolicy policy;
+    if (!cache::CachePolicy::for_mode(opts.cache_mode, policy))
+        return fail("unknown cache mode '" + opts.cache_mode + "' (this build knows: shared)");
+
+    // New objects get exactly the mode the caller asked for: the kernel has
+    // applied the caller's umask already.
+    umask(0);
+
+    // Directory descriptors may take a quarter of what the process may hold;
+    // the rest is for the callers' open files.
+    const rlim_t fd_limit = raise_fd_limit();
+    const size_t dir_fds = std::min<size_t>(opts.dir_fds, std::max<rlim_t>(fd_limit / 4, 8));
+
+    // The backing root is opened before mounting: the mount may hide it.
+    int root = open(opts.backing.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (root == -1) return fail("cannot open backing directory " + opts.backing + ": " +
+                                errno_text(errno));
+    ops::UniqueFd root_fd(root);
+    struct stat root_st {};
+    if (fstat(root, &root_st) != 0)
+        return fail("cannot stat backing directory " + opts.backing + ": " + errno_text(errno));
+
+    struct stat mp_st {};
+    if (stat(opts.mountpoint.c_str(), &mp_st) != 0)
+        return fail("cannot use mount point " + opts.mountpoint + ": " + errno_text(errno));
+    if (!S_ISDIR(mp_st.st_mode))
+        return fail("mount point " + opts.mountpoint + " is not a directory");
+    if (access("/dev/fuse", R_OK | W_OK) != 0)
+        return fail("cannot use /dev/fuse: " + errno_text(errno) +
+                    " (is the fuse module loaded, and is this run as root?)");
+
+    const bool switch_identity = ops::can_switch_identity();
+    const bool allow_other = opts.allow_other && switch_identity;
+    if (opts.allow_other && !switch_identity)
+        spdlog::warn("not running as root: no allow_other, every call is made as uid {}",
+                     getuid());
+
+    // /proc/mounts and `findmnt` show the backing's absolute path.
+    Options mount_opts = opts;
+    if (char* abs = realpath(opts.backing.c_str(), nullptr)) {
+        if (mount_opts.fsname.empty()) mount_opts.fsname = abs;
+        free(abs);
+    }
+
+    ops::Syscalls sys;
+    Filesystem fs(sys, std::move(root_fd), root_st, dir_fds, policy, switch_identity);
+
+    std::vector<std::string> arg_strings = fuse_arguments(mount_opts, allow_other);
+    std::vector<char*> argv;
+    for (auto& a : arg_strings) argv.push_back(a.data());
+    struct fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
+
+    SessionGuard guard;
+    guard.se = fuse_session_new(&args, &op_table(), sizeof(struct fuse_lowlevel_ops), &fs);
+    if (guard.se == nullptr) return fail("cannot start a FUSE session (see the line above)");
+    if (fuse_set_signal_handlers(guard.se) != 0) return fail("cannot set signal handlers");
+    guard.handlers = true;
+    if (fuse_session_mount(guard.se, opts.mountpoint.c_str()) != 0)
+        return fail("cannot mount on " + opts.mountpoint + " (see the line above)");
+    guard.mounted = true;
+
+    spdlog::info("mounted {} on {} (cache={}, dir_fds={}, threads={}, identity switching {})",
+                 opts.backing, opts.mountpoint, policy.mode, dir_fds, opts.threads,
+                 switch_identity ? "on" : "off");
+    if (fuse_daemonize(opts.foreground ? 1 : 0) != 0) return fail("cannot daemonize");
+    if (!opts.foreground) log_to_syslog(level);
+
+    int rc;
+    if (opts.threads <= 1) {
+        rc = fuse_session_loop(guard.se);
+    } else {
+        struct fuse_loop_config* cfg = fuse_loop_cfg_create();
+        fuse_loop_cfg_set_clone_fd(cfg, 1);
+        fuse_loop_cfg_set_max_threads(cfg, opts.threads);
+        fuse_loop_cfg_set_idle_threads(cfg, std::min(opts.threads, 4U));
+        rc = fuse_session_loop_mt(guard.se, cfg);
+        fuse_loop_cfg_destroy(cfg);
+    }
+    spdlog::info("unmounting {} ({})", opts.mountpoint, rc == 0 ? "clean" : "loop error");
+    return rc == 0 ? 0 : 1;
+}
+
+}  // namespace nfsguard::fs

@@ -1,0 +1,24 @@
+// Located: an existing object of the backing tree, as fs/ has found it.
+#pragma once
+
+#include <sys/stat.h>
+
+#include <string>
+
+namespace nfsguard::ops {
+
+struct Located {
+    int fd = -1;               // O_PATH|O_NOFOLLOW descriptor on the object itself
+    mode_t type = 0;           // S_IFMT bits
+    int parent_fd = -1;        // the directory it was found in; -1 for the backing root
+    const char* name = nullptr;  // its name there; nullptr for the backing root
+
+    bool is_symlink() const { return S_ISLNK(type); }
+};
+
+// "/proc/self/fd/N": reaches the very object an O_PATH descriptor holds,
+// whatever happened to its name since, with the caller's permission checks.
+// (A thread may walk its own process's fd directory under any fsuid.)
+std::string proc_fd_path(int fd);
+
+}  // namespace nfsguard::ops

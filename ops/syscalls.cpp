@@ -1,0 +1,143 @@
+#include "ops/syscalls.hpp"
+
+#include <fcntl.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <climits>
+
+namespace nfsguard::ops {
+
+Result<UniqueFd> Syscalls::openat(int dirfd, const char* path, int flags, mode_t mode) {
+    int fd = ::openat(dirfd, path, flags | O_CLOEXEC, mode);
+    if (fd == -1) return last_errno();
+    return UniqueFd(fd);
+}
+
+Result<struct stat> Syscalls::fstatat(int dirfd, const char* path, int flags) {
+    struct stat st {};
+    if (::fstatat(dirfd, path, &st, flags) == -1) return last_errno();
+    return st;
+}
+
+Result<struct stat> Syscalls::fstat(int fd) {
+    struct stat st {};
+    if (::fstat(fd, &st) == -1) return last_errno();
+    return st;
+}
+
+Result<struct statvfs> Syscalls::fstatvfs(int fd) {
+    struct statvfs sv {};
+    if (::fstatvfs(fd, &sv) == -1) return last_errno();
+    return sv;
+}
+
+Result<void> Syscalls::mkdirat(int dirfd, const char* name, mode_t mode) {
+    return check(::mkdirat(dirfd, name, mode));
+}
+
+Result<void> Syscalls::mknodat(int dirfd, const char* name, mode_t mode, dev_t rdev) {
+    return check(::mknodat(dirfd, name, mode, rdev));
+}
+
+Result<void> Syscalls::symlinkat(const char* target, int dirfd, const char* name) {
+    return check(::symlinkat(target, dirfd, name));
+}
+
+Result<std::string> Syscalls::readlinkat(int dirfd, const char* path) {
+    std::string buf(PATH_MAX + 1, '\0');
+    ssize_t n = ::readlinkat(dirfd, path, buf.data(), buf.size());
+    if (n == -1) return last_errno();
+    if (static_cast<size_t>(n) >= buf.size()) return Errno{ENAMETOOLONG};
+    buf.resize(static_cast<size_t>(n));
+    return buf;
+}
+
+Result<void> Syscalls::unlinkat(int dirfd, const char* name, int flags) {
+    return check(::unlinkat(dirfd, name, flags));
+}
+
+Result<void> Syscalls::renameat2(int olddirfd, const char* oldname, int newdirfd,
+                                 const char* newname, unsigned flags) {
+    return check(::renameat2(olddirfd, oldname, newdirfd, newname, flags));
+}
+
+Result<void> Syscalls::linkat(int olddirfd, const char* oldpath, int newdirfd,
+                              const char* newname, int flags) {
+    return check(::linkat(olddirfd, oldpath, newdirfd, newname, flags));
+}
+
+Result<void> Syscalls::chmod(const char* path, mode_t mode) { return check(::chmod(path, mode)); }
+
+Result<void> Syscalls::fchmod(int fd, mode_t mode) { return check(::fchmod(fd, mode)); }
+
+Result<void> Syscalls::fchownat(int dirfd, const char* path, uid_t uid, gid_t gid, int flags) {
+    return check(::fchownat(dirfd, path, uid, gid, flags));
+}
+
+Result<void> Syscalls::truncate(const char* path, off_t size) {
+    return check(::truncate(path, size));
+}
+
+Result<void> Syscalls::ftruncate(int fd, off_t size) { return check(::ftruncate(fd, size)); }
+
+Result<void> Syscalls::utimensat(int dirfd, const char* path, const struct timespec times[2],
+                                 int flags) {
+    return check(::utimensat(dirfd, path, times, flags));
+}
+
+Result<void> Syscalls::faccessat(int dirfd, const char* path, int mode, int flags) {
+    return check(::faccessat(dirfd, path, mode, flags));
+}
+
+Result<size_t> Syscalls::getxattr(const char* path, bool follow, const char* name, void* value,
+                                  size_t size) {
+    ssize_t n = follow ? ::getxattr(path, name, value, size) : ::lgetxattr(path, name, value, size);
+    if (n == -1) return last_errno();
+    return static_cast<size_t>(n);
+}
+
+Result<void> Syscalls::setxattr(const char* path, bool follow, const char* name, const void* value,
+                                size_t size, int flags) {
+    return check(follow ? ::setxattr(path, name, value, size, flags)
+                        : ::lsetxattr(path, name, value, size, flags));
+}
+
+Result<size_t> Syscalls::listxattr(const char* path, bool follow, char* list, size_t size) {
+    ssize_t n = follow ? ::listxattr(path, list, size) : ::llistxattr(path, list, size);
+    if (n == -1) return last_errno();
+    return static_cast<size_t>(n);
+}
+
+Result<void> Syscalls::removexattr(const char* path, bool follow, const char* name) {
+    return check(follow ? ::removexattr(path, name) : ::lremovexattr(path, name));
+}
+
+Result<void> Syscalls::fsync(int fd, bool datasync) {
+    return check(datasync ? ::fdatasync(fd) : ::fsync(fd));
+}
+
+Result<void> Syscalls::close_duplicate(int fd) {
+    int dup = ::dup(fd);
+    if (dup == -1) return last_errno();
+    return check(::close(dup));
+}
+
+Result<void> Syscalls::fallocate(int fd, int mode, off_t offset, off_t length) {
+    return check(::fallocate(fd, mode, offset, length));
+}
+
+Result<off_t> Syscalls::lseek(int fd, off_t offset, int whence) {
+    off_t r = ::lseek(fd, offset, whence);
+    if (r == -1) return last_errno();
+    return r;
+}
+
+Result<size_t> Syscalls::copy_file_range(int fd_in, off_t* off_in, int fd_out, off_t* off_out,
+                                         size_t len, unsigned flags) {
+    ssize_t n = ::copy_file_range(fd_in, off_in, fd_out, off_out, len, flags);
+    if (n == -1) return last_errno();
+    return static_cast<size_t>(n);
+}
+
+}  // namespace nfsguard::ops

@@ -1,0 +1,67 @@
+// Syscalls: the one seam between ops/ and the kernel.
+//
+// Every call ops/ makes on the backing tree goes through a Syscalls object.
+// The base class performs the real system call; a test derives from it and
+// overrides one method to imitate what NFS does on a bad day, typically "the
+// call happened, then the error came" (a lost reply answered by a server that
+// forgot it had already done the work).
+#pragma once
+
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/types.h>
+
+#include <string>
+
+#include "ops/result.hpp"
+#include "ops/unique_fd.hpp"
+
+namespace nfsguard::ops {
+
+class Syscalls {
+public:
+    virtual ~Syscalls() = default;
+
+    virtual Result<UniqueFd> openat(int dirfd, const char* path, int flags, mode_t mode = 0);
+    virtual Result<struct stat> fstatat(int dirfd, const char* path, int flags);
+    virtual Result<struct stat> fstat(int fd);
+    virtual Result<struct statvfs> fstatvfs(int fd);
+
+    virtual Result<void> mkdirat(int dirfd, const char* name, mode_t mode);
+    virtual Result<void> mknodat(int dirfd, const char* name, mode_t mode, dev_t rdev);
+    virtual Result<void> symlinkat(const char* target, int dirfd, const char* name);
+    virtual Result<std::string> readlinkat(int dirfd, const char* path);
+    virtual Result<void> unlinkat(int dirfd, const char* name, int flags);
+    virtual Result<void> renameat2(int olddirfd, const char* oldname, int newdirfd,
+                                   const char* newname, unsigned flags);
+    virtual Result<void> linkat(int olddirfd, const char* oldpath, int newdirfd,
+                                const char* newname, int flags);
+
+    virtual Result<void> chmod(const char* path, mode_t mode);
+    virtual Result<void> fchmod(int fd, mode_t mode);
+    virtual Result<void> fchownat(int dirfd, const char* path, uid_t uid, gid_t gid, int flags);
+    virtual Result<void> truncate(const char* path, off_t size);
+    virtual Result<void> ftruncate(int fd, off_t size);
+    virtual Result<void> utimensat(int dirfd, const char* path, const struct timespec times[2],
+                                   int flags);
+    virtual Result<void> faccessat(int dirfd, const char* path, int mode, int flags);
+
+    // Extended attributes by path; `follow` false means the l*xattr variant.
+    virtual Result<size_t> getxattr(const char* path, bool follow, const char* name, void* value,
+                                    size_t size);
+    virtual Result<void> setxattr(const char* path, bool follow, const char* name,
+                                  const void* value, size_t size, int flags);
+    virtual Result<size_t> listxattr(const char* path, bool follow, char* list, size_t size);
+    virtual Result<void> removexattr(const char* path, bool follow, const char* name);
+
+    virtual Result<void> fsync(int fd, bool datasync);
+    // close(dup(fd)): makes the NFS client flush and report deferred write
+    // errors (EDQUOT, ENOSPC, EIO) now, while the caller can still hear them.
+    virtual Result<void> close_duplicate(int fd);
+    virtual Result<void> fallocate(int fd, int mode, off_t offset, off_t length);
+    virtual Result<off_t> lseek(int fd, off_t offset, int whence);
+    virtual Result<size_t> copy_file_range(int fd_in, off_t* off_in, int fd_out, off_t* off_out,
+                                           size_t len, unsigned flags);
+};
+
+}  // namespace nfsguard::ops

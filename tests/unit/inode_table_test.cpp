@@ -1,0 +1,169 @@
+#include "fs/inode_table.hpp"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include "ops/namespace_ops.hpp"
+#include "recording_syscalls.hpp"
+#include "temp_dir.hpp"
+
+using nfsguard::fs::Inode;
+using nfsguard::fs::InodeTable;
+using nfsguard::ops::UniqueFd;
+using nfsguard::test::RecordingSyscalls;
+using nfsguard::test::TempDir;
+
+namespace {
+
+class InodeTableTest : public ::testing::Test {
+protected:
+    InodeTable& table(size_t max_dir_fds = 256) {
+        if (!table_) {
+            UniqueFd root(::open(dir.path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+            struct stat st {};
+            ::fstat(root.get(), &st);
+            table_ = std::make_unique<InodeTable>(sys, std::move(root), st, max_dir_fds);
+        }
+        return *table_;
+    }
+    struct stat lstat(const std::string& name) {
+        struct stat st {};
+        EXPECT_EQ(::lstat((dir / name).c_str(), &st), 0) << name;
+        return st;
+    }
+    // Looks `name` up in `parent` as the kernel would, one lookup counted.
+    Inode& lookup(Inode& parent, const std::string& path, const std::string& name) {
+        return table().remember(parent, name, lstat(path));
+    }
+
+    TempDir dir;
+    RecordingSyscalls sys;
+    std::unique_ptr<InodeTable> table_;
+};
+
+}  // namespace
+
+TEST_F(InodeTableTest, TheRootIsNodeIdOne) {
+    EXPECT_EQ(table().id_of(table().root()), InodeTable::kRootId);
+    EXPECT_EQ(&table().from_id(InodeTable::kRootId), &table().root());
+}
+
+TEST_F(InodeTableTest, NodeIdsRoundTrip) {
+    dir.write("a", "x");
+    Inode& a = lookup(table().root(), "a", "a");
+    EXPECT_EQ(&table().from_id(table().id_of(a)), &a);
+}
+
+TEST_F(InodeTableTest, LookingUpTheSameObjectTwiceGivesOneInodeWithTwoLookups) {
+    dir.write("a", "x");
+    Inode& first = lookup(table().root(), "a", "a");
+    Inode& second = lookup(table().root(), "a", "a");
+    EXPECT_EQ(&first, &second);
+    EXPECT_EQ(table().size(), 2U);  // root and a
+    table().forget(first, 1);
+    EXPECT_EQ(table().size(), 2U);
+    table().forget(first, 1);
+    EXPECT_EQ(table().size(), 1U);
+}
+
+TEST_F(InodeTableTest, AParentStaysWhileAChildIsKnown) {
+    ::mkdir((dir / "d").c_str(), 0755);
+    dir.write("d/f", "x");
+    Inode& d = lookup(table().root(), "d", "d");
+    Inode& f = lookup(d, "d/f", "f");
+    table().forget(d, 1);
+    EXPECT_EQ(table().size(), 3U) << "d must stay: resolving f walks through it";
+    auto target = table().locate(f);
+    ASSERT_TRUE(target) << target.error();
+    table().forget(f, 1);
+    EXPECT_EQ(table().size(), 1U) << "f and then d are released";
+}
+
+TEST_F(InodeTableTest, LocateOpensTheObjectUnderItsNameWithoutKeepingIt) {
+    dir.write("msg", "hello");
+    Inode& msg = lookup(table().root(), "msg", "msg");
+    {
+        auto target = table().locate(msg);
+        ASSERT_TRUE(target) << target.error();
+        struct stat st {};
+        ASSERT_EQ(::fstat(target->object->get(), &st), 0);
+        EXPECT_EQ(st.st_ino, msg.ino);
+        EXPECT_EQ(target->name, "msg");
+    }
+    EXPECT_EQ(table().cached_dir_fds(), 0U) << "files are never kept open";
+}
+
+TEST_F(InodeTableTest, ANameThatNowMeansAnotherObjectIsStale) {
+    dir.write("uidlist", "old");
+    Inode& old = lookup(table().root(), "uidlist", "uidlist");
+    dir.write("uidlist.tmp", "new");
+    ASSERT_EQ(::rename((dir / "uidlist.tmp").c_str(), (dir / "uidlist").c_str()), 0);
+    EXPECT_EQ(table().locate(old).error(), ESTALE);
+}
+
+TEST_F(InodeTableTest, DirectoryDescriptorsStayWithinTheBound) {
+    std::vector<Inode*> dirs;
+    for (int i = 0; i < 6; ++i) {
+        std::string name = "d" + std::to_string(i);
+        ::mkdir((dir / name).c_str(), 0755);
+        dirs.push_back(&lookup(table(2).root(), name, name));
+    }
+    for (Inode* d : dirs) {
+        auto fd = table().directory_fd(*d);
+        ASSERT_TRUE(fd) << fd.error();
+        EXPECT_LE(table().cached_dir_fds(), 2U);
+    }
+    EXPECT_EQ(table().cached_dir_fds(), 2U);
+}
+
+TEST_F(InodeTableTest, ACachedDirectoryIsNotOpenedAgain) {
+    ::mkdir((dir / "Maildir").c_str(), 0755);
+    Inode& md = lookup(table().root(), "Maildir", "Maildir");
+    ASSERT_TRUE(table().directory_fd(md));
+    int opens = sys.openat_calls;
+    ASSERT_TRUE(table().directory_fd(md));
+    EXPECT_EQ(sys.openat_calls, opens);
+}
+
+TEST_F(InodeTableTest, AnEvictedDirectoryIsReopenedThroughItsAncestors) {
+    ::mkdir((dir / "a").c_str(), 0755);
+    ::mkdir((dir / "a/b").c_str(), 0755);
+    ::mkdir((dir / "a/b/c").c_str(), 0755);
+    InodeTable& t = table(1);
+    Inode& a = lookup(t.root(), "a", "a");
+    Inode& b = lookup(a, "a/b", "b");
+    Inode& c = lookup(b, "a/b/c", "c");
+    auto fd = t.directory_fd(c);
+    ASSERT_TRUE(fd) << fd.error();
+    struct stat st {};
+    ::fstat((*fd)->get(), &st);
+    EXPECT_EQ(st.st_ino, c.ino);
+    EXPECT_TRUE(sys.only_single_components());
+}
+
+TEST_F(InodeTableTest, ARenameKeepsTheInodeReachable) {
+    ::mkdir((dir / "tmp").c_str(), 0755);
+    ::mkdir((dir / "new").c_str(), 0755);
+    dir.write("tmp/m", "x");
+    Inode& tmp = lookup(table().root(), "tmp", "tmp");
+    Inode& nw = lookup(table().root(), "new", "new");
+    Inode& m = lookup(tmp, "tmp/m", "m");
+    ASSERT_EQ(::rename((dir / "tmp/m").c_str(), (dir / "new/m2").c_str()), 0);
+    table().moved(lstat("new/m2"), nw, "m2");
+    auto target = table().locate(m);
+    ASSERT_TRUE(target) << target.error();
+    EXPECT_EQ(target->name, "m2");
+}
+
+TEST_F(InodeTableTest, AnInodeNumberReusedForAnotherTypeGetsANewInode) {
+    dir.write("x", "file");
+    Inode& file = lookup(table().root(), "x", "x");
+    struct stat st = lstat("x");
+    st.st_mode = S_IFDIR | 0755;  // as if the number now belonged to a directory
+    Inode& d = table().remember(table().root(), "x", st);
+    EXPECT_NE(&file, &d);
+    EXPECT_EQ(table().size(), 3U);
+    table().forget(file, 1);
+    EXPECT_EQ(table().size(), 2U);
+}
