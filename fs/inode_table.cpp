@@ -179,6 +179,9 @@ ops::Result<Target> InodeTable::locate(Inode& inode) {
         return Target{std::move(*fd), nullptr, {}, S_IFDIR};
     }
     std::unique_lock lock(mutex_);
+    for (const auto& weak : inode.open_files) {
+        if (auto fd = weak.lock()) return Target{std::move(fd), nullptr, {}, inode.type};
+    }
     if (inode.parent == nullptr) return ops::Errno{ESTALE};
     std::string name = inode.name;
     const dev_t dev = inode.dev;
@@ -189,6 +192,12 @@ ops::Result<Target> InodeTable::locate(Inode& inode) {
     if (!o) return ops::Errno{o.error()};
     return Target{ops::share(std::move(o->fd)), std::move(*parent_fd), std::move(name),
                   inode.type};
+}
+
+void InodeTable::opened(Inode& inode, const ops::SharedFd& fd) {
+    std::lock_guard lock(mutex_);
+    std::erase_if(inode.open_files, [](const auto& weak) { return weak.expired(); });
+    inode.open_files.push_back(fd);
 }
 
 size_t InodeTable::size() const {

@@ -45,6 +45,10 @@ struct Inode {
     Inode* parent = nullptr;
     std::string name;     // last name the kernel looked this up under
     ops::SharedFd dir_fd;  // cached O_PATH descriptor, directories only
+    // Descriptors of the callers' open files on this object. They reach it
+    // when its name is gone (fstat of an unlinked file comes without a file
+    // handle) and save resolving the name while it is open.
+    std::vector<std::weak_ptr<const ops::UniqueFd>> open_files;
     std::list<Inode*>::iterator lru_pos;
     bool in_index = true;  // still the table's inode for (dev, ino)
 };
@@ -84,9 +88,13 @@ public:
     // An object of the table (by dev, ino) was renamed to `name` in `parent`.
     void moved(const struct stat& st, Inode& parent, const std::string& name);
 
+    // A caller opened the object; `fd` lives as long as that open file.
+    void opened(Inode& inode, const ops::SharedFd& fd);
+
     // The cached O_PATH descriptor of a directory, opened if need be.
     ops::Result<ops::SharedFd> directory_fd(Inode& dir);
-    // Descriptors on the object, and for non-directories its parent and name.
+    // Descriptors on the object: an open file's if the caller has one open,
+    // else for non-directories its parent's and name, resolved now.
     ops::Result<Target> locate(Inode& inode);
 
     size_t size() const;

@@ -14,7 +14,7 @@ void op_getattr(fuse_req_t req, fuse_ino_t id, struct fuse_file_info* fi) {
     if (!r.acting_as_caller()) return;
     ops::Syscalls& sys = r.fs().sys;
     if (fi != nullptr) {
-        auto st = sys.fstat(OpenFile::of(fi).fd.get());
+        auto st = sys.fstat(OpenFile::of(fi).get());
         return st ? r.reply_attr(*st) : r.reply_error(st);
     }
     auto target = r.fs().inodes.locate(r.inode(id));
@@ -30,7 +30,7 @@ void op_setattr(fuse_req_t req, fuse_ino_t id, struct stat* attr, int to_set,
     ops::Syscalls& sys = r.fs().sys;
     // ftruncate() comes with the open file: it must work on a file whose name
     // is gone (unlinked while open), so everything goes through that file.
-    const int open_fd = fi != nullptr ? OpenFile::of(fi).fd.get() : -1;
+    const int open_fd = fi != nullptr ? OpenFile::of(fi).get() : -1;
     ops::Result<Target> target = Target{};
     ops::Located obj{open_fd, S_IFREG, -1, nullptr};
     if (open_fd < 0) {

@@ -13,8 +13,10 @@
 namespace nfsguard::fs {
 namespace {
 
-void set_handle(Request& r, struct fuse_file_info* fi, ops::UniqueFd fd) {
-    fi->fh = reinterpret_cast<uintptr_t>(new OpenFile(std::move(fd)));
+void set_handle(Request& r, Inode& inode, struct fuse_file_info* fi, ops::UniqueFd fd) {
+    auto* file = new OpenFile(std::move(fd));
+    r.fs().inodes.opened(inode, file->fd);
+    fi->fh = reinterpret_cast<uintptr_t>(file);
     // Other hosts may have changed the file: drop cached pages unless the
     // cache policy says this host is the only writer.
     fi->keep_cache = r.fs().cache.keep_page_cache ? 1 : 0;
@@ -25,11 +27,12 @@ void set_handle(Request& r, struct fuse_file_info* fi, ops::UniqueFd fd) {
 void op_open(fuse_req_t req, fuse_ino_t id, struct fuse_file_info* fi) {
     Request r(req);
     if (!r.acting_as_caller()) return;
-    auto target = r.fs().inodes.locate(r.inode(id));
+    Inode& inode = r.inode(id);
+    auto target = r.fs().inodes.locate(inode);
     if (!target) return r.reply_error(target);
     auto fd = ops::reopen(r.fs().sys, target->located(), fi->flags);
     if (!fd) return r.reply_error(fd);
-    set_handle(r, fi, std::move(*fd));
+    set_handle(r, inode, fi, std::move(*fd));
     if (fuse_reply_open(req, fi) != 0) {
         delete &OpenFile::of(fi);  // the caller was interrupted: no release will come
     }
@@ -47,7 +50,7 @@ void op_create(fuse_req_t req, fuse_ino_t parent_id, const char* name, mode_t mo
     if (!created) return r.reply_error(created);
     struct fuse_entry_param e;
     r.fill_entry(parent, name, created->st, e);
-    set_handle(r, fi, std::move(created->fd));
+    set_handle(r, r.fs().inodes.from_id(e.ino), fi, std::move(created->fd));
     if (fuse_reply_create(req, &e, fi) != 0) {
         delete &OpenFile::of(fi);
         r.fs().inodes.forget(r.fs().inodes.from_id(e.ino), 1);
@@ -59,7 +62,7 @@ void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, struct fuse_fil
     // needed, and libfuse splices from it to /dev/fuse where it can.
     struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
     buf.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
-    buf.buf[0].fd = OpenFile::of(fi).fd.get();
+    buf.buf[0].fd = OpenFile::of(fi).get();
     buf.buf[0].pos = off;
     fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
 }
@@ -72,7 +75,7 @@ void op_write_buf(fuse_req_t req, fuse_ino_t, struct fuse_bufvec* in, off_t off,
     if (!r.acting_as_caller()) return;
     struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
     out.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
-    out.buf[0].fd = OpenFile::of(fi).fd.get();
+    out.buf[0].fd = OpenFile::of(fi).get();
     out.buf[0].pos = off;
     ssize_t n = fuse_buf_copy(&out, in, FUSE_BUF_SPLICE_NONBLOCK);
     if (n < 0)
@@ -84,7 +87,7 @@ void op_write_buf(fuse_req_t req, fuse_ino_t, struct fuse_bufvec* in, off_t off,
 void op_flush(fuse_req_t req, fuse_ino_t, struct fuse_file_info* fi) {
     Request r(req);
     if (!r.acting_as_caller()) return;
-    r.reply_error(ops::flush_file(r.fs().sys, OpenFile::of(fi).fd.get()));
+    r.reply_error(ops::flush_file(r.fs().sys, OpenFile::of(fi).get()));
 }
 
 void op_release(fuse_req_t req, fuse_ino_t, struct fuse_file_info* fi) {
@@ -95,20 +98,20 @@ void op_release(fuse_req_t req, fuse_ino_t, struct fuse_file_info* fi) {
 void op_fsync(fuse_req_t req, fuse_ino_t, int datasync, struct fuse_file_info* fi) {
     Request r(req);
     if (!r.acting_as_caller()) return;
-    r.reply_error(ops::sync_file(r.fs().sys, OpenFile::of(fi).fd.get(), datasync != 0));
+    r.reply_error(ops::sync_file(r.fs().sys, OpenFile::of(fi).get(), datasync != 0));
 }
 
 void op_fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t offset, off_t length,
                   struct fuse_file_info* fi) {
     Request r(req);
     if (!r.acting_as_caller()) return;
-    r.reply_error(ops::allocate_file(r.fs().sys, OpenFile::of(fi).fd.get(), mode, offset, length));
+    r.reply_error(ops::allocate_file(r.fs().sys, OpenFile::of(fi).get(), mode, offset, length));
 }
 
 void op_lseek(fuse_req_t req, fuse_ino_t, off_t off, int whence, struct fuse_file_info* fi) {
     Request r(req);
     if (!r.acting_as_caller()) return;
-    auto pos = ops::seek_file(r.fs().sys, OpenFile::of(fi).fd.get(), off, whence);
+    auto pos = ops::seek_file(r.fs().sys, OpenFile::of(fi).get(), off, whence);
     if (!pos) return r.reply_error(pos);
     fuse_reply_lseek(req, *pos);
 }
@@ -118,8 +121,8 @@ void op_copy_file_range(fuse_req_t req, fuse_ino_t, off_t off_in, struct fuse_fi
                         int flags) {
     Request r(req);
     if (!r.acting_as_caller()) return;
-    auto n = ops::copy_range(r.fs().sys, OpenFile::of(fi_in).fd.get(), off_in,
-                             OpenFile::of(fi_out).fd.get(), off_out, len,
+    auto n = ops::copy_range(r.fs().sys, OpenFile::of(fi_in).get(), off_in,
+                             OpenFile::of(fi_out).get(), off_out, len,
                              static_cast<unsigned>(flags));
     if (!n) return r.reply_error(n);
     fuse_reply_write(req, *n);

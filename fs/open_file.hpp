@@ -13,8 +13,9 @@
 namespace nfsguard::fs {
 
 struct OpenFile {
-    explicit OpenFile(ops::UniqueFd f) : fd(std::move(f)) {}
-    ops::UniqueFd fd;
+    explicit OpenFile(ops::UniqueFd f) : fd(ops::share(std::move(f))) {}
+    ops::SharedFd fd;  // shared with the inode table (see Inode::open_files)
+    int get() const { return fd->get(); }
 
     static OpenFile& of(const struct fuse_file_info* fi) {
         return *reinterpret_cast<OpenFile*>(static_cast<uintptr_t>(fi->fh));

@@ -167,3 +167,18 @@ TEST_F(InodeTableTest, AnInodeNumberReusedForAnotherTypeGetsANewInode) {
     table().forget(file, 1);
     EXPECT_EQ(table().size(), 2U);
 }
+
+TEST_F(InodeTableTest, AnOpenFileIsReachedAfterItsNameIsGone) {
+    dir.write("msg", "x");
+    Inode& msg = lookup(table().root(), "msg", "msg");
+    auto fd = nfsguard::ops::share(UniqueFd(::open((dir / "msg").c_str(), O_RDONLY | O_CLOEXEC)));
+    table().opened(msg, fd);
+    ASSERT_EQ(::unlink((dir / "msg").c_str()), 0);
+    {
+        auto target = table().locate(msg);
+        ASSERT_TRUE(target) << target.error();
+        EXPECT_EQ(target->object->get(), fd->get());
+    }
+    fd.reset();  // the caller closed it: back to resolving by name, which fails now
+    EXPECT_EQ(table().locate(msg).error(), ENOENT);
+}

@@ -1,0 +1,114 @@
+"""Mounting the real binaries for tests, and getting rid of them again.
+
+A FUSE mount left behind by a failed test blocks the machine (and CI), so
+every mount made here is unmounted with `fusermount3 -u -z` whatever happens:
+by the fixture's teardown, and at the end of the session by a sweep over
+everything still mounted below the test's scratch directories.
+"""
+
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+BUILD = Path(os.environ.get("NFSGUARD_BUILD", REPO / "build"))
+NFSGUARD = Path(os.environ.get("NFSGUARD_BIN", BUILD / "nfsguard"))
+FAULTFS = Path(os.environ.get("FAULTFS_BIN", BUILD / "tests" / "faultfs" / "nfsguard-faultfs"))
+
+SCRATCH_PREFIX = "nfsguard-it-"
+MOUNT_TIMEOUT = 15  # seconds for a mount to appear
+UNMOUNT_TIMEOUT = 15
+
+
+def fuse_mounts():
+    """Mount points of every FUSE filesystem now mounted."""
+    points = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, right = line.split(" - ", 1)
+            fstype = right.split()[0]
+            if fstype == "fuse" or fstype.startswith("fuse."):
+                points.append(left.split()[4].replace("\\040", " "))
+    return points
+
+
+def is_mounted(path):
+    return str(Path(path).resolve()) in fuse_mounts()
+
+
+def lazy_unmount(path):
+    subprocess.run(["fusermount3", "-u", "-z", str(path)], timeout=UNMOUNT_TIMEOUT,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+
+
+def sweep_scratch_mounts():
+    """Unmounts whatever tests left mounted below a scratch directory."""
+    for point in fuse_mounts():
+        if f"/{SCRATCH_PREFIX}" in point:
+            lazy_unmount(point)
+
+
+def scratch_dir():
+    """A fresh directory that every user may traverse (pytest's are 0700)."""
+    path = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir="/tmp"))
+    path.chmod(0o755)
+    return path
+
+
+class Mount:
+    """One running filesystem process (nfsguard or faultfs) in the foreground."""
+
+    def __init__(self, argv, mountpoint, log_path, env=None, preexec_fn=None):
+        self.mountpoint = Path(mountpoint)
+        self.log_path = Path(log_path)
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT,
+                                     env=env, preexec_fn=preexec_fn)
+        deadline = time.monotonic() + MOUNT_TIMEOUT
+        while not is_mounted(self.mountpoint):
+            if self.proc.poll() is not None:
+                self.close()
+                raise RuntimeError(f"{argv[0]} exited with {self.proc.returncode}: {self.log()}")
+            if time.monotonic() > deadline:
+                self.close()
+                raise RuntimeError(f"{argv[0]} did not mount within {MOUNT_TIMEOUT}s: {self.log()}")
+            time.sleep(0.02)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def log(self):
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def close(self):
+        """Unmounts (lazily, so a busy mount cannot hold us) and reaps the process."""
+        if is_mounted(self.mountpoint):
+            lazy_unmount(self.mountpoint)
+        if self.proc.poll() is None:
+            try:
+                self.proc.wait(timeout=UNMOUNT_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(timeout=5)
+        self._log.close()
+        return self.proc.returncode
+
+
+def start_nfsguard(backing, mountpoint, *options, log_path=None, binary=None, **kw):
+    argv = [str(binary or NFSGUARD), "-f"]
+    if options:
+        argv += ["-o", ",".join(options)]
+    argv += [str(backing), str(mountpoint)]
+    log_path = log_path or Path(mountpoint).parent / f"nfsguard-{Path(mountpoint).name}.log"
+    return Mount(argv, mountpoint, log_path, **kw)
