@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <cstdlib>
 #include <cstdio>
 #include <cstring>
@@ -130,11 +131,11 @@ int run_session(const Options& opts) {
         return fail("cannot mount on " + opts.mountpoint + " (see the line above)");
     guard.mounted = true;
 
+    if (fuse_daemonize(opts.foreground ? 1 : 0) != 0) return fail("cannot daemonize");
+    if (!opts.foreground) log_to_syslog(level);
     spdlog::info("mounted {} on {} (cache={}, dir_fds={}, threads={}, identity switching {})",
                  opts.backing, opts.mountpoint, policy.mode, dir_fds, opts.threads,
                  switch_identity ? "on" : "off");
-    if (fuse_daemonize(opts.foreground ? 1 : 0) != 0) return fail("cannot daemonize");
-    if (!opts.foreground) log_to_syslog(level);
 
     int rc;
     if (opts.threads <= 1) {
@@ -147,8 +148,14 @@ int run_session(const Options& opts) {
         rc = fuse_session_loop_mt(guard.se, cfg);
         fuse_loop_cfg_destroy(cfg);
     }
-    spdlog::info("unmounting {} ({})", opts.mountpoint, rc == 0 ? "clean" : "loop error");
-    return rc == 0 ? 0 : 1;
+    // libfuse's loop returns the number of the signal that ended it.
+    const bool clean = rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP;
+    if (clean)
+        spdlog::info("unmounting {}{}", opts.mountpoint,
+                     rc == 0 ? "" : std::string(" on ") + strsignal(rc));
+    else
+        spdlog::error("unmounting {} after an error in the request loop ({})", opts.mountpoint, rc);
+    return clean ? 0 : 1;
 }
 
 }  // namespace nfsguard::fs
