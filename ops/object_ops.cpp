@@ -72,7 +72,9 @@ Result<std::string> read_link(Syscalls& sys, const Located& obj) {
 
 Result<UniqueFd> reopen(Syscalls& sys, const Located& obj, int flags) {
     if (obj.is_symlink()) return Errno{ELOOP};
-    flags &= ~(O_CREAT | O_EXCL | O_NOCTTY);
+    // O_NOFOLLOW was the kernel's to apply, at its lookup; here it would
+    // refuse the magic link itself.
+    flags &= ~(O_CREAT | O_EXCL | O_NOCTTY | O_NOFOLLOW);
     return sys.openat(AT_FDCWD, proc_fd_path(obj.fd).c_str(), flags);
 }
 

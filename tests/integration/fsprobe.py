@@ -131,6 +131,11 @@ def scenario_files(r):
     record("fstat unlinked nlink", lambda: os.fstat(fd).st_nlink)
     record("read unlinked", os.pread, fd, 10, 0)
     os.close(fd)
+    record("o_nofollow on file", lambda: os.close(os.open(f"{r}/f", os.O_RDONLY | os.O_NOFOLLOW)))
+    os.symlink("f", f"{r}/f-link")
+    record("o_nofollow on symlink", os.open, f"{r}/f-link", os.O_RDONLY | os.O_NOFOLLOW)
+    record("o_path o_nofollow on symlink",
+           lambda: os.close(os.open(f"{r}/f-link", os.O_PATH | os.O_NOFOLLOW)))
     record("open missing", os.open, f"{r}/missing", os.O_RDONLY)
     record("open file as dir", os.open, f"{r}/f", os.O_RDONLY | os.O_DIRECTORY)
     record("long name", write_file, f"{r}/" + "x" * 256, "")

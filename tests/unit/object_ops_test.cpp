@@ -103,6 +103,13 @@ TEST_F(ObjectOpsTest, ReopenGivesARealDescriptorAndRefusesSymlinks) {
     EXPECT_EQ(reopen(sys, locate("s"), O_RDONLY).error(), ELOOP);
 }
 
+TEST_F(ObjectOpsTest, ReopenWithTheCallersONofollowStillOpensTheFile) {
+    dir.write("f", "content");
+    auto fd = reopen(sys, locate("f"), O_WRONLY | O_TRUNC | O_NOFOLLOW);
+    ASSERT_TRUE(fd) << fd.error();
+    EXPECT_EQ(dir.read("f"), "");
+}
+
 TEST_F(ObjectOpsTest, ReadLinkReadsTheLink) {
     ASSERT_EQ(::symlink("../../etc/passwd", (dir / "s").c_str()), 0);
     auto target = read_link(sys, locate("s"));
