@@ -59,10 +59,7 @@ Inode& InodeTable::remember(Inode& parent, const std::string& name, const struct
         index_.emplace(key, std::move(fresh));
     }
     ++inode->nlookup;
-    if (inode != root_) {
-        set_parent(*inode, &parent);
-        inode->name = name;
-    }
+    if (inode != root_) add_alias(*inode, parent, name);
     return *inode;
 }
 
@@ -72,38 +69,66 @@ void InodeTable::forget(Inode& inode, uint64_t nlookup) {
     release_if_unused(&inode);
 }
 
-void InodeTable::moved(const struct stat& st, Inode& parent, const std::string& name) {
+void InodeTable::moved(const struct stat& st, Inode& from, const std::string& from_name, Inode& to,
+                       const std::string& to_name) {
     std::lock_guard lock(mutex_);
     auto it = index_.find(Key{st.st_dev, st.st_ino});
     if (it == index_.end() || it->second->type != (st.st_mode & S_IFMT)) return;
     Inode& inode = *it->second;
     if (&inode == root_) return;
-    set_parent(inode, &parent);
-    inode.name = name;
+    drop_alias(inode, &from, from_name);
+    add_alias(inode, to, to_name);
 }
 
-void InodeTable::set_parent(Inode& inode, Inode* parent) {
-    if (inode.parent == parent) return;
-    if (parent) ++parent->children;
-    Inode* old = inode.parent;
-    inode.parent = parent;
-    if (old) {
-        --old->children;
-        release_if_unused(old);
+void InodeTable::add_alias(Inode& inode, Inode& parent, const std::string& name) {
+    auto& aliases = inode.aliases;
+    auto same = [&](const Inode::Alias& a) { return a.parent == &parent && a.name == name; };
+    if (auto it = std::find_if(aliases.begin(), aliases.end(), same); it != aliases.end()) {
+        std::rotate(aliases.begin(), it, it + 1);
+        return;
+    }
+    ++parent.children;
+    aliases.insert(aliases.begin(), Inode::Alias{&parent, name});
+    // A directory has a single name: a new one means it was moved.
+    const size_t max = S_ISDIR(inode.type) ? 1 : Inode::kMaxAliases;
+    while (aliases.size() > max) {
+        Inode* old_parent = aliases.back().parent;
+        aliases.pop_back();
+        --old_parent->children;
+        release_if_unused(old_parent);
     }
 }
 
-void InodeTable::release_if_unused(Inode* inode) {
-    while (inode && inode != root_ && inode->nlookup == 0 && inode->children == 0) {
-        Inode* parent = inode->parent;
+void InodeTable::drop_alias(Inode& inode, const Inode* parent, const std::string& name) {
+    auto& aliases = inode.aliases;
+    auto it = std::find_if(aliases.begin(), aliases.end(), [&](const Inode::Alias& a) {
+        return a.parent == parent && a.name == name;
+    });
+    if (it == aliases.end()) return;
+    Inode* old_parent = it->parent;
+    aliases.erase(it);
+    --old_parent->children;
+    release_if_unused(old_parent);
+}
+
+void InodeTable::release_if_unused(Inode* start) {
+    // A parent is queued only when its child count reaches zero, which
+    // happens once: nothing is visited after it was freed.
+    std::vector<Inode*> work{start};
+    while (!work.empty()) {
+        Inode* inode = work.back();
+        work.pop_back();
+        if (inode == nullptr || inode == root_ || inode->nlookup != 0 || inode->children != 0)
+            continue;
+        for (const auto& alias : inode->aliases) {
+            if (--alias.parent->children == 0) work.push_back(alias.parent);
+        }
         if (inode->dir_fd) lru_.erase(inode->lru_pos);
         if (inode->in_index)
             index_.erase(Key{inode->dev, inode->ino});
         else
             orphans_.erase(inode);
         // `inode` is freed now.
-        if (parent) --parent->children;
-        inode = parent;
     }
 }
 
@@ -124,52 +149,50 @@ void InodeTable::cache_dir_fd(Inode& dir, ops::SharedFd fd) {
     }
 }
 
-ops::Result<ops::SharedFd> InodeTable::directory_fd(Inode& dir) {
-    std::unique_lock lock(mutex_);
-    return resolve_dir(dir, lock);
-}
-
-ops::Result<ops::SharedFd> InodeTable::resolve_dir(Inode& dir, std::unique_lock<std::mutex>& lock) {
-    if (!S_ISDIR(dir.type)) {
-        lock.unlock();
-        return ops::Errno{ENOTDIR};
-    }
-    // Plan under the lock: the names from the nearest directory whose
-    // descriptor is cached down to `dir`.
+ops::Result<InodeTable::Plan> InodeTable::plan(Inode& dir) {
+    if (!S_ISDIR(dir.type)) return ops::Errno{ENOTDIR};
     std::vector<Step> steps;
     Inode* cur = &dir;
     while (!cur->dir_fd) {
-        if (cur->parent == nullptr || steps.size() >= kMaxDepth) {
-            lock.unlock();
-            return ops::Errno{ESTALE};
-        }
-        steps.push_back(Step{cur->name, cur->dev, cur->ino, cur->type});
-        cur = cur->parent;
+        if (cur->aliases.empty() || steps.size() >= kMaxDepth) return ops::Errno{ESTALE};
+        const Inode::Alias& alias = cur->aliases.front();
+        steps.push_back(Step{alias.name, cur->dev, cur->ino});
+        cur = alias.parent;
     }
-    ops::SharedFd fd = cur->dir_fd;
     touch(*cur);
-    lock.unlock();
-    if (steps.empty()) return fd;
-
-    // Walk down without the lock: these are backing calls, maybe slow ones.
     std::reverse(steps.begin(), steps.end());
+    return Plan{cur->dir_fd, std::move(steps)};
+}
+
+ops::Result<ops::SharedFd> InodeTable::walk(const Plan& plan) {
+    // Without the lock: these are backing calls, maybe slow ones.
+    ops::SharedFd fd = plan.from;
     std::vector<ops::SharedFd> opened;
-    opened.reserve(steps.size());
-    for (const Step& step : steps) {
+    opened.reserve(plan.steps.size());
+    for (const Step& step : plan.steps) {
         auto o = ops::open_entry(sys_, fd->get(), step.name.c_str(), step.dev, step.ino);
         if (!o) return ops::Errno{o.error()};
         fd = ops::share(std::move(o->fd));
         opened.push_back(fd);
     }
-
+    if (opened.empty()) return fd;
     // Cache what was opened, in whichever inodes stand for those objects now.
-    lock.lock();
-    for (size_t i = 0; i < steps.size(); ++i) {
-        auto it = index_.find(Key{steps[i].dev, steps[i].ino});
+    std::lock_guard lock(mutex_);
+    for (size_t i = 0; i < plan.steps.size(); ++i) {
+        auto it = index_.find(Key{plan.steps[i].dev, plan.steps[i].ino});
         if (it != index_.end()) cache_dir_fd(*it->second, opened[i]);
     }
-    lock.unlock();
     return fd;
+}
+
+ops::Result<ops::SharedFd> InodeTable::directory_fd(Inode& dir) {
+    ops::Result<Plan> p = ops::Errno{EIO};
+    {
+        std::lock_guard lock(mutex_);
+        p = plan(dir);
+    }
+    if (!p) return ops::Errno{p.error()};
+    return walk(*p);
 }
 
 ops::Result<Target> InodeTable::locate(Inode& inode) {
@@ -178,20 +201,45 @@ ops::Result<Target> InodeTable::locate(Inode& inode) {
         if (!fd) return ops::Errno{fd.error()};
         return Target{std::move(*fd), nullptr, {}, S_IFDIR};
     }
-    std::unique_lock lock(mutex_);
-    for (const auto& weak : inode.open_files) {
-        if (auto fd = weak.lock()) return Target{std::move(fd), nullptr, {}, inode.type};
+    struct Candidate {
+        const Inode* parent;  // compared, never dereferenced once unlocked
+        std::string name;
+        ops::Result<Plan> plan;
+    };
+    std::vector<Candidate> candidates;
+    {
+        std::lock_guard lock(mutex_);
+        for (const auto& weak : inode.open_files) {
+            if (auto fd = weak.lock()) return Target{std::move(fd), nullptr, {}, inode.type};
+        }
+        for (const auto& alias : inode.aliases)
+            candidates.push_back(Candidate{alias.parent, alias.name, plan(*alias.parent)});
     }
-    if (inode.parent == nullptr) return ops::Errno{ESTALE};
-    std::string name = inode.name;
-    const dev_t dev = inode.dev;
-    const ino_t ino = inode.ino;
-    auto parent_fd = resolve_dir(*inode.parent, lock);
-    if (!parent_fd) return ops::Errno{parent_fd.error()};
-    auto o = ops::open_entry(sys_, (*parent_fd)->get(), name.c_str(), dev, ino);
-    if (!o) return ops::Errno{o.error()};
-    return Target{ops::share(std::move(o->fd)), std::move(*parent_fd), std::move(name),
-                  inode.type};
+    int err = ESTALE;
+    std::vector<const Candidate*> stale;
+    for (const Candidate& c : candidates) {
+        if (!c.plan) {
+            err = c.plan.error();
+            continue;
+        }
+        auto parent_fd = walk(*c.plan);
+        if (!parent_fd) {
+            err = parent_fd.error();
+            continue;
+        }
+        auto o = ops::open_entry(sys_, (*parent_fd)->get(), c.name.c_str(), inode.dev, inode.ino);
+        if (o) {
+            std::lock_guard lock(mutex_);
+            for (const Candidate* s : stale) drop_alias(inode, s->parent, s->name);
+            return Target{ops::share(std::move(o->fd)), std::move(*parent_fd), c.name, inode.type};
+        }
+        err = o.error();
+        // Gone, or now another object: a name this object no longer has.
+        if (err == ENOENT || err == ESTALE) stale.push_back(&c);
+    }
+    std::lock_guard lock(mutex_);
+    for (const Candidate* s : stale) drop_alias(inode, s->parent, s->name);
+    return ops::Errno{err};
 }
 
 void InodeTable::opened(Inode& inode, const ops::SharedFd& fd) {

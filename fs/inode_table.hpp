@@ -5,11 +5,15 @@
 // the kernel knows; on a 20,000-file Maildir they run out of descriptors, and
 // on NFS every such descriptor pins its file, so that an unlink by anyone
 // becomes a silly rename (.nfsXXXX). nfsguard instead remembers, per inode,
-// the directory and name it was last looked up under, and opens the object
-// only for the length of a request, checking that the name still means the
-// same (dev, ino). Only directories keep a descriptor, in a cache with a fixed
-// bound (least recently used out first); the backing root's descriptor is held
-// for the life of the mount, since the mount may hide its path.
+// the names (directory and entry) it is known under, most recent first, and
+// opens the object only for the length of a request, checking that the name
+// still means the same (dev, ino). A file has several names when it has hard
+// links (Maildir delivery links tmp/X to new/X, then unlinks tmp/X), and a
+// name goes stale when it is unlinked or replaced: resolution tries the names
+// in turn and forgets those that no longer lead to the object. Only
+// directories keep a descriptor, in a cache with a fixed bound (least recently
+// used out first); the backing root's descriptor is held for the life of the
+// mount, since the mount may hide its path.
 //
 // The kernel's lookup count decides an inode's life (lookup/forget); an inode
 // also stays while inodes below it are in the table, since resolving them
@@ -39,11 +43,18 @@ struct Inode {
     const ino_t ino;
     const mode_t type;  // S_IFMT bits
 
+    // A name the object is known under. Each holds a child count on `parent`.
+    struct Alias {
+        Inode* parent;
+        std::string name;
+    };
+    // At most this many names per object (a directory has one).
+    static constexpr size_t kMaxAliases = 4;
+
     // Everything below is guarded by the table's mutex.
     uint64_t nlookup = 0;
-    uint64_t children = 0;  // table inodes whose parent this is
-    Inode* parent = nullptr;
-    std::string name;     // last name the kernel looked this up under
+    uint64_t children = 0;       // aliases of table inodes that name this directory
+    std::vector<Alias> aliases;  // most recent first
     ops::SharedFd dir_fd;  // cached O_PATH descriptor, directories only
     // Descriptors of the callers' open files on this object. They reach it
     // when its name is gone (fstat of an unlinked file comes without a file
@@ -85,8 +96,10 @@ public:
     // The kernel now knows `st` as `name` in `parent` (one more lookup).
     Inode& remember(Inode& parent, const std::string& name, const struct stat& st);
     void forget(Inode& inode, uint64_t nlookup);
-    // An object of the table (by dev, ino) was renamed to `name` in `parent`.
-    void moved(const struct stat& st, Inode& parent, const std::string& name);
+    // The object `st` (if the table knows it) was renamed from
+    // `from`/`from_name` to `to`/`to_name`.
+    void moved(const struct stat& st, Inode& from, const std::string& from_name, Inode& to,
+               const std::string& to_name);
 
     // A caller opened the object; `fd` lives as long as that open file.
     void opened(Inode& inode, const ops::SharedFd& fd);
@@ -116,15 +129,20 @@ private:
         std::string name;
         dev_t dev;
         ino_t ino;
-        mode_t type;
+    };
+    // How to reach a directory: from a cached descriptor, down these steps.
+    struct Plan {
+        ops::SharedFd from;
+        std::vector<Step> steps;
     };
 
-    void set_parent(Inode& inode, Inode* parent);
+    void add_alias(Inode& inode, Inode& parent, const std::string& name);
+    void drop_alias(Inode& inode, const Inode* parent, const std::string& name);
     void release_if_unused(Inode* inode);
+    ops::Result<Plan> plan(Inode& dir);  // locked
+    ops::Result<ops::SharedFd> walk(const Plan& plan);  // unlocked
     void cache_dir_fd(Inode& dir, ops::SharedFd fd);
     void touch(Inode& dir);
-    // Called locked, returns unlocked.
-    ops::Result<ops::SharedFd> resolve_dir(Inode& dir, std::unique_lock<std::mutex>& lock);
 
     ops::Syscalls& sys_;
     const size_t max_dir_fds_;

@@ -19,20 +19,17 @@ bool is_dot_or_dotdot(const char* name) {
     return name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
 }
 
-void read_directory(fuse_req_t req, fuse_ino_t id, size_t size, off_t off,
-                    struct fuse_file_info* fi, bool plus) {
-    Request r(req);
-    if (!r.acting_as_caller()) return;
-    OpenDir& d = OpenDir::of(fi);
-    Inode& parent = r.inode(id);
-    std::lock_guard lock(d.mutex);
+// Fills `buf` with entries from the stream's position `off`; returns the
+// errno of a failed readdir (the entries before it are kept).
+int fill_listing(Request& r, OpenDir& d, Inode& parent, off_t off, bool plus,
+                 std::vector<char>& buf, size_t& used, std::vector<uint64_t>& looked_up) {
     if (off != d.offset) {
         seekdir(d.dir, off);
         d.pending = nullptr;
         d.offset = off;
     }
-    std::vector<char> buf(size);
-    size_t used = 0;
+    const size_t size = buf.size();
+    fuse_req_t req = r.raw();
     int err = 0;
     for (;;) {
         struct dirent* entry = d.pending;
@@ -70,6 +67,7 @@ void read_directory(fuse_req_t req, fuse_ino_t id, size_t size, off_t off,
                 if (e.ino != 0) r.fs().inodes.forget(r.fs().inodes.from_id(e.ino), 1);
                 break;
             }
+            if (e.ino != 0) looked_up.push_back(e.ino);
         } else {
             struct stat st {};
             st.st_ino = entry->d_ino;
@@ -81,8 +79,30 @@ void read_directory(fuse_req_t req, fuse_ino_t id, size_t size, off_t off,
         d.pending = nullptr;
         d.offset = next;
     }
+    return err;
+}
+
+void read_directory(fuse_req_t req, fuse_ino_t id, size_t size, off_t off,
+                    struct fuse_file_info* fi, bool plus) {
+    Request r(req);
+    if (!r.acting_as_caller()) return;
+    std::vector<char> buf(size);
+    std::vector<uint64_t> looked_up;
+    size_t used = 0;
+    int err = 0;
+    {
+        OpenDir& d = OpenDir::of(fi);
+        std::lock_guard lock(d.mutex);
+        err = fill_listing(r, d, r.inode(id), off, plus, buf, used, looked_up);
+    }
+    // Replied only once the handle's lock is let go: the reply lets the
+    // caller close the directory, and releasedir frees the handle (and its
+    // mutex) on another thread at once.
     if (err != 0 && used == 0) return r.reply_error(err);
-    fuse_reply_buf(req, buf.data(), used);
+    if (fuse_reply_buf(req, buf.data(), used) != 0) {
+        // The kernel did not take the entries (the caller was interrupted).
+        for (uint64_t ino : looked_up) r.fs().inodes.forget(r.fs().inodes.from_id(ino), 1);
+    }
 }
 
 }  // namespace

@@ -94,8 +94,8 @@ void op_rename(fuse_req_t req, fuse_ino_t parent_id, const char* name, fuse_ino_
     if (!moved) return r.reply_error(moved);
     // Keep the table's names current, so that an inode the kernel reaches by
     // nodeid (a process's cwd, an open directory) is found at its new name.
-    r.fs().inodes.moved(moved->moved, newparent, newname);
-    if (moved->exchanged) r.fs().inodes.moved(*moved->exchanged, parent, name);
+    r.fs().inodes.moved(moved->moved, parent, name, newparent, newname);
+    if (moved->exchanged) r.fs().inodes.moved(*moved->exchanged, newparent, newname, parent, name);
     r.reply_ok();
 }
 

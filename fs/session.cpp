@@ -124,6 +124,7 @@ int run_session(const Options& opts) {
 
     SessionGuard guard;
     guard.se = fuse_session_new(&args, &op_table(), sizeof(struct fuse_lowlevel_ops), &fs);
+    fuse_opt_free_args(&args);
     if (guard.se == nullptr) return fail("cannot start a FUSE session (see the line above)");
     if (fuse_set_signal_handlers(guard.se) != 0) return fail("cannot set signal handlers");
     guard.handlers = true;
@@ -142,9 +143,14 @@ int run_session(const Options& opts) {
         rc = fuse_session_loop(guard.se);
     } else {
         struct fuse_loop_config* cfg = fuse_loop_cfg_create();
-        fuse_loop_cfg_set_clone_fd(cfg, 1);
+        // No clone_fd: with it each new worker opens /dev/fuse, and libfuse
+        // starts workers from a worker, which may be acting as a mail user
+        // (ops::act_as) at that moment: the open fails with EACCES.
+        fuse_loop_cfg_set_clone_fd(cfg, 0);
         fuse_loop_cfg_set_max_threads(cfg, opts.threads);
-        fuse_loop_cfg_set_idle_threads(cfg, std::min(opts.threads, 4U));
+        // No idle-thread limit: with one, libfuse stops and starts workers
+        // all the time (libfuse PR #1034), and under load in 3.14 that churn
+        // ended in heap corruption at a worker's exit. Workers now stay.
         rc = fuse_session_loop_mt(guard.se, cfg);
         fuse_loop_cfg_destroy(cfg);
     }

@@ -33,7 +33,9 @@ def mount_factory(scratch):
     start.started = started
     yield start
     for m in reversed(started):
-        m.close()
+        rc = m.close()
+        # Shown by pytest only when the test failed: what the filesystem said.
+        print(f"--- {m.log_path.name} (exit {rc}) ---\n{m.log()}")
 
 
 @pytest.fixture

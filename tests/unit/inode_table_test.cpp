@@ -150,7 +150,7 @@ TEST_F(InodeTableTest, ARenameKeepsTheInodeReachable) {
     Inode& nw = lookup(table().root(), "new", "new");
     Inode& m = lookup(tmp, "tmp/m", "m");
     ASSERT_EQ(::rename((dir / "tmp/m").c_str(), (dir / "new/m2").c_str()), 0);
-    table().moved(lstat("new/m2"), nw, "m2");
+    table().moved(lstat("new/m2"), tmp, "m", nw, "m2");
     auto target = table().locate(m);
     ASSERT_TRUE(target) << target.error();
     EXPECT_EQ(target->name, "m2");
@@ -181,4 +181,54 @@ TEST_F(InodeTableTest, AnOpenFileIsReachedAfterItsNameIsGone) {
     }
     fd.reset();  // the caller closed it: back to resolving by name, which fails now
     EXPECT_EQ(table().locate(msg).error(), ENOENT);
+}
+
+TEST_F(InodeTableTest, AHardLinkedFileIsReachedByItsOtherNameAfterOneIsUnlinked) {
+    // Maildir delivery: tmp/X linked to new/X, then tmp/X unlinked; the
+    // kernel may keep using the nodeid it learned for new/X.
+    ::mkdir((dir / "tmp").c_str(), 0755);
+    ::mkdir((dir / "new").c_str(), 0755);
+    dir.write("tmp/X", "message");
+    Inode& tmp = lookup(table().root(), "tmp", "tmp");
+    Inode& nw = lookup(table().root(), "new", "new");
+    Inode& x = lookup(tmp, "tmp/X", "X");
+    ASSERT_EQ(::link((dir / "tmp/X").c_str(), (dir / "new/X").c_str()), 0);
+    EXPECT_EQ(&lookup(nw, "new/X", "X"), &x);
+    (void)lookup(tmp, "tmp/X", "X");  // tmp/X is now the most recent name
+    ASSERT_EQ(::unlink((dir / "tmp/X").c_str()), 0);
+    auto target = table().locate(x);
+    ASSERT_TRUE(target) << target.error();
+    EXPECT_EQ(target->name, "X");
+    struct stat st {};
+    ::fstat(target->parent->get(), &st);
+    EXPECT_EQ(st.st_ino, nw.ino) << "found under new/, not tmp/";
+    EXPECT_EQ(x.aliases.size(), 1U) << "the unlinked name is forgotten";
+}
+
+TEST_F(InodeTableTest, AnObjectKeepsABoundedNumberOfNames) {
+    dir.write("f", "x");
+    Inode& f = lookup(table().root(), "f", "f");
+    for (int i = 0; i < 10; ++i) {
+        std::string name = "link" + std::to_string(i);
+        ASSERT_EQ(::link((dir / "f").c_str(), (dir / name).c_str()), 0);
+        (void)lookup(table().root(), name, name);
+    }
+    EXPECT_EQ(f.aliases.size(), Inode::kMaxAliases);
+    EXPECT_EQ(f.aliases.front().name, "link9");
+}
+
+TEST_F(InodeTableTest, ADirectoryHasOneNameAndMovesWithItsLatestLookup) {
+    ::mkdir((dir / "a").c_str(), 0755);
+    ::mkdir((dir / "b").c_str(), 0755);
+    Inode& a = lookup(table().root(), "a", "a");
+    Inode& b = lookup(table().root(), "b", "b");
+    ::mkdir((dir / "a/sub").c_str(), 0755);
+    Inode& sub = lookup(a, "a/sub", "sub");
+    ASSERT_EQ(::rename((dir / "a/sub").c_str(), (dir / "b/sub").c_str()), 0);
+    (void)lookup(b, "b/sub", "sub");
+    ASSERT_EQ(sub.aliases.size(), 1U);
+    EXPECT_EQ(sub.aliases.front().parent, &b);
+    EXPECT_TRUE(table().directory_fd(sub));
+    table().forget(a, 1);
+    EXPECT_EQ(table().size(), 3U) << "a no longer holds sub: released";
 }
