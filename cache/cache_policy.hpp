@@ -16,11 +16,11 @@
 namespace nfsguard::cache {
 
 struct CachePolicy {
-    std::string mode;             // "shared"
-    double entry_timeout = 0;     // seconds the kernel may keep a name -> inode
-    double attr_timeout = 0;      // seconds the kernel may keep attributes
-    double negative_timeout = 0;  // seconds the kernel may remember "no such name"
-    bool keep_page_cache = false; // whether open() may keep cached file data
+    std::string mode;              // "shared"
+    double entry_timeout = 0;      // seconds the kernel may keep a name -> inode
+    double attr_timeout = 0;       // seconds the kernel may keep attributes
+    double negative_timeout = 0;   // seconds the kernel may remember "no such name"
+    bool keep_page_cache = false;  // whether open() may keep cached file data
 
     // The policy for a mode name; false for a mode this build does not know.
     static bool for_mode(std::string_view mode, CachePolicy& out);

@@ -19,7 +19,7 @@
 namespace nfsguard::fs {
 
 class CallerIdentity {
-public:
+  public:
     static constexpr std::chrono::milliseconds kGroupsTtl{1000};
     static constexpr size_t kMaxEntries = 4096;
 
@@ -28,7 +28,7 @@ public:
     template <typename ReadGroups>
     ops::Identity identify(pid_t pid, uid_t uid, gid_t gid, ReadGroups&& read_groups);
 
-private:
+  private:
     struct Entry {
         uid_t uid;
         gid_t gid;

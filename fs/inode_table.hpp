@@ -55,7 +55,7 @@ struct Inode {
     uint64_t nlookup = 0;
     uint64_t children = 0;       // aliases of table inodes that name this directory
     std::vector<Alias> aliases;  // most recent first
-    ops::SharedFd dir_fd;  // cached O_PATH descriptor, directories only
+    ops::SharedFd dir_fd;        // cached O_PATH descriptor, directories only
     // Descriptors of the callers' open files on this object. They reach it
     // when its name is gone (fstat of an unlinked file comes without a file
     // handle) and save resolving the name while it is open.
@@ -79,7 +79,7 @@ struct Target {
 };
 
 class InodeTable {
-public:
+  public:
     InodeTable(ops::Syscalls& sys, ops::UniqueFd root_fd, const struct stat& root_st,
                size_t max_dir_fds);
     ~InodeTable();
@@ -113,7 +113,7 @@ public:
     size_t size() const;
     size_t cached_dir_fds() const;
 
-private:
+  private:
     struct Key {
         dev_t dev;
         ino_t ino;
@@ -139,7 +139,7 @@ private:
     void add_alias(Inode& inode, Inode& parent, const std::string& name);
     void drop_alias(Inode& inode, const Inode* parent, const std::string& name);
     void release_if_unused(Inode* inode);
-    ops::Result<Plan> plan(Inode& dir);  // locked
+    ops::Result<Plan> plan(Inode& dir);                 // locked
     ops::Result<ops::SharedFd> walk(const Plan& plan);  // unlocked
     void cache_dir_fd(Inode& dir, ops::SharedFd fd);
     void touch(Inode& dir);

@@ -2,8 +2,8 @@
 // object's attributes.
 #include <fcntl.h>
 
-#include "fs/open_file.hpp"
 #include "fs/op_handlers.hpp"
+#include "fs/open_file.hpp"
 #include "fs/request.hpp"
 #include "ops/object_ops.hpp"
 

@@ -8,8 +8,8 @@
 #include "fs/op_handlers.hpp"
 #include "fs/open_file.hpp"
 #include "fs/request.hpp"
-#include "ops/namespace_ops.hpp"
 #include "ops/file_ops.hpp"
+#include "ops/namespace_ops.hpp"
 #include "ops/object_ops.hpp"
 
 namespace nfsguard::fs {

@@ -121,9 +121,9 @@ void op_copy_file_range(fuse_req_t req, fuse_ino_t, off_t off_in, struct fuse_fi
                         int flags) {
     Request r(req);
     if (!r.acting_as_caller()) return;
-    auto n = ops::copy_range(r.fs().sys, OpenFile::of(fi_in).get(), off_in,
-                             OpenFile::of(fi_out).get(), off_out, len,
-                             static_cast<unsigned>(flags));
+    auto n =
+        ops::copy_range(r.fs().sys, OpenFile::of(fi_in).get(), off_in, OpenFile::of(fi_out).get(),
+                        off_out, len, static_cast<unsigned>(flags));
     if (!n) return r.reply_error(n);
     fuse_reply_write(req, *n);
 }

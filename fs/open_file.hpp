@@ -34,7 +34,7 @@ struct OpenDir {
 
     std::mutex mutex;
     DIR* dir;
-    off_t offset = 0;              // position of `pending`, or of the stream
+    off_t offset = 0;                  // position of `pending`, or of the stream
     struct dirent* pending = nullptr;  // read but not yet given to the kernel
 
     static OpenDir& of(const struct fuse_file_info* fi) {

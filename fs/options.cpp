@@ -10,8 +10,8 @@ namespace {
 
 // Mount flags the kernel takes for a FUSE mount.
 constexpr std::array<std::string_view, 13> kMountFlags = {
-    "ro",    "rw",     "suid",  "nosuid", "dev",   "nodev",  "exec",
-    "noexec", "async", "sync",  "dirsync", "atime", "noatime"};
+    "ro",     "rw",    "suid", "nosuid",  "dev",   "nodev",  "exec",
+    "noexec", "async", "sync", "dirsync", "atime", "noatime"};
 
 // Options fstab and mount(8) use that mean nothing to nfsguard itself.
 bool is_ignored(std::string_view opt) {

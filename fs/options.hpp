@@ -20,10 +20,10 @@ struct Options {
 
     std::string log_level = "info";
     std::string cache_mode = "shared";
-    size_t dir_fds = 256;    // bound on cached directory descriptors
-    unsigned threads = 16;   // bound on request threads
-    bool allow_other = true; // every local user reaches the mount (when run as root)
-    std::string fsname;      // shown in /proc/mounts; BACKING by default
+    size_t dir_fds = 256;     // bound on cached directory descriptors
+    unsigned threads = 16;    // bound on request threads
+    bool allow_other = true;  // every local user reaches the mount (when run as root)
+    std::string fsname;       // shown in /proc/mounts; BACKING by default
     // Mount flags handed to the kernel (ro, nosuid, nodev, noexec, ...).
     std::vector<std::string> mount_flags;
 };

@@ -29,13 +29,16 @@ Request::Request(fuse_req_t req)
     const fuse_ctx* ctx = fuse_req_ctx(req);
     auto who = fs_.callers.identify(ctx->pid, ctx->uid, ctx->gid, [&] { return read_groups(req); });
     if (auto r = ops::act_as(who); !r) {
-        spdlog::error("cannot act as uid {} gid {}: {}", who.uid, who.gid, std::strerror(r.error()));
+        spdlog::error("cannot act as uid {} gid {}: {}", who.uid, who.gid,
+                      std::strerror(r.error()));
         identity_ok_ = false;
         fuse_reply_err(req_, EPERM);
     }
 }
 
-void Request::reply_error(int err) { fuse_reply_err(req_, err); }
+void Request::reply_error(int err) {
+    fuse_reply_err(req_, err);
+}
 
 void Request::reply_attr(const struct stat& st) {
     fuse_reply_attr(req_, &st, fs_.cache.attr_timeout);

@@ -14,7 +14,7 @@
 namespace nfsguard::fs {
 
 class Request {
-public:
+  public:
     explicit Request(fuse_req_t req);
 
     Filesystem& fs() { return fs_; }
@@ -38,7 +38,7 @@ public:
     void fill_entry(Inode& parent, const char* name, const struct stat& st,
                     struct fuse_entry_param& e);
 
-private:
+  private:
     fuse_req_t req_;
     Filesystem& fs_;
     bool identity_ok_ = true;

@@ -11,8 +11,8 @@
 
 #include <algorithm>
 #include <csignal>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 
@@ -29,7 +29,9 @@ int fail(const std::string& what) {
     return 1;
 }
 
-std::string errno_text(int err) { return std::strerror(err); }
+std::string errno_text(int err) {
+    return std::strerror(err);
+}
 
 // The soft descriptor limit raised to the hard one; returns the limit now.
 rlim_t raise_fd_limit() {
@@ -57,8 +59,8 @@ struct SessionGuard {
 
 void log_to_syslog(spdlog::level::level_enum level) {
     auto logger = std::make_shared<spdlog::logger>(
-        "nfsguard", std::make_shared<spdlog::sinks::syslog_sink_mt>("nfsguard", LOG_PID,
-                                                                    LOG_DAEMON, true));
+        "nfsguard",
+        std::make_shared<spdlog::sinks::syslog_sink_mt>("nfsguard", LOG_PID, LOG_DAEMON, true));
     logger->set_level(level);
     spdlog::set_default_logger(logger);
 }
@@ -85,8 +87,8 @@ int run_session(const Options& opts) {
 
     // The backing root is opened before mounting: the mount may hide it.
     int root = open(opts.backing.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (root == -1) return fail("cannot open backing directory " + opts.backing + ": " +
-                                errno_text(errno));
+    if (root == -1)
+        return fail("cannot open backing directory " + opts.backing + ": " + errno_text(errno));
     ops::UniqueFd root_fd(root);
     struct stat root_st {};
     if (fstat(root, &root_st) != 0)
@@ -104,8 +106,7 @@ int run_session(const Options& opts) {
     const bool switch_identity = ops::can_switch_identity();
     const bool allow_other = opts.allow_other && switch_identity;
     if (opts.allow_other && !switch_identity)
-        spdlog::warn("not running as root: no allow_other, every call is made as uid {}",
-                     getuid());
+        spdlog::warn("not running as root: no allow_other, every call is made as uid {}", getuid());
 
     // /proc/mounts and `findmnt` show the backing's absolute path.
     Options mount_opts = opts;

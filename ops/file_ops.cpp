@@ -2,9 +2,13 @@
 
 namespace nfsguard::ops {
 
-Result<void> flush_file(Syscalls& sys, int fd) { return sys.close_duplicate(fd); }
+Result<void> flush_file(Syscalls& sys, int fd) {
+    return sys.close_duplicate(fd);
+}
 
-Result<void> sync_file(Syscalls& sys, int fd, bool datasync) { return sys.fsync(fd, datasync); }
+Result<void> sync_file(Syscalls& sys, int fd, bool datasync) {
+    return sys.fsync(fd, datasync);
+}
 
 Result<void> sync_directory(Syscalls& sys, int dirfd, bool datasync) {
     return sys.fsync(dirfd, datasync);

@@ -25,7 +25,9 @@ Result<void> apply(const Identity& who) {
 
 }  // namespace
 
-bool can_switch_identity() { return ::geteuid() == 0; }
+bool can_switch_identity() {
+    return ::geteuid() == 0;
+}
 
 Result<void> act_as(const Identity& who) {
     if (tls_current && *tls_current == who) return {};
@@ -51,6 +53,8 @@ Identity current_identity() {
 ScopedIdentity::ScopedIdentity(const Identity& who)
     : previous_(tls_current ? *tls_current : current_identity()), result_(act_as(who)) {}
 
-ScopedIdentity::~ScopedIdentity() { (void)act_as(previous_); }
+ScopedIdentity::~ScopedIdentity() {
+    (void)act_as(previous_);
+}
 
 }  // namespace nfsguard::ops

@@ -44,14 +44,14 @@ Identity current_identity();
 // Acts as `who` for the lifetime of the object, then returns to what the
 // thread acted as before.
 class ScopedIdentity {
-public:
+  public:
     explicit ScopedIdentity(const Identity& who);
     ~ScopedIdentity();
     ScopedIdentity(const ScopedIdentity&) = delete;
     ScopedIdentity& operator=(const ScopedIdentity&) = delete;
     const Result<void>& result() const { return result_; }
 
-private:
+  private:
     Identity previous_;
     Result<void> result_;
 };

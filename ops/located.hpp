@@ -8,9 +8,9 @@
 namespace nfsguard::ops {
 
 struct Located {
-    int fd = -1;               // O_PATH|O_NOFOLLOW descriptor on the object itself
-    mode_t type = 0;           // S_IFMT bits
-    int parent_fd = -1;        // the directory it was found in; -1 for the backing root
+    int fd = -1;                 // O_PATH|O_NOFOLLOW descriptor on the object itself
+    mode_t type = 0;             // S_IFMT bits
+    int parent_fd = -1;          // the directory it was found in; -1 for the backing root
     const char* name = nullptr;  // its name there; nullptr for the backing root
 
     bool is_symlink() const { return S_ISLNK(type); }

@@ -33,8 +33,7 @@ Result<struct stat> make_directory(Syscalls& sys, int dirfd, const char* name, m
     return lookup_entry(sys, dirfd, name);
 }
 
-Result<struct stat> make_node(Syscalls& sys, int dirfd, const char* name, mode_t mode,
-                              dev_t rdev) {
+Result<struct stat> make_node(Syscalls& sys, int dirfd, const char* name, mode_t mode, dev_t rdev) {
     if (auto r = sys.mknodat(dirfd, name, mode, rdev); !r) return Errno{r.error()};
     return lookup_entry(sys, dirfd, name);
 }

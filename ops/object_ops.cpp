@@ -31,7 +31,9 @@ XattrPath xattr_path(const Located& obj) {
 
 }  // namespace
 
-Result<struct stat> stat_object(Syscalls& sys, const Located& obj) { return sys.fstat(obj.fd); }
+Result<struct stat> stat_object(Syscalls& sys, const Located& obj) {
+    return sys.fstat(obj.fd);
+}
 
 Result<struct statvfs> statfs_object(Syscalls& sys, const Located& obj) {
     return sys.fstatvfs(obj.fd);

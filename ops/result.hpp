@@ -16,13 +16,15 @@ struct Errno {
 };
 
 // The errno of the syscall that just failed, as an Errno.
-inline Errno last_errno() { return Errno{errno != 0 ? errno : EIO}; }
+inline Errno last_errno() {
+    return Errno{errno != 0 ? errno : EIO};
+}
 
 template <typename T>
 class [[nodiscard]] Result {
-public:
+  public:
     Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
-    Result(Errno e) : v_(e) {}                  // NOLINT(google-explicit-constructor)
+    Result(Errno e) : v_(e) {}                 // NOLINT(google-explicit-constructor)
 
     bool ok() const { return std::holds_alternative<T>(v_); }
     explicit operator bool() const { return ok(); }
@@ -36,13 +38,13 @@ public:
     T* operator->() { return &value(); }
     const T* operator->() const { return &value(); }
 
-private:
+  private:
     std::variant<T, Errno> v_;
 };
 
 template <>
 class [[nodiscard]] Result<void> {
-public:
+  public:
     Result() = default;
     Result(Errno e) : err_(e.value) {}  // NOLINT(google-explicit-constructor)
 
@@ -50,7 +52,7 @@ public:
     explicit operator bool() const { return ok(); }
     int error() const { return err_; }
 
-private:
+  private:
     int err_ = 0;
 };
 

@@ -62,14 +62,18 @@ Result<void> Syscalls::renameat2(int olddirfd, const char* oldname, int newdirfd
     return check(::renameat2(olddirfd, oldname, newdirfd, newname, flags));
 }
 
-Result<void> Syscalls::linkat(int olddirfd, const char* oldpath, int newdirfd,
-                              const char* newname, int flags) {
+Result<void> Syscalls::linkat(int olddirfd, const char* oldpath, int newdirfd, const char* newname,
+                              int flags) {
     return check(::linkat(olddirfd, oldpath, newdirfd, newname, flags));
 }
 
-Result<void> Syscalls::chmod(const char* path, mode_t mode) { return check(::chmod(path, mode)); }
+Result<void> Syscalls::chmod(const char* path, mode_t mode) {
+    return check(::chmod(path, mode));
+}
 
-Result<void> Syscalls::fchmod(int fd, mode_t mode) { return check(::fchmod(fd, mode)); }
+Result<void> Syscalls::fchmod(int fd, mode_t mode) {
+    return check(::fchmod(fd, mode));
+}
 
 Result<void> Syscalls::fchownat(int dirfd, const char* path, uid_t uid, gid_t gid, int flags) {
     return check(::fchownat(dirfd, path, uid, gid, flags));
@@ -79,7 +83,9 @@ Result<void> Syscalls::truncate(const char* path, off_t size) {
     return check(::truncate(path, size));
 }
 
-Result<void> Syscalls::ftruncate(int fd, off_t size) { return check(::ftruncate(fd, size)); }
+Result<void> Syscalls::ftruncate(int fd, off_t size) {
+    return check(::ftruncate(fd, size));
+}
 
 Result<void> Syscalls::utimensat(int dirfd, const char* path, const struct timespec times[2],
                                  int flags) {

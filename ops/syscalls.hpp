@@ -19,7 +19,7 @@
 namespace nfsguard::ops {
 
 class Syscalls {
-public:
+  public:
     virtual ~Syscalls() = default;
 
     virtual Result<UniqueFd> openat(int dirfd, const char* path, int flags, mode_t mode = 0);

@@ -9,7 +9,7 @@
 namespace nfsguard::ops {
 
 class UniqueFd {
-public:
+  public:
     UniqueFd() = default;
     explicit UniqueFd(int fd) : fd_(fd) {}
     UniqueFd(UniqueFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
@@ -29,7 +29,7 @@ public:
         fd_ = fd;
     }
 
-private:
+  private:
     int fd_ = -1;
 };
 
@@ -38,6 +38,8 @@ private:
 // that another thread is in the middle of using.
 using SharedFd = std::shared_ptr<const UniqueFd>;
 
-inline SharedFd share(UniqueFd fd) { return std::make_shared<const UniqueFd>(std::move(fd)); }
+inline SharedFd share(UniqueFd fd) {
+    return std::make_shared<const UniqueFd>(std::move(fd));
+}
 
 }  // namespace nfsguard::ops

@@ -498,7 +498,7 @@ except PermissionError:
 """
 
 USER_WRITES_ROOTS_FILE = """
-import errno, os, sys
+import os, sys
 try:
     os.open(sys.argv[1], os.O_WRONLY)
 except PermissionError:

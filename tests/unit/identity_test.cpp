@@ -22,7 +22,7 @@ constexpr gid_t kGroup = 4343;
 constexpr gid_t kMailGroup = 4444;
 
 class IdentityTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         if (geteuid() != 0) GTEST_SKIP() << "identity switching needs root";
     }

@@ -17,7 +17,7 @@ using nfsguard::test::TempDir;
 namespace {
 
 class InodeTableTest : public ::testing::Test {
-protected:
+  protected:
     InodeTable& table(size_t max_dir_fds = 256) {
         if (!table_) {
             UniqueFd root(::open(dir.path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));

@@ -15,7 +15,7 @@ using nfsguard::test::TempDir;
 namespace {
 
 class NamespaceOpsTest : public ::testing::Test {
-protected:
+  protected:
     void TearDown() override {
         EXPECT_TRUE(sys.only_single_components()) << "a backing call named more than one component";
     }

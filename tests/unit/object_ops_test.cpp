@@ -19,7 +19,7 @@ using nfsguard::test::TempDir;
 namespace {
 
 class ObjectOpsTest : public ::testing::Test {
-protected:
+  protected:
     void TearDown() override { EXPECT_TRUE(sys.only_single_components()); }
     Located locate(const std::string& name) {
         auto st = lookup_entry(sys, dir.fd(), name.c_str());

@@ -29,9 +29,9 @@ TEST(Options, BackingAndMountpointAreTheTwoPositionalArguments) {
 TEST(Options, TheMountHelperFormWithOptionsAfterThePaths) {
     // mount.fuse3 runs: nfsguard SOURCE MOUNTPOINT -o OPTIONS
     Options o;
-    ASSERT_EQ(parse({"/var/mail", "/var/mail", "-o", "rw,nosuid,nodev,log_level=debug,dir_fds=64"},
-                    o),
-              "");
+    ASSERT_EQ(
+        parse({"/var/mail", "/var/mail", "-o", "rw,nosuid,nodev,log_level=debug,dir_fds=64"}, o),
+        "");
     EXPECT_EQ(o.backing, "/var/mail");
     EXPECT_EQ(o.log_level, "debug");
     EXPECT_EQ(o.dir_fds, 64U);
@@ -40,10 +40,10 @@ TEST(Options, TheMountHelperFormWithOptionsAfterThePaths) {
 
 TEST(Options, FstabOnlyOptionsAreIgnored) {
     Options o;
-    ASSERT_EQ(parse({"-o", "defaults,_netdev,nofail,noauto,x-systemd.requires=network.target", "a",
-                     "b"},
-                    o),
-              "");
+    ASSERT_EQ(
+        parse({"-o", "defaults,_netdev,nofail,noauto,x-systemd.requires=network.target", "a", "b"},
+              o),
+        "");
     EXPECT_TRUE(o.mount_flags.empty());
 }
 

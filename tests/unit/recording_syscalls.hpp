@@ -11,7 +11,7 @@
 namespace nfsguard::test {
 
 class RecordingSyscalls : public ops::Syscalls {
-public:
+  public:
     std::vector<std::string> paths;
     int openat_calls = 0;
 

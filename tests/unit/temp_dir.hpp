@@ -14,7 +14,7 @@
 namespace nfsguard::test {
 
 class TempDir {
-public:
+  public:
     TempDir() {
         char tmpl[] = "/tmp/nfsguard-unit-XXXXXX";
         path_ = ::mkdtemp(tmpl);
@@ -42,7 +42,7 @@ public:
         return ::lstat((*this / name).c_str(), &st) == 0;
     }
 
-private:
+  private:
     std::string path_;
     ops::UniqueFd fd_;
 };
