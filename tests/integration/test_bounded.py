@@ -72,6 +72,8 @@ def test_a_huge_folder_under_a_small_descriptor_limit(scratch, mount_factory):
     fds = open_fds(m.pid)
     assert fds < FD_LIMIT // 2, f"nfsguard holds {fds} descriptors"
     # No growth per lookup: a second full pass costs (almost) nothing more.
-    assert rss_second <= rss_first * 1.10 + 16 * 1024, (rss_first, rss_second)
+    # (Not under AddressSanitizer, whose quarantine keeps freed memory.)
+    if not os.environ.get("NFSGUARD_SANITIZED"):
+        assert rss_second <= rss_first * 1.10 + 16 * 1024, (rss_first, rss_second)
     print(f"\n{FILES} files: {fds} descriptors held, RSS {rss_first} KiB after one pass, "
           f"{rss_second} KiB after two")

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs, from Debian 12's packages, everything nfsguard needs to build, run
+# and be tested. Idempotent; run as root.
+set -euo pipefail
+
+packages=(
+  # build
+  g++ cmake ninja-build pkg-config libfuse3-dev libspdlog-dev
+  libgtest-dev libgmock-dev googletest clang-format
+  # run
+  fuse3
+  # tests
+  python3 python3-pytest python3-pytest-timeout util-linux procps
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# FUSE needs its device; a fresh container may not have loaded the module.
+[ -e /dev/fuse ] || modprobe fuse 2>/dev/null || true

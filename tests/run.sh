@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# The whole test suite: bash tests/run.sh   (as root, on Debian 12)
+#
+# Stages, each bounded in time: format check; release build; unit tests;
+# integration tests mounting the real binary; then the same unit and
+# integration tests built with AddressSanitizer + UndefinedBehaviorSanitizer.
+# Every stage runs even when one before it failed; the last line counts them.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+REPO=$PWD
+export PYTHON=/usr/bin/python3   # Debian's, which has pytest (not a pyenv one)
+JOBS=$(nproc)
+
+passed=0
+failed=0
+failures=()
+stage() {
+  local name=$1 limit=$2
+  shift 2
+  echo
+  echo "=== $name (at most ${limit}s)"
+  local start=$SECONDS
+  if timeout --kill-after=30 "$limit" "$@"; then
+    passed=$((passed + 1))
+    echo "=== $name: passed in $((SECONDS - start))s"
+  else
+    failed=$((failed + 1))
+    failures+=("$name")
+    echo "=== $name: FAILED after $((SECONDS - start))s"
+  fi
+}
+
+cleanup_mounts() {
+  # Nothing a test left mounted may outlive the run.
+  grep -E ' fuse(\.[^ ]*)? ' /proc/self/mounts | awk '{print $2}' | grep '/nfsguard-it-' |
+    while read -r m; do fusermount3 -u -z "$m" || true; done
+}
+trap cleanup_mounts EXIT
+
+bash tests/install-deps.sh || { echo "cannot install dependencies"; exit 1; }
+
+build() {  # build DIR [cmake args...]
+  local dir=$1
+  shift
+  cmake -S "$REPO" -B "$dir" -G Ninja "$@" >/dev/null && ninja -C "$dir" -j "$JOBS"
+}
+integration() {  # integration BUILD_DIR [pytest args...]
+  local dir=$1
+  shift
+  NFSGUARD_BUILD="$REPO/$dir" "$PYTHON" -m pytest "$REPO/tests/integration" -q \
+    -p no:cacheprovider "$@"
+}
+
+stage "format" 120 bash tests/check-format.sh
+stage "build" 1500 build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+stage "unit tests" 300 ctest --test-dir build --output-on-failure --timeout 120
+stage "integration tests" 1500 integration build
+
+# The sanitizer build differs in every object, so it is a second build; its
+# integration run uses a smaller big-folder test (the sanitizers slow every
+# call) and skips the memory-growth check (ASan's quarantine grows by design).
+stage "asan+ubsan build" 1500 build build-asan -DCMAKE_BUILD_TYPE=Debug -DNFSGUARD_SANITIZE=ON
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1
+stage "asan+ubsan unit tests" 300 ctest --test-dir build-asan --output-on-failure --timeout 120
+NFSGUARD_SANITIZED=1 NFSGUARD_BIG_FOLDER=20000 \
+  stage "asan+ubsan integration tests" 1500 integration build-asan
+
+echo
+for f in "${failures[@]}"; do echo "failed stage: $f"; done
+echo "stages: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
