@@ -20,7 +20,7 @@ stage() {
   echo
   echo "=== $name (at most ${limit}s)"
   local start=$SECONDS
-  if timeout --kill-after=30 "$limit" "$@"; then
+  if timeout --kill-after=30 "$limit" bash -c '"$@"' stage "$@"; then
     passed=$((passed + 1))
     echo "=== $name: passed in $((SECONDS - start))s"
   else
@@ -50,6 +50,9 @@ integration() {  # integration BUILD_DIR [pytest args...]
   NFSGUARD_BUILD="$REPO/$dir" "$PYTHON" -m pytest "$REPO/tests/integration" -q \
     -p no:cacheprovider "$@"
 }
+
+export REPO PYTHON JOBS
+export -f build integration
 
 stage "format" 120 bash tests/check-format.sh
 stage "build" 1500 build build -DCMAKE_BUILD_TYPE=RelWithDebInfo

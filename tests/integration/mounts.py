@@ -44,10 +44,15 @@ def lazy_unmount(path):
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
 
 
+# Scratch directories this process made: the sweep touches nothing else, so
+# that two test runs on one machine do not unmount each other's filesystems.
+_our_scratch = []
+
+
 def sweep_scratch_mounts():
-    """Unmounts whatever tests left mounted below a scratch directory."""
+    """Unmounts whatever tests of this run left mounted below its scratch directories."""
     for point in fuse_mounts():
-        if f"/{SCRATCH_PREFIX}" in point:
+        if any(point == str(d) or point.startswith(f"{d}/") for d in _our_scratch):
             lazy_unmount(point)
 
 
@@ -55,6 +60,7 @@ def scratch_dir():
     """A fresh directory that every user may traverse (pytest's are 0700)."""
     path = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir="/tmp"))
     path.chmod(0o755)
+    _our_scratch.append(path)
     return path
 
 
