@@ -34,7 +34,7 @@ void op_mkdir(fuse_req_t req, fuse_ino_t parent_id, const char* name, mode_t mod
     Inode& parent = r.inode(parent_id);
     auto dir = parent_dir(r, parent, name);
     if (!dir) return r.reply_error(dir);
-    auto st = ops::make_directory(r.fs().sys, (*dir)->get(), name, mode);
+    auto st = ops::make_directory(r.fs().sys, r.fs().false_errors, (*dir)->get(), name, mode);
     if (!st) return r.reply_error(st);
     r.reply_entry(parent, name, *st);
 }
@@ -45,7 +45,7 @@ void op_symlink(fuse_req_t req, const char* target, fuse_ino_t parent_id, const 
     Inode& parent = r.inode(parent_id);
     auto dir = parent_dir(r, parent, name);
     if (!dir) return r.reply_error(dir);
-    auto st = ops::make_symlink(r.fs().sys, target, (*dir)->get(), name);
+    auto st = ops::make_symlink(r.fs().sys, r.fs().false_errors, target, (*dir)->get(), name);
     if (!st) return r.reply_error(st);
     r.reply_entry(parent, name, *st);
 }
@@ -58,7 +58,8 @@ void op_link(fuse_req_t req, fuse_ino_t id, fuse_ino_t newparent_id, const char*
     if (!dir) return r.reply_error(dir);
     auto target = r.fs().inodes.locate(r.inode(id));
     if (!target) return r.reply_error(target);
-    auto st = ops::link_entry(r.fs().sys, target->located(), (*dir)->get(), newname);
+    auto st =
+        ops::link_entry(r.fs().sys, r.fs().false_errors, target->located(), (*dir)->get(), newname);
     if (!st) return r.reply_error(st);
     r.reply_entry(newparent, newname, *st);
 }
@@ -68,7 +69,7 @@ void op_unlink(fuse_req_t req, fuse_ino_t parent_id, const char* name) {
     if (!r.acting_as_caller()) return;
     auto dir = parent_dir(r, r.inode(parent_id), name);
     if (!dir) return r.reply_error(dir);
-    r.reply_error(ops::remove_file(r.fs().sys, (*dir)->get(), name));
+    r.reply_error(ops::remove_file(r.fs().sys, r.fs().false_errors, (*dir)->get(), name));
 }
 
 void op_rmdir(fuse_req_t req, fuse_ino_t parent_id, const char* name) {
@@ -76,7 +77,7 @@ void op_rmdir(fuse_req_t req, fuse_ino_t parent_id, const char* name) {
     if (!r.acting_as_caller()) return;
     auto dir = parent_dir(r, r.inode(parent_id), name);
     if (!dir) return r.reply_error(dir);
-    r.reply_error(ops::remove_directory(r.fs().sys, (*dir)->get(), name));
+    r.reply_error(ops::remove_directory(r.fs().sys, r.fs().false_errors, (*dir)->get(), name));
 }
 
 void op_rename(fuse_req_t req, fuse_ino_t parent_id, const char* name, fuse_ino_t newparent_id,
@@ -89,8 +90,8 @@ void op_rename(fuse_req_t req, fuse_ino_t parent_id, const char* name, fuse_ino_
     if (!dir) return r.reply_error(dir);
     auto newdir = parent_dir(r, newparent, newname);
     if (!newdir) return r.reply_error(newdir);
-    auto moved =
-        ops::rename_entry(r.fs().sys, (*dir)->get(), name, (*newdir)->get(), newname, flags);
+    auto moved = ops::rename_entry(r.fs().sys, r.fs().false_errors, (*dir)->get(), name,
+                                   (*newdir)->get(), newname, flags);
     if (!moved) return r.reply_error(moved);
     // Keep the table's names current, so that an inode the kernel reaches by
     // nodeid (a process's cwd, an open directory) is found at its new name.

@@ -65,6 +65,16 @@ void log_to_syslog(spdlog::level::level_enum level) {
     spdlog::set_default_logger(logger);
 }
 
+void log_false_errors(const ops::FalseErrors& false_errors) {
+    std::string counts;
+    for (size_t i = 0; i < ops::kFalseErrorOps; ++i) {
+        auto op = static_cast<ops::FalseErrorOp>(i);
+        if (false_errors.count(op) == 0) continue;
+        counts += fmt::format(" {}={}", ops::op_name(op), false_errors.count(op));
+    }
+    spdlog::info("false errors hidden: {}{}", false_errors.total(), counts);
+}
+
 }  // namespace
 
 int run_session(const Options& opts) {
@@ -108,15 +118,19 @@ int run_session(const Options& opts) {
     if (opts.allow_other && !switch_identity)
         spdlog::warn("not running as root: no allow_other, every call is made as uid {}", getuid());
 
-    // /proc/mounts and `findmnt` show the backing's absolute path.
+    // /proc/mounts and `findmnt` show the backing's absolute path; log lines
+    // show paths below it.
     Options mount_opts = opts;
+    std::string backing_path = opts.backing;
     if (char* abs = realpath(opts.backing.c_str(), nullptr)) {
-        if (mount_opts.fsname.empty()) mount_opts.fsname = abs;
+        backing_path = abs;
         free(abs);
     }
+    if (mount_opts.fsname.empty()) mount_opts.fsname = backing_path;
 
     ops::Syscalls sys;
-    Filesystem fs(sys, std::move(root_fd), root_st, dir_fds, policy, switch_identity);
+    Filesystem fs(sys, std::move(root_fd), root_st, backing_path == "/" ? "" : backing_path,
+                  dir_fds, policy, switch_identity);
 
     std::vector<std::string> arg_strings = fuse_arguments(mount_opts, allow_other);
     std::vector<char*> argv;
@@ -155,6 +169,7 @@ int run_session(const Options& opts) {
         rc = fuse_session_loop_mt(guard.se, cfg);
         fuse_loop_cfg_destroy(cfg);
     }
+    log_false_errors(fs.false_errors);
     // libfuse's loop returns the number of the signal that ended it.
     const bool clean = rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP;
     if (clean)

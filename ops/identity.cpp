@@ -37,6 +37,10 @@ Result<void> act_as(const Identity& who) {
     return r;
 }
 
+uid_t current_fsuid() {
+    return static_cast<uid_t>(::syscall(SYS_setfsuid, -1));
+}
+
 Identity current_identity() {
     Identity id;
     id.uid = static_cast<uid_t>(::syscall(SYS_setfsuid, -1));

@@ -40,6 +40,8 @@ Result<void> act_as(const Identity& who);
 
 // The identity the calling thread acts as, as the kernel reports it.
 Identity current_identity();
+// Just its fsuid: the owner new objects get.
+uid_t current_fsuid();
 
 // Acts as `who` for the lifetime of the object, then returns to what the
 // thread acted as before.

@@ -3,6 +3,9 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 
+#include "ops/identity.hpp"
+#include "ops/verify_after_error.hpp"
+
 namespace nfsguard::ops {
 
 Result<struct stat> lookup_entry(Syscalls& sys, int dirfd, const char* name) {
@@ -19,6 +22,8 @@ Result<Opened> open_entry(Syscalls& sys, int dirfd, const char* name, dev_t dev,
 }
 
 Result<Opened> create_file(Syscalls& sys, int dirfd, const char* name, int flags, mode_t mode) {
+    // An exclusive create's EEXIST is passed on, never guessed at: see
+    // verify_after_error.hpp.
     // O_NOFOLLOW: the kernel resolved any symlink at this name before asking
     // us; one that appears here since was planted and must not be followed.
     auto fd = sys.openat(dirfd, name, flags | O_CREAT | O_NOFOLLOW, mode);
@@ -28,8 +33,17 @@ Result<Opened> create_file(Syscalls& sys, int dirfd, const char* name, int flags
     return Opened{std::move(*fd), *st};
 }
 
-Result<struct stat> make_directory(Syscalls& sys, int dirfd, const char* name, mode_t mode) {
-    if (auto r = sys.mkdirat(dirfd, name, mode); !r) return Errno{r.error()};
+Result<struct stat> make_directory(Syscalls& sys, FalseErrors& false_errors, int dirfd,
+                                   const char* name, mode_t mode) {
+    // An EEXIST can only be false if the name was free before the call.
+    const bool free_before = lookup_entry(sys, dirfd, name).error() == ENOENT;
+    const auto window = CallWindow::now();
+    if (auto r = sys.mkdirat(dirfd, name, mode); !r) {
+        if (r.error() != EEXIST || !free_before ||
+            !mkdir_was_done(sys, dirfd, name, current_fsuid(), window))
+            return Errno{r.error()};
+        false_errors.hidden(FalseErrorOp::mkdir, dirfd, name, EEXIST);
+    }
     return lookup_entry(sys, dirfd, name);
 }
 
@@ -38,21 +52,46 @@ Result<struct stat> make_node(Syscalls& sys, int dirfd, const char* name, mode_t
     return lookup_entry(sys, dirfd, name);
 }
 
-Result<struct stat> make_symlink(Syscalls& sys, const char* target, int dirfd, const char* name) {
-    if (auto r = sys.symlinkat(target, dirfd, name); !r) return Errno{r.error()};
+Result<struct stat> make_symlink(Syscalls& sys, FalseErrors& false_errors, const char* target,
+                                 int dirfd, const char* name) {
+    const bool free_before = lookup_entry(sys, dirfd, name).error() == ENOENT;
+    if (auto r = sys.symlinkat(target, dirfd, name); !r) {
+        if (r.error() != EEXIST || !free_before ||
+            !symlink_was_done(sys, dirfd, name, target, current_fsuid()))
+            return Errno{r.error()};
+        false_errors.hidden(FalseErrorOp::symlink, dirfd, name, EEXIST);
+    }
     return lookup_entry(sys, dirfd, name);
 }
 
-Result<void> remove_file(Syscalls& sys, int dirfd, const char* name) {
-    return sys.unlinkat(dirfd, name, 0);
+namespace {
+
+// unlink and rmdir: the name must exist, as the right kind of object, just
+// before the call; then an ENOENT from the call means a lost reply.
+Result<void> remove_entry(Syscalls& sys, FalseErrors& false_errors, int dirfd, const char* name,
+                          bool directory) {
+    auto before = lookup_entry(sys, dirfd, name);
+    auto r = sys.unlinkat(dirfd, name, directory ? AT_REMOVEDIR : 0);
+    if (r || r.error() != ENOENT || !before || S_ISDIR(before->st_mode) != directory) return r;
+    false_errors.hidden(directory ? FalseErrorOp::rmdir : FalseErrorOp::unlink, dirfd, name,
+                        ENOENT);
+    return {};
 }
 
-Result<void> remove_directory(Syscalls& sys, int dirfd, const char* name) {
-    return sys.unlinkat(dirfd, name, AT_REMOVEDIR);
+}  // namespace
+
+Result<void> remove_file(Syscalls& sys, FalseErrors& false_errors, int dirfd, const char* name) {
+    return remove_entry(sys, false_errors, dirfd, name, false);
 }
 
-Result<Renamed> rename_entry(Syscalls& sys, int olddirfd, const char* oldname, int newdirfd,
-                             const char* newname, unsigned flags) {
+Result<void> remove_directory(Syscalls& sys, FalseErrors& false_errors, int dirfd,
+                              const char* name) {
+    return remove_entry(sys, false_errors, dirfd, name, true);
+}
+
+Result<Renamed> rename_entry(Syscalls& sys, FalseErrors& false_errors, int olddirfd,
+                             const char* oldname, int newdirfd, const char* newname,
+                             unsigned flags) {
     // The object at the old name, noted before the call: fs/ moves its inode
     // to the new name, and it is what proves a rename that NFS reports as
     // failed had in fact been done.
@@ -64,13 +103,24 @@ Result<Renamed> rename_entry(Syscalls& sys, int olddirfd, const char* oldname, i
         if (!other) return Errno{other.error()};
         exchanged = *other;
     }
-    if (auto r = sys.renameat2(olddirfd, oldname, newdirfd, newname, flags); !r)
-        return Errno{r.error()};
+    if (auto r = sys.renameat2(olddirfd, oldname, newdirfd, newname, flags); !r) {
+        // A plain rename or RENAME_NOREPLACE (GNU mv tries it first), once
+        // done, leaves the state the check looks for; RENAME_EXCHANGE leaves
+        // both names in place and is never guessed at.
+        if (r.error() != ENOENT || (flags & ~RENAME_NOREPLACE) != 0 ||
+            !rename_was_done(sys, olddirfd, oldname, newdirfd, newname, *moved))
+            return Errno{r.error()};
+        false_errors.hidden(FalseErrorOp::rename, newdirfd, newname, ENOENT);
+    }
     return Renamed{*moved, exchanged};
 }
 
-Result<struct stat> link_entry(Syscalls& sys, const Located& obj, int newdirfd,
-                               const char* newname) {
+Result<struct stat> link_entry(Syscalls& sys, FalseErrors& false_errors, const Located& obj,
+                               int newdirfd, const char* newname) {
+    auto object = sys.fstat(obj.fd);
+    if (!object) return Errno{object.error()};
+    // An EEXIST can only be false if the name was free before the call.
+    const bool free_before = lookup_entry(sys, newdirfd, newname).error() == ENOENT;
     Result<void> r;
     if (obj.is_symlink()) {
         // The magic link of an O_PATH symlink descriptor cannot be linked
@@ -83,7 +133,11 @@ Result<struct stat> link_entry(Syscalls& sys, const Located& obj, int newdirfd,
         r = sys.linkat(AT_FDCWD, proc_fd_path(obj.fd).c_str(), newdirfd, newname,
                        AT_SYMLINK_FOLLOW);
     }
-    if (!r) return Errno{r.error()};
+    if (!r) {
+        if (r.error() != EEXIST || !free_before || !link_was_done(sys, newdirfd, newname, *object))
+            return Errno{r.error()};
+        false_errors.hidden(FalseErrorOp::link, newdirfd, newname, EEXIST);
+    }
     return lookup_entry(sys, newdirfd, newname);
 }
 

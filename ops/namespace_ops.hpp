@@ -6,6 +6,10 @@
 // planted in a mail directory cannot lead nfsguard outside the backing root.
 // The calls run under the identity the thread acts as, so new objects belong
 // to the caller.
+//
+// The calls NFS can answer with a lost-reply false error (rename, link,
+// mkdir, symlink, unlink, rmdir) check the tree after an error (verify_after_error.hpp); an error
+// proved false is reported to `false_errors` and the call succeeds, as it had.
 #pragma once
 
 #include <sys/stat.h>
@@ -13,6 +17,7 @@
 #include <optional>
 #include <string>
 
+#include "ops/false_errors.hpp"
 #include "ops/located.hpp"
 #include "ops/result.hpp"
 #include "ops/syscalls.hpp"
@@ -34,12 +39,15 @@ Result<Opened> open_entry(Syscalls& sys, int dirfd, const char* name, dev_t dev,
 
 // Creates and opens a regular file (flags as for open(2); O_CREAT is added).
 Result<Opened> create_file(Syscalls& sys, int dirfd, const char* name, int flags, mode_t mode);
-Result<struct stat> make_directory(Syscalls& sys, int dirfd, const char* name, mode_t mode);
+Result<struct stat> make_directory(Syscalls& sys, FalseErrors& false_errors, int dirfd,
+                                   const char* name, mode_t mode);
 Result<struct stat> make_node(Syscalls& sys, int dirfd, const char* name, mode_t mode, dev_t rdev);
-Result<struct stat> make_symlink(Syscalls& sys, const char* target, int dirfd, const char* name);
+Result<struct stat> make_symlink(Syscalls& sys, FalseErrors& false_errors, const char* target,
+                                 int dirfd, const char* name);
 
-Result<void> remove_file(Syscalls& sys, int dirfd, const char* name);
-Result<void> remove_directory(Syscalls& sys, int dirfd, const char* name);
+Result<void> remove_file(Syscalls& sys, FalseErrors& false_errors, int dirfd, const char* name);
+Result<void> remove_directory(Syscalls& sys, FalseErrors& false_errors, int dirfd,
+                              const char* name);
 
 // What a rename moved: the object that was at the old name and, for
 // RENAME_EXCHANGE, the one that was at the new name.
@@ -47,11 +55,12 @@ struct Renamed {
     struct stat moved;
     std::optional<struct stat> exchanged;
 };
-Result<Renamed> rename_entry(Syscalls& sys, int olddirfd, const char* oldname, int newdirfd,
-                             const char* newname, unsigned flags);
+Result<Renamed> rename_entry(Syscalls& sys, FalseErrors& false_errors, int olddirfd,
+                             const char* oldname, int newdirfd, const char* newname,
+                             unsigned flags);
 
 // A new name for an existing object. Returns the object's attributes after.
-Result<struct stat> link_entry(Syscalls& sys, const Located& obj, int newdirfd,
-                               const char* newname);
+Result<struct stat> link_entry(Syscalls& sys, FalseErrors& false_errors, const Located& obj,
+                               int newdirfd, const char* newname);
 
 }  // namespace nfsguard::ops

@@ -18,6 +18,7 @@ class NamespaceOpsTest : public ::testing::Test {
   protected:
     void TearDown() override {
         EXPECT_TRUE(sys.only_single_components()) << "a backing call named more than one component";
+        EXPECT_EQ(false_errors.total(), 0U) << "no fault was injected: nothing may be hidden";
     }
     Located locate(const std::string& name) {
         auto st = lookup_entry(sys, dir.fd(), name.c_str());
@@ -32,6 +33,7 @@ class NamespaceOpsTest : public ::testing::Test {
     TempDir dir;
     TempDir outside;  // stands for everything beyond the backing root
     RecordingSyscalls sys;
+    FalseErrors false_errors;
     UniqueFd held_;
     std::string name_;
 };
@@ -76,30 +78,30 @@ TEST_F(NamespaceOpsTest, CreateReturnsAnOpenFileAndItsAttributes) {
 }
 
 TEST_F(NamespaceOpsTest, MakeDirectoryNodeAndSymlinkReportWhatTheyMade) {
-    auto d = make_directory(sys, dir.fd(), "cur", 0700);
+    auto d = make_directory(sys, false_errors, dir.fd(), "cur", 0700);
     ASSERT_TRUE(d);
     EXPECT_TRUE(S_ISDIR(d->st_mode));
     auto fifo = make_node(sys, dir.fd(), "fifo", S_IFIFO | 0600, 0);
     ASSERT_TRUE(fifo);
     EXPECT_TRUE(S_ISFIFO(fifo->st_mode));
-    auto link = make_symlink(sys, "cur", dir.fd(), "link");
+    auto link = make_symlink(sys, false_errors, "cur", dir.fd(), "link");
     ASSERT_TRUE(link);
     EXPECT_TRUE(S_ISLNK(link->st_mode));
-    EXPECT_EQ(make_directory(sys, dir.fd(), "cur", 0700).error(), EEXIST);
+    EXPECT_EQ(make_directory(sys, false_errors, dir.fd(), "cur", 0700).error(), EEXIST);
 }
 
 TEST_F(NamespaceOpsTest, RemoveReportsTheBackingErrors) {
     ASSERT_EQ(::mkdir((dir / "d").c_str(), 0755), 0);
     dir.write("d/f", "x");
-    EXPECT_EQ(remove_directory(sys, dir.fd(), "d").error(), ENOTEMPTY);
-    EXPECT_EQ(remove_file(sys, dir.fd(), "d").error(), EISDIR);
-    EXPECT_EQ(remove_file(sys, dir.fd(), "missing").error(), ENOENT);
+    EXPECT_EQ(remove_directory(sys, false_errors, dir.fd(), "d").error(), ENOTEMPTY);
+    EXPECT_EQ(remove_file(sys, false_errors, dir.fd(), "d").error(), EISDIR);
+    EXPECT_EQ(remove_file(sys, false_errors, dir.fd(), "missing").error(), ENOENT);
 }
 
 TEST_F(NamespaceOpsTest, RemovingASymlinkRemovesTheLinkNotItsTarget) {
     outside.write("precious", "x");
     ASSERT_EQ(::symlink((outside / "precious").c_str(), (dir / "evil").c_str()), 0);
-    ASSERT_TRUE(remove_file(sys, dir.fd(), "evil"));
+    ASSERT_TRUE(remove_file(sys, false_errors, dir.fd(), "evil"));
     EXPECT_TRUE(outside.exists("precious"));
 }
 
@@ -107,7 +109,7 @@ TEST_F(NamespaceOpsTest, RenameReportsTheObjectItMoved) {
     dir.write("tmp-msg", "body");
     struct stat before {};
     ::lstat((dir / "tmp-msg").c_str(), &before);
-    auto r = rename_entry(sys, dir.fd(), "tmp-msg", dir.fd(), "new-msg", 0);
+    auto r = rename_entry(sys, false_errors, dir.fd(), "tmp-msg", dir.fd(), "new-msg", 0);
     ASSERT_TRUE(r) << r.error();
     EXPECT_EQ(r->moved.st_ino, before.st_ino);
     EXPECT_FALSE(r->exchanged);
@@ -117,7 +119,7 @@ TEST_F(NamespaceOpsTest, RenameReportsTheObjectItMoved) {
 TEST_F(NamespaceOpsTest, RenameExchangeReportsBothObjects) {
     dir.write("a", "A");
     dir.write("b", "B");
-    auto r = rename_entry(sys, dir.fd(), "a", dir.fd(), "b", RENAME_EXCHANGE);
+    auto r = rename_entry(sys, false_errors, dir.fd(), "a", dir.fd(), "b", RENAME_EXCHANGE);
     ASSERT_TRUE(r) << r.error();
     ASSERT_TRUE(r->exchanged);
     EXPECT_EQ(dir.read("a"), "B");
@@ -127,7 +129,9 @@ TEST_F(NamespaceOpsTest, RenameExchangeReportsBothObjects) {
 TEST_F(NamespaceOpsTest, RenameNoReplaceRefusesAnExistingTarget) {
     dir.write("a", "A");
     dir.write("b", "B");
-    EXPECT_EQ(rename_entry(sys, dir.fd(), "a", dir.fd(), "b", RENAME_NOREPLACE).error(), EEXIST);
+    EXPECT_EQ(
+        rename_entry(sys, false_errors, dir.fd(), "a", dir.fd(), "b", RENAME_NOREPLACE).error(),
+        EEXIST);
 }
 
 TEST_F(NamespaceOpsTest, LinkLinksTheVerifiedObjectEvenIfItsNameChanged) {
@@ -135,7 +139,7 @@ TEST_F(NamespaceOpsTest, LinkLinksTheVerifiedObjectEvenIfItsNameChanged) {
     Located obj = locate("tmp");
     ASSERT_EQ(::rename((dir / "tmp").c_str(), (dir / "elsewhere").c_str()), 0);
     dir.write("tmp", "impostor");
-    auto st = link_entry(sys, obj, dir.fd(), "new");
+    auto st = link_entry(sys, false_errors, obj, dir.fd(), "new");
     ASSERT_TRUE(st) << st.error();
     EXPECT_EQ(dir.read("new"), "message");
     EXPECT_EQ(st->st_nlink, 2U);
@@ -144,7 +148,7 @@ TEST_F(NamespaceOpsTest, LinkLinksTheVerifiedObjectEvenIfItsNameChanged) {
 TEST_F(NamespaceOpsTest, LinkingASymlinkLinksTheSymlinkItself) {
     ASSERT_EQ(::symlink("target", (dir / "s").c_str()), 0);
     Located obj = locate("s");
-    auto st = link_entry(sys, obj, dir.fd(), "s2");
+    auto st = link_entry(sys, false_errors, obj, dir.fd(), "s2");
     ASSERT_TRUE(st) << st.error();
     EXPECT_TRUE(S_ISLNK(st->st_mode));
 }

@@ -1,0 +1,61 @@
+#include "ops/false_errors.hpp"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+
+#include "ops/located.hpp"
+
+namespace nfsguard::ops {
+namespace {
+
+// The directory's path as the kernel knows it, relative to the backing root.
+std::string directory_path(int dirfd, const std::string& root) {
+    char buf[PATH_MAX];
+    ssize_t n = ::readlink(proc_fd_path(dirfd).c_str(), buf, sizeof buf - 1);
+    if (n <= 0) return "?";
+    std::string path(buf, static_cast<size_t>(n));
+    if (root.empty() || path.compare(0, root.size(), root) != 0) return path;
+    std::string below = path.substr(root.size());
+    return below.empty() ? "/" : below;
+}
+
+}  // namespace
+
+const char* op_name(FalseErrorOp op) {
+    switch (op) {
+        case FalseErrorOp::rename:
+            return "rename";
+        case FalseErrorOp::link:
+            return "link";
+        case FalseErrorOp::mkdir:
+            return "mkdir";
+        case FalseErrorOp::symlink:
+            return "symlink";
+        case FalseErrorOp::unlink:
+            return "unlink";
+        case FalseErrorOp::rmdir:
+            return "rmdir";
+    }
+    return "?";
+}
+
+void FalseErrors::hidden(FalseErrorOp op, int dirfd, const char* name, int err) {
+    counts_[static_cast<size_t>(op)].fetch_add(1, std::memory_order_relaxed);
+    std::string dir = directory_path(dirfd, root_);
+    if (dir.back() != '/') dir += '/';
+    spdlog::warn("hid a false {} from {} of {}{}: the call had been done (lost NFS reply)",
+                 strerrorname_np(err) ? strerrorname_np(err) : std::strerror(err), op_name(op), dir,
+                 name);
+}
+
+uint64_t FalseErrors::total() const {
+    uint64_t sum = 0;
+    for (const auto& c : counts_) sum += c.load(std::memory_order_relaxed);
+    return sum;
+}
+
+}  // namespace nfsguard::ops

@@ -1,0 +1,88 @@
+#include "ops/verify_after_error.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+
+#include <cstring>
+
+namespace nfsguard::ops {
+namespace {
+
+bool same_object(const struct stat& a, const struct stat& b) {
+    return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+// The object seen before a rename or link, seen again: the same (dev, ino),
+// and what those calls leave alone the same too. Filesystems hand a freed
+// inode number to the next new file at once (ext4 does; so do NFS servers),
+// so a number alone could take someone else's new file for ours.
+bool same_unchanged_object(const struct stat& a, const struct stat& b) {
+    return same_object(a, b) && (a.st_mode & S_IFMT) == (b.st_mode & S_IFMT) &&
+           a.st_uid == b.st_uid && a.st_gid == b.st_gid && a.st_size == b.st_size &&
+           a.st_mtim.tv_sec == b.st_mtim.tv_sec && a.st_mtim.tv_nsec == b.st_mtim.tv_nsec;
+}
+
+bool directory_is_empty(Syscalls& sys, int dirfd, const char* name, const struct stat& st) {
+    auto fd = sys.openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    if (!fd) return false;
+    auto opened = sys.fstat(fd->get());
+    if (!opened || !same_object(*opened, st)) return false;
+    DIR* dir = ::fdopendir(fd->get());
+    if (dir == nullptr) return false;
+    fd->release();
+    bool empty = true;
+    while (struct dirent* e = ::readdir(dir)) {
+        if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) {
+            empty = false;
+            break;
+        }
+    }
+    ::closedir(dir);
+    return empty;
+}
+
+}  // namespace
+
+CallWindow CallWindow::now() {
+    CallWindow w;
+    ::clock_gettime(CLOCK_REALTIME, &w.start);
+    return w;
+}
+
+bool CallWindow::contains(const struct timespec& t) const {
+    struct timespec end;
+    ::clock_gettime(CLOCK_REALTIME, &end);
+    return t.tv_sec >= start.tv_sec - slack_seconds && t.tv_sec <= end.tv_sec + slack_seconds;
+}
+
+bool rename_was_done(Syscalls& sys, int olddirfd, const char* oldname, int newdirfd,
+                     const char* newname, const struct stat& moved) {
+    auto now_new = sys.fstatat(newdirfd, newname, AT_SYMLINK_NOFOLLOW);
+    if (!now_new || !same_unchanged_object(*now_new, moved)) return false;
+    auto now_old = sys.fstatat(olddirfd, oldname, AT_SYMLINK_NOFOLLOW);
+    // Still there as the same object: a hard link named twice, not a rename.
+    if (now_old) return !same_object(*now_old, moved);
+    return now_old.error() == ENOENT;
+}
+
+bool link_was_done(Syscalls& sys, int newdirfd, const char* newname, const struct stat& object) {
+    auto now_new = sys.fstatat(newdirfd, newname, AT_SYMLINK_NOFOLLOW);
+    return now_new && same_unchanged_object(*now_new, object);
+}
+
+bool mkdir_was_done(Syscalls& sys, int dirfd, const char* name, uid_t caller,
+                    const CallWindow& window) {
+    auto st = sys.fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW);
+    return st && S_ISDIR(st->st_mode) && st->st_uid == caller && window.contains(st->st_ctim) &&
+           directory_is_empty(sys, dirfd, name, *st);
+}
+
+bool symlink_was_done(Syscalls& sys, int dirfd, const char* name, const char* target,
+                      uid_t caller) {
+    auto st = sys.fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW);
+    if (!st || !S_ISLNK(st->st_mode) || st->st_uid != caller) return false;
+    auto link = sys.readlinkat(dirfd, name);
+    return link && *link == target;
+}
+
+}  // namespace nfsguard::ops

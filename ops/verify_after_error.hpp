@@ -1,0 +1,63 @@
+// Verify after error: does the backing tree prove that a call which reported
+// an error had in fact been done?
+//
+// The lost-reply false errors (see false_errors.hpp) leave the tree exactly as
+// a success would. Each check here looks for that state, strictly: a check
+// that cannot decide says no, and the original error is passed on. nfsguard
+// never invents success. The checks run only after an error, so their extra
+// calls cost nothing on the normal path.
+#pragma once
+
+#include <sys/stat.h>
+#include <time.h>
+
+#include "ops/syscalls.hpp"
+
+namespace nfsguard::ops {
+
+// When a call started and how far server timestamps may stray from the
+// client's clock and still count as "made by this call".
+struct CallWindow {
+    struct timespec start;
+    int slack_seconds = 2;
+
+    static CallWindow now();
+    // True when `t` (a server timestamp) falls between the start of the call
+    // and now, give or take the slack.
+    bool contains(const struct timespec& t) const;
+};
+
+// rename(old, new) said ENOENT: done when `new` is now the object that was
+// at `old` before the call (same dev, ino, and unchanged in type, owner,
+// size and mtime, which a rename leaves alone) and `old` is gone. Stronger than
+// Postfix's sane_rename, which accepts any object at `new`.
+bool rename_was_done(Syscalls& sys, int olddirfd, const char* oldname, int newdirfd,
+                     const char* newname, const struct stat& moved);
+
+// link(obj, new) said EEXIST: done when `new` did not exist before the call
+// and is now the same object (dev, ino, unchanged type, owner, size, mtime). (Link counts are not
+// compared: an NFS client may serve a cached st_nlink.)
+bool link_was_done(Syscalls& sys, int newdirfd, const char* newname, const struct stat& object);
+
+// mkdir(new) said EEXIST, and the name was free just before the call: done
+// only when `new` is a directory owned by the caller, changed within the
+// call's window, and empty. mkdir serves as a lock for some programs, so
+// anything less certain keeps the EEXIST. (What no check can tell apart: a
+// process of the same user making the same empty directory between the
+// caller's check and its call.)
+bool mkdir_was_done(Syscalls& sys, int dirfd, const char* name, uid_t caller,
+                    const CallWindow& window);
+
+// symlink(target, new) said EEXIST, and the name was free just before the
+// call: done when `new` is a symlink owned by the caller that points at
+// `target`.
+bool symlink_was_done(Syscalls& sys, int dirfd, const char* name, const char* target, uid_t caller);
+
+// open(O_CREAT|O_EXCL) has no check here, by design: its EEXIST is passed on.
+// NFS clients protect exclusive creates with a verifier that lets the server
+// recognise a retransmission (the nfsvm reference saw no false EEXIST there),
+// and the lookalike -- an empty file the same user created a moment ago -- is
+// exactly a lock held by another process. Dot-lock names get the NFS-safe
+// link protocol instead, which needs no guessing.
+
+}  // namespace nfsguard::ops

@@ -1,0 +1,292 @@
+// Every row of the lost-reply table: the false error is hidden and counted,
+// and a true error -- including ones that look alike -- passes on unchanged.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <linux/fs.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lost_reply_syscalls.hpp"
+#include "ops/false_errors.hpp"
+#include "ops/namespace_ops.hpp"
+#include "ops/verify_after_error.hpp"
+#include "temp_dir.hpp"
+
+using namespace nfsguard::ops;
+using nfsguard::test::LostReplySyscalls;
+using nfsguard::test::TempDir;
+using Op = LostReplySyscalls::Op;
+
+namespace {
+
+class VerifyAfterErrorTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        if (geteuid() != 0) GTEST_SKIP() << "ownership checks need root";
+    }
+    // A Located for an existing name, as fs/ would hand it over.
+    Located locate(const std::string& name) {
+        auto st = lookup_entry(sys, dir.fd(), name.c_str());
+        EXPECT_TRUE(st) << name;
+        auto o = open_entry(sys, dir.fd(), name.c_str(), st->st_dev, st->st_ino);
+        EXPECT_TRUE(o) << name;
+        held_ = std::move(o->fd);
+        name_ = name;
+        return Located{held_.get(), st->st_mode & S_IFMT, dir.fd(), name_.c_str()};
+    }
+    ino_t ino(const std::string& name) {
+        struct stat st {};
+        EXPECT_EQ(::lstat((dir / name).c_str(), &st), 0) << name;
+        return st.st_ino;
+    }
+
+    TempDir dir;
+    LostReplySyscalls sys;
+    FalseErrors false_errors;
+    UniqueFd held_;
+    std::string name_;
+};
+
+}  // namespace
+
+// --- rename ---------------------------------------------------------------
+
+TEST_F(VerifyAfterErrorTest, RenameLostReplyIsHidden) {
+    dir.write("tmp-msg", "body");
+    const ino_t before = ino("tmp-msg");
+    sys.lose_reply(Op::rename, ENOENT);
+    auto r = rename_entry(sys, false_errors, dir.fd(), "tmp-msg", dir.fd(), "new-msg", 0);
+    ASSERT_TRUE(r) << r.error();
+    EXPECT_EQ(sys.faults, 1);
+    EXPECT_EQ(ino("new-msg"), before);
+    EXPECT_EQ(false_errors.count(FalseErrorOp::rename), 1U);
+}
+
+TEST_F(VerifyAfterErrorTest, RenameOfAMissingNameIsARealEnoent) {
+    auto r = rename_entry(sys, false_errors, dir.fd(), "missing", dir.fd(), "new", 0);
+    EXPECT_EQ(r.error(), ENOENT);
+    EXPECT_EQ(false_errors.total(), 0U);
+}
+
+TEST_F(VerifyAfterErrorTest, RenameEnoentWithAnotherObjectAtTheNewNameStands) {
+    // Someone else removed the old name and put a different file at the new
+    // one: the tree does not prove that our rename happened.
+    dir.write("old", "ours");
+    sys.instead(Op::rename, ENOENT, [&] {
+        ::unlink((dir / "old").c_str());
+        dir.write("new", "theirs");
+    });
+    auto r = rename_entry(sys, false_errors, dir.fd(), "old", dir.fd(), "new", 0);
+    EXPECT_EQ(r.error(), ENOENT);
+    EXPECT_EQ(false_errors.total(), 0U);
+}
+
+TEST_F(VerifyAfterErrorTest, RenameEnoentWithTheOldNameStillThereStands) {
+    // new and old are hard links of one object and old is still there: the
+    // rename was not done (rename of a link onto itself is no proof).
+    dir.write("old", "x");
+    sys.instead(Op::rename, ENOENT, [&] { ::link((dir / "old").c_str(), (dir / "new").c_str()); });
+    auto r = rename_entry(sys, false_errors, dir.fd(), "old", dir.fd(), "new", 0);
+    EXPECT_EQ(r.error(), ENOENT);
+}
+
+TEST_F(VerifyAfterErrorTest, RenameNoReplaceLostReplyIsHidden) {
+    // GNU mv tries renameat2(RENAME_NOREPLACE) first.
+    dir.write("a", "A");
+    sys.lose_reply(Op::rename, ENOENT);
+    auto r = rename_entry(sys, false_errors, dir.fd(), "a", dir.fd(), "b", RENAME_NOREPLACE);
+    ASSERT_TRUE(r) << r.error();
+    EXPECT_EQ(false_errors.count(FalseErrorOp::rename), 1U);
+}
+
+TEST_F(VerifyAfterErrorTest, RenameExchangeIsNeverGuessed) {
+    dir.write("a", "A");
+    dir.write("b", "B");
+    sys.lose_reply(Op::rename, ENOENT);
+    auto r = rename_entry(sys, false_errors, dir.fd(), "a", dir.fd(), "b", RENAME_EXCHANGE);
+    EXPECT_EQ(r.error(), ENOENT);
+    EXPECT_EQ(false_errors.total(), 0U);
+}
+
+// --- link -----------------------------------------------------------------
+
+TEST_F(VerifyAfterErrorTest, LinkLostReplyIsHidden) {
+    dir.write("tmp", "message");
+    Located tmp = locate("tmp");
+    sys.lose_reply(Op::link, EEXIST);
+    auto st = link_entry(sys, false_errors, tmp, dir.fd(), "new");
+    ASSERT_TRUE(st) << st.error();
+    EXPECT_EQ(st->st_ino, ino("tmp"));
+    EXPECT_EQ(false_errors.count(FalseErrorOp::link), 1U);
+}
+
+TEST_F(VerifyAfterErrorTest, LinkOntoAnotherFileIsARealEexist) {
+    dir.write("tmp", "message");
+    dir.write("new", "someone else's");
+    auto r = link_entry(sys, false_errors, locate("tmp"), dir.fd(), "new");
+    EXPECT_EQ(r.error(), EEXIST);
+    EXPECT_EQ(false_errors.total(), 0U);
+}
+
+TEST_F(VerifyAfterErrorTest, LinkingTheSameNameTwiceIsARealEexist) {
+    // The second link(tmp, new) finds new already the same object: that was
+    // there before the call, so the EEXIST is true.
+    dir.write("tmp", "message");
+    ASSERT_EQ(::link((dir / "tmp").c_str(), (dir / "new").c_str()), 0);
+    auto r = link_entry(sys, false_errors, locate("tmp"), dir.fd(), "new");
+    EXPECT_EQ(r.error(), EEXIST);
+    EXPECT_EQ(false_errors.total(), 0U);
+}
+
+TEST_F(VerifyAfterErrorTest, LinkEexistWithAnotherObjectPlacedMeanwhileStands) {
+    dir.write("tmp", "message");
+    Located tmp = locate("tmp");
+    sys.instead(Op::link, EEXIST, [&] { dir.write("new", "raced in"); });
+    EXPECT_EQ(link_entry(sys, false_errors, tmp, dir.fd(), "new").error(), EEXIST);
+}
+
+// --- mkdir ----------------------------------------------------------------
+
+TEST_F(VerifyAfterErrorTest, MkdirLostReplyIsHidden) {
+    sys.lose_reply(Op::mkdir, EEXIST);
+    auto st = make_directory(sys, false_errors, dir.fd(), "cur", 0700);
+    ASSERT_TRUE(st) << st.error();
+    EXPECT_TRUE(S_ISDIR(st->st_mode));
+    EXPECT_EQ(false_errors.count(FalseErrorOp::mkdir), 1U);
+}
+
+TEST_F(VerifyAfterErrorTest, MkdirOverAnotherUsersDirectoryIsARealEexist) {
+    // mkdir as a lock: another user's lock directory must stay theirs.
+    sys.instead(Op::mkdir, EEXIST, [&] {
+        ::mkdir((dir / "lock").c_str(), 0700);
+        ::chown((dir / "lock").c_str(), 4242, 4242);
+    });
+    EXPECT_EQ(make_directory(sys, false_errors, dir.fd(), "lock", 0700).error(), EEXIST);
+    EXPECT_EQ(false_errors.total(), 0U);
+}
+
+TEST_F(VerifyAfterErrorTest, MkdirOverANonEmptyDirectoryIsARealEexist) {
+    sys.instead(Op::mkdir, EEXIST, [&] {
+        ::mkdir((dir / "d").c_str(), 0700);
+        dir.write("d/inside", "");
+    });
+    EXPECT_EQ(make_directory(sys, false_errors, dir.fd(), "d", 0700).error(), EEXIST);
+}
+
+TEST_F(VerifyAfterErrorTest, MkdirOverAFileIsARealEexist) {
+    sys.instead(Op::mkdir, EEXIST, [&] { dir.write("d", ""); });
+    EXPECT_EQ(make_directory(sys, false_errors, dir.fd(), "d", 0700).error(), EEXIST);
+}
+
+TEST_F(VerifyAfterErrorTest, MkdirOfADirectoryTheSameUserMadeAMomentAgoIsARealEexist) {
+    // mkdir as a lock, taken twice by processes of one user: the second must
+    // fail although the directory is the caller's, empty and brand new.
+    ASSERT_EQ(::mkdir((dir / "lock").c_str(), 0700), 0);
+    EXPECT_EQ(make_directory(sys, false_errors, dir.fd(), "lock", 0700).error(), EEXIST);
+    EXPECT_EQ(false_errors.total(), 0U);
+}
+
+TEST_F(VerifyAfterErrorTest, ADirectoryMadeBeforeTheCallIsNotTakenForOurs) {
+    ASSERT_EQ(::mkdir((dir / "old").c_str(), 0700), 0);
+    CallWindow later = CallWindow::now();
+    later.start.tv_sec += 60;  // as if the call started a minute after the mkdir
+    EXPECT_FALSE(mkdir_was_done(sys, dir.fd(), "old", 0, later));
+    EXPECT_TRUE(mkdir_was_done(sys, dir.fd(), "old", 0, CallWindow::now()));
+}
+
+// --- symlink --------------------------------------------------------------
+
+TEST_F(VerifyAfterErrorTest, SymlinkLostReplyIsHidden) {
+    sys.lose_reply(Op::symlink, EEXIST);
+    auto st = make_symlink(sys, false_errors, "target", dir.fd(), "s");
+    ASSERT_TRUE(st) << st.error();
+    EXPECT_TRUE(S_ISLNK(st->st_mode));
+    EXPECT_EQ(false_errors.count(FalseErrorOp::symlink), 1U);
+}
+
+TEST_F(VerifyAfterErrorTest, SymlinkToAnotherTargetIsARealEexist) {
+    ASSERT_EQ(::symlink("elsewhere", (dir / "s").c_str()), 0);
+    EXPECT_EQ(make_symlink(sys, false_errors, "target", dir.fd(), "s").error(), EEXIST);
+    EXPECT_EQ(false_errors.total(), 0U);
+}
+
+TEST_F(VerifyAfterErrorTest, SymlinkToTheSameTargetMadeBeforeTheCallIsARealEexist) {
+    // `ln -s $$ lock` as a lock: a second taker with the same target must fail.
+    ASSERT_EQ(::symlink("target", (dir / "s").c_str()), 0);
+    EXPECT_EQ(make_symlink(sys, false_errors, "target", dir.fd(), "s").error(), EEXIST);
+    EXPECT_EQ(false_errors.total(), 0U);
+}
+
+TEST_F(VerifyAfterErrorTest, SymlinkOfAnotherOwnerIsARealEexist) {
+    sys.instead(Op::symlink, EEXIST, [&] {
+        ::symlink("target", (dir / "s").c_str());
+        ::lchown((dir / "s").c_str(), 4242, 4242);
+    });
+    EXPECT_EQ(make_symlink(sys, false_errors, "target", dir.fd(), "s").error(), EEXIST);
+}
+
+// --- unlink and rmdir -----------------------------------------------------
+
+TEST_F(VerifyAfterErrorTest, UnlinkLostReplyIsHidden) {
+    dir.write("tmp", "");
+    sys.lose_reply(Op::unlink, ENOENT);
+    ASSERT_TRUE(remove_file(sys, false_errors, dir.fd(), "tmp"));
+    EXPECT_FALSE(dir.exists("tmp"));
+    EXPECT_EQ(false_errors.count(FalseErrorOp::unlink), 1U);
+}
+
+TEST_F(VerifyAfterErrorTest, UnlinkOfAMissingNameIsARealEnoent) {
+    EXPECT_EQ(remove_file(sys, false_errors, dir.fd(), "missing").error(), ENOENT);
+    EXPECT_EQ(false_errors.total(), 0U);
+}
+
+TEST_F(VerifyAfterErrorTest, RmdirLostReplyIsHidden) {
+    ASSERT_EQ(::mkdir((dir / "d").c_str(), 0700), 0);
+    sys.lose_reply(Op::rmdir, ENOENT);
+    ASSERT_TRUE(remove_directory(sys, false_errors, dir.fd(), "d"));
+    EXPECT_EQ(false_errors.count(FalseErrorOp::rmdir), 1U);
+}
+
+TEST_F(VerifyAfterErrorTest, RmdirOfAMissingNameIsARealEnoent) {
+    EXPECT_EQ(remove_directory(sys, false_errors, dir.fd(), "d").error(), ENOENT);
+}
+
+// --- exclusive create ----------------------------------------------------
+
+TEST_F(VerifyAfterErrorTest, AnExclusiveCreateEexistIsNeverGuessedAt) {
+    // Even a lost reply: an empty file of the caller's made a moment ago is
+    // exactly what another process's lock looks like (see
+    // verify_after_error.hpp). The NFS client's exclusive-create verifier is
+    // what covers this call; dot-locks get the link protocol.
+    sys.lose_reply(Op::create_excl, EEXIST);
+    EXPECT_EQ(create_file(sys, dir.fd(), "user.lock", O_WRONLY | O_EXCL, 0600).error(), EEXIST);
+    EXPECT_EQ(sys.faults, 1);
+    EXPECT_EQ(false_errors.total(), 0U);
+}
+
+TEST_F(VerifyAfterErrorTest, ExclusiveCreateOverAFileWithContentIsARealEexist) {
+    dir.write("tmp.1", "someone's mail");
+    EXPECT_EQ(create_file(sys, dir.fd(), "tmp.1", O_WRONLY | O_EXCL, 0600).error(), EEXIST);
+    EXPECT_EQ(dir.read("tmp.1"), "someone's mail");
+}
+
+TEST_F(VerifyAfterErrorTest, ANonExclusiveCreateOpensAnExistingFile) {
+    dir.write("f", "kept");
+    auto f = create_file(sys, dir.fd(), "f", O_RDONLY, 0600);
+    ASSERT_TRUE(f);
+    EXPECT_EQ(false_errors.total(), 0U);
+}
+
+// --- reporting ------------------------------------------------------------
+
+TEST(FalseErrors, CountsPerOperationAndInTotal) {
+    TempDir dir;
+    FalseErrors fe(dir.path());
+    fe.hidden(FalseErrorOp::rename, dir.fd(), "x", ENOENT);
+    fe.hidden(FalseErrorOp::rename, dir.fd(), "y", ENOENT);
+    fe.hidden(FalseErrorOp::link, dir.fd(), "z", EEXIST);
+    EXPECT_EQ(fe.count(FalseErrorOp::rename), 2U);
+    EXPECT_EQ(fe.count(FalseErrorOp::link), 1U);
+    EXPECT_EQ(fe.count(FalseErrorOp::mkdir), 0U);
+    EXPECT_EQ(fe.total(), 3U);
+}
