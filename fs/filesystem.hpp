@@ -5,6 +5,8 @@
 #include "cache/cache_policy.hpp"
 #include "fs/caller_identity.hpp"
 #include "fs/inode_table.hpp"
+#include "fs/lock_owners.hpp"
+#include "fs/lock_waits.hpp"
 #include "ops/false_errors.hpp"
 #include "ops/syscalls.hpp"
 
@@ -25,6 +27,8 @@ struct Filesystem {
     InodeTable inodes;
     cache::CachePolicy cache;
     CallerIdentity callers;
+    LockOwners locks;
+    LockWaits waits;
     const bool switch_identity;  // false when not run as root
 };
 

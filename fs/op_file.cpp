@@ -84,10 +84,15 @@ void op_write_buf(fuse_req_t req, fuse_ino_t, struct fuse_bufvec* in, off_t off,
         fuse_reply_write(req, static_cast<size_t>(n));
 }
 
-void op_flush(fuse_req_t req, fuse_ino_t, struct fuse_file_info* fi) {
+void op_flush(fuse_req_t req, fuse_ino_t id, struct fuse_file_info* fi) {
     Request r(req);
     if (!r.acting_as_caller()) return;
-    r.reply_error(ops::flush_file(r.fs().sys, OpenFile::of(fi).get()));
+    auto flushed = ops::flush_file(r.fs().sys, OpenFile::of(fi).get());
+    // A close by a process drops all its POSIX locks on the file (POSIX says
+    // so, and mail software relies on it when it dies holding one). After the
+    // flush: a host that takes the lock next must find the data there.
+    r.fs().locks.release(r.inode(id), fi->lock_owner);
+    r.reply_error(flushed);
 }
 
 void op_release(fuse_req_t req, fuse_ino_t, struct fuse_file_info* fi) {

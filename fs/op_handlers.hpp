@@ -57,6 +57,12 @@ void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* v
                  int flags);
 void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char* name);
 
+// op_lock.cpp
+void op_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi, struct flock* lock);
+void op_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi, struct flock* lock,
+              int sleep);
+void op_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi, int op);
+
 // op_table.cpp
 const struct fuse_lowlevel_ops& op_table();
 

@@ -21,6 +21,9 @@ void op_init(void*, struct fuse_conn_info* conn) {
     // readdirplus only when the kernel sees a lookup follow the listing
     // (ls -l), not for every plain readdir of a 200,000-file folder.
     want_if_capable(conn, FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO);
+    // Locks are served by nfsguard, so they reach the NFS server (op_lock.cpp)
+    // instead of staying in this host's kernel.
+    want_if_capable(conn, FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
     // Writes go through to the backing file at once: a page cache that holds
     // writes back would acknowledge mail the NFS server has not seen.
     conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
@@ -66,6 +69,9 @@ struct fuse_lowlevel_ops make_table() {
     ops.listxattr = op_listxattr;
     ops.setxattr = op_setxattr;
     ops.removexattr = op_removexattr;
+    ops.getlk = op_getlk;
+    ops.setlk = op_setlk;
+    ops.flock = op_flock;
     return ops;
 }
 

@@ -128,7 +128,9 @@ int run_session(const Options& opts) {
     }
     if (mount_opts.fsname.empty()) mount_opts.fsname = backing_path;
 
-    ops::Syscalls sys;
+    // Static: lock waits on threads of their own may still be blocked in a
+    // backing call when the session ends.
+    static ops::Syscalls sys;
     Filesystem fs(sys, std::move(root_fd), root_st, backing_path == "/" ? "" : backing_path,
                   dir_fds, policy, switch_identity);
 

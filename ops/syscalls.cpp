@@ -1,6 +1,7 @@
 #include "ops/syscalls.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -144,6 +145,14 @@ Result<size_t> Syscalls::copy_file_range(int fd_in, off_t* off_in, int fd_out, o
     ssize_t n = ::copy_file_range(fd_in, off_in, fd_out, off_out, len, flags);
     if (n == -1) return last_errno();
     return static_cast<size_t>(n);
+}
+
+Result<void> Syscalls::fcntl_lock(int fd, int cmd, struct flock* lock) {
+    return check(::fcntl(fd, cmd, lock));
+}
+
+Result<void> Syscalls::flock(int fd, int operation) {
+    return check(::flock(fd, operation));
 }
 
 }  // namespace nfsguard::ops

@@ -7,6 +7,7 @@
 // forgot it had already done the work).
 #pragma once
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
@@ -62,6 +63,10 @@ class Syscalls {
     virtual Result<off_t> lseek(int fd, off_t offset, int whence);
     virtual Result<size_t> copy_file_range(int fd_in, off_t* off_in, int fd_out, off_t* off_out,
                                            size_t len, unsigned flags);
+
+    // fcntl(fd, cmd, lock) for the lock commands (F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW).
+    virtual Result<void> fcntl_lock(int fd, int cmd, struct flock* lock);
+    virtual Result<void> flock(int fd, int operation);
 };
 
 }  // namespace nfsguard::ops

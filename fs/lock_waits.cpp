@@ -1,0 +1,92 @@
+#include "fs/lock_waits.hpp"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <chrono>
+#include <mutex>
+#include <system_error>
+#include <thread>
+
+namespace nfsguard::fs {
+namespace {
+
+// Sent to a waiting thread to end its blocking fcntl/flock with EINTR. The
+// handler does nothing; it is installed without SA_RESTART so the call is
+// not restarted.
+constexpr int kWakeSignal = SIGUSR2;
+
+void on_wake(int) {}
+
+void install_wake_handler() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        struct sigaction sa {};
+        sa.sa_handler = on_wake;
+        sigemptyset(&sa.sa_mask);
+        sa.sa_flags = 0;
+        sigaction(kWakeSignal, &sa, nullptr);
+    });
+}
+
+struct Waiter {
+    pthread_t thread;
+    std::atomic<bool> interrupted{false};
+    std::atomic<bool> done{false};
+};
+
+// libfuse calls this, holding the request's lock, when the kernel says the
+// waiting process was signalled. A signal sent just before the waiter entered
+// its blocking call would be lost, so it is sent again until the waiter has
+// seen the interruption (it sets `done` before it unregisters this callback,
+// which needs the request's lock).
+void on_interrupt(fuse_req_t, void* data) {
+    auto* w = static_cast<Waiter*>(data);
+    w->interrupted = true;
+    if (pthread_equal(pthread_self(), w->thread)) return;  // called at registration
+    while (!w->done.load()) {
+        pthread_kill(w->thread, kWakeSignal);
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+}
+
+}  // namespace
+
+void LockWaits::start(fuse_req_t req, std::function<ops::Result<void>()> wait) {
+    install_wake_handler();
+    if (waiting_->fetch_add(1) >= kMaxWaiting) {
+        --*waiting_;
+        fuse_reply_err(req, ENOLCK);
+        return;
+    }
+    auto run = [req, wait = std::move(wait), waiting = waiting_] {
+        Waiter w;
+        w.thread = pthread_self();
+        fuse_req_interrupt_func(req, on_interrupt, &w);
+        int err = 0;
+        for (;;) {
+            if (w.interrupted) {
+                err = EINTR;
+                break;
+            }
+            auto r = wait();
+            if (r) break;
+            if (r.error() != EINTR) {  // EINTR without an interruption: wait on
+                err = r.error();
+                break;
+            }
+        }
+        w.done = true;
+        fuse_req_interrupt_func(req, nullptr, nullptr);
+        --*waiting;
+        fuse_reply_err(req, err);
+    };
+    try {
+        std::thread(std::move(run)).detach();
+    } catch (const std::system_error&) {
+        --*waiting_;
+        fuse_reply_err(req, ENOLCK);
+    }
+}
+
+}  // namespace nfsguard::fs

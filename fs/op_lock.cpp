@@ -1,0 +1,93 @@
+// FUSE getlk, setlk, flock: locks taken through the mount reach the backing
+// file, and through it the NFS server (ops/locks.hpp says how).
+#include <fcntl.h>
+#include <sys/file.h>
+
+#include "fs/op_handlers.hpp"
+#include "fs/open_file.hpp"
+#include "fs/request.hpp"
+#include "ops/locks.hpp"
+#include "ops/object_ops.hpp"
+
+namespace nfsguard::fs {
+namespace {
+
+// A descriptor of the owner's own for its POSIX locks, opened from the
+// caller's open file (its name may be gone). Read-write if the caller may,
+// so that one owner can take read and write locks alike.
+ops::Result<ops::UniqueFd> open_lock_descriptor(Request& r, const struct fuse_file_info* fi) {
+    const ops::Located open_file{OpenFile::of(fi).get(), S_IFREG, -1, nullptr};
+    ops::Result<ops::UniqueFd> fd = ops::Errno{EACCES};
+    for (int mode : {O_RDWR, O_RDONLY, O_WRONLY}) {
+        fd = ops::reopen(r.fs().sys, open_file, mode);
+        if (fd || (fd.error() != EACCES && fd.error() != EROFS)) break;
+    }
+    return fd;
+}
+
+// The pid of the process that holds `found`, a lock another owner holds
+// through this mount (the backing kernel reports -1 for an OFD lock). The
+// holder is the owner from whose descriptor the lock does not conflict.
+pid_t holder_of(Request& r, const Inode& inode, uint64_t owner, const struct flock& found) {
+    if (found.l_pid > 0) return found.l_pid;
+    for (const auto& other : r.fs().locks.others(inode, owner)) {
+        struct flock probe = found;
+        probe.l_type = F_WRLCK;
+        auto seen = ops::find_conflicting_lock(r.fs().sys, other.fd->get(), probe);
+        if (seen && (seen->l_type == F_UNLCK || seen->l_start != found.l_start ||
+                     seen->l_len != found.l_len || seen->l_type != found.l_type))
+            return other.pid;
+    }
+    return 0;
+}
+
+}  // namespace
+
+void op_getlk(fuse_req_t req, fuse_ino_t id, struct fuse_file_info* fi, struct flock* lock) {
+    Request r(req);
+    if (!r.acting_as_caller()) return;
+    Inode& inode = r.inode(id);
+    // Asked through the owner's descriptor, so its own locks do not count as
+    // conflicts; an owner without one has no locks and asks through its file.
+    ops::SharedFd own = r.fs().locks.find(inode, fi->lock_owner);
+    const int fd = own ? own->get() : OpenFile::of(fi).get();
+    auto found = ops::find_conflicting_lock(r.fs().sys, fd, *lock);
+    if (!found) return r.reply_error(found);
+    if (found->l_type != F_UNLCK) found->l_pid = holder_of(r, inode, fi->lock_owner, *found);
+    fuse_reply_lock(req, &*found);
+}
+
+void op_setlk(fuse_req_t req, fuse_ino_t id, struct fuse_file_info* fi, struct flock* lock,
+              int sleep) {
+    Request r(req);
+    if (!r.acting_as_caller()) return;
+    Inode& inode = r.inode(id);
+    ops::Syscalls& sys = r.fs().sys;
+    if (lock->l_type == F_UNLCK) {
+        ops::SharedFd own = r.fs().locks.find(inode, fi->lock_owner);
+        if (!own) return r.reply_ok();  // holds nothing here
+        return r.reply_error(ops::set_range_lock(sys, own->get(), *lock, false));
+    }
+    auto fd = r.fs().locks.descriptor(inode, fi->lock_owner, fuse_req_ctx(req)->pid,
+                                      [&] { return open_lock_descriptor(r, fi); });
+    if (!fd) return r.reply_error(fd);
+    auto taken = ops::set_range_lock(sys, (*fd)->get(), *lock, false);
+    if (taken || taken.error() != EAGAIN || !sleep) return r.reply_error(taken);
+    r.fs().waits.start(req, [&sys, fd = *fd, want = *lock] {
+        return ops::set_range_lock(sys, fd->get(), want, true);
+    });
+}
+
+void op_flock(fuse_req_t req, fuse_ino_t, struct fuse_file_info* fi, int operation) {
+    Request r(req);
+    if (!r.acting_as_caller()) return;
+    ops::Syscalls& sys = r.fs().sys;
+    ops::SharedFd fd = OpenFile::of(fi).fd;
+    auto taken = ops::set_file_lock(sys, fd->get(), operation | LOCK_NB);
+    if (taken || taken.error() != EWOULDBLOCK || (operation & LOCK_NB) || (operation & LOCK_UN))
+        return r.reply_error(taken);
+    r.fs().waits.start(
+        req, [&sys, fd, operation] { return ops::set_file_lock(sys, fd->get(), operation); });
+}
+
+}  // namespace nfsguard::fs
