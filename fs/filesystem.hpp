@@ -2,11 +2,16 @@
 // threads. The op handlers in fs/op_*.cpp reach it through their request.
 #pragma once
 
+#include <fnmatch.h>
+
+#include <string>
+
 #include "cache/cache_policy.hpp"
 #include "fs/caller_identity.hpp"
 #include "fs/inode_table.hpp"
 #include "fs/lock_owners.hpp"
 #include "fs/lock_waits.hpp"
+#include "ops/dotlock.hpp"
 #include "ops/false_errors.hpp"
 #include "ops/syscalls.hpp"
 
@@ -15,21 +20,32 @@ namespace nfsguard::fs {
 struct Filesystem {
     Filesystem(ops::Syscalls& s, ops::UniqueFd root_fd, const struct stat& root_st,
                std::string backing_path, size_t max_dir_fds, cache::CachePolicy policy,
-               bool may_switch_identity)
+               bool may_switch_identity, std::string dotlock_glob, std::string journal_dir,
+               std::string host)
         : sys(s),
           false_errors(std::move(backing_path)),
+          dotlock_pattern(std::move(dotlock_glob)),
+          journal(std::move(journal_dir)),
+          dotlocks(std::move(host), journal),
           inodes(s, std::move(root_fd), root_st, max_dir_fds),
           cache(std::move(policy)),
           switch_identity(may_switch_identity) {}
 
     ops::Syscalls& sys;
     ops::FalseErrors false_errors;
+    const std::string dotlock_pattern;  // empty: no dot-lock protocol
+    ops::DotlockJournal journal;
+    ops::DotlockCreator dotlocks;
     InodeTable inodes;
     cache::CachePolicy cache;
     CallerIdentity callers;
     LockOwners locks;
     LockWaits waits;
     const bool switch_identity;  // false when not run as root
+
+    bool is_dotlock(const char* name) const {
+        return !dotlock_pattern.empty() && fnmatch(dotlock_pattern.c_str(), name, 0) == 0;
+    }
 };
 
 }  // namespace nfsguard::fs

@@ -8,6 +8,7 @@
 #include "fs/op_handlers.hpp"
 #include "fs/open_file.hpp"
 #include "fs/request.hpp"
+#include "ops/dotlock.hpp"
 #include "ops/file_ops.hpp"
 #include "ops/namespace_ops.hpp"
 #include "ops/object_ops.hpp"
@@ -43,6 +44,12 @@ int fill_listing(Request& r, OpenDir& d, Inode& parent, off_t off, bool plus,
         }
         d.pending = entry;
         const off_t next = entry->d_off;
+        if (ops::is_dotlock_temp(entry->d_name)) {
+            // A dot-lock in the making (ops/dotlock.hpp): not the caller's to see.
+            d.pending = nullptr;
+            d.offset = next;
+            continue;
+        }
         size_t len;
         if (plus) {
             struct fuse_entry_param e {};

@@ -46,7 +46,10 @@ void op_create(fuse_req_t req, fuse_ino_t parent_id, const char* name, mode_t mo
     Inode& parent = r.inode(parent_id);
     auto dir = r.fs().inodes.directory_fd(parent);
     if (!dir) return r.reply_error(dir);
-    auto created = ops::create_file(r.fs().sys, (*dir)->get(), name, fi->flags, mode);
+    auto created = (fi->flags & O_EXCL) && r.fs().is_dotlock(name)
+                       ? r.fs().dotlocks.create(r.fs().sys, r.fs().false_errors, (*dir)->get(),
+                                                name, fi->flags, mode)
+                       : ops::create_file(r.fs().sys, (*dir)->get(), name, fi->flags, mode);
     if (!created) return r.reply_error(created);
     struct fuse_entry_param e;
     r.fill_entry(parent, name, created->st, e);

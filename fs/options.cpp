@@ -63,6 +63,10 @@ std::string apply_option(std::string_view opt, Options& out) {
             return "bad threads '" + std::string(value) + "' (a number, at least 1)";
     } else if (key == "fsname" && !value.empty()) {
         out.fsname = value;
+    } else if (key == "dotlock" && eq != std::string_view::npos) {
+        out.dotlock = value;
+    } else if (key == "state_dir" && eq != std::string_view::npos) {
+        out.state_dir = value;
     } else {
         return "unknown option '" + std::string(opt) + "'";
     }
@@ -141,6 +145,10 @@ options (-o):
   dir_fds=N           directory descriptors kept open at most (default 256)
   threads=N           request threads at most (default 16)
   fsname=NAME         source shown in /proc/mounts (default BACKING)
+  dotlock=GLOB        exclusive creates of matching names use the NFS-safe link
+                      protocol (default *.lock; empty: none)
+  state_dir=DIR       nfsguard's own state, the dot-lock journal
+                      (default /var/lib/nfsguard; empty: none)
   noallow_other       only the mounting user may use the mount
   ro, nosuid, nodev, noexec, sync, dirsync, noatime, ...  mount flags
   _netdev, nofail, noauto, defaults, x-*   fstab options, ignored

@@ -24,6 +24,11 @@ struct Options {
     unsigned threads = 16;    // bound on request threads
     bool allow_other = true;  // every local user reaches the mount (when run as root)
     std::string fsname;       // shown in /proc/mounts; BACKING by default
+    // Exclusive creates of names matching this glob use the NFS-safe link
+    // protocol (ops/dotlock.hpp); empty: none do.
+    std::string dotlock = "*.lock";
+    // Where nfsguard keeps state that must survive it (the dot-lock journal).
+    std::string state_dir = "/var/lib/nfsguard";
     // Mount flags handed to the kernel (ro, nosuid, nodev, noexec, ...).
     std::vector<std::string> mount_flags;
 };

@@ -65,6 +65,17 @@ void log_to_syslog(spdlog::level::level_enum level) {
     spdlog::set_default_logger(logger);
 }
 
+// The dot-lock journal of this mount point: STATE_DIR/journal-<path with / as ->.
+std::string journal_dir(const std::string& state_dir, const std::string& mountpoint) {
+    if (state_dir.empty()) return {};
+    ::mkdir(state_dir.c_str(), 0700);
+    std::string name;
+    char* abs = realpath(mountpoint.c_str(), nullptr);
+    for (char c : std::string(abs ? abs : mountpoint.c_str())) name += c == '/' ? '-' : c;
+    free(abs);
+    return state_dir + "/journal" + name;
+}
+
 void log_false_errors(const ops::FalseErrors& false_errors) {
     std::string counts;
     for (size_t i = 0; i < ops::kFalseErrorOps; ++i) {
@@ -131,8 +142,13 @@ int run_session(const Options& opts) {
     // Static: lock waits on threads of their own may still be blocked in a
     // backing call when the session ends.
     static ops::Syscalls sys;
+    char host[256] = "localhost";
+    gethostname(host, sizeof host - 1);
     Filesystem fs(sys, std::move(root_fd), root_st, backing_path == "/" ? "" : backing_path,
-                  dir_fds, policy, switch_identity);
+                  dir_fds, policy, switch_identity, opts.dotlock,
+                  journal_dir(opts.state_dir, opts.mountpoint), host);
+    if (size_t n = fs.journal.recover(sys, fs.inodes.root().dir_fd->get(), backing_path))
+        spdlog::warn("removed {} dot-lock file(s) a previous run left unfinished", n);
 
     std::vector<std::string> arg_strings = fuse_arguments(mount_opts, allow_other);
     std::vector<char*> argv;

@@ -11,6 +11,8 @@ packages=(
   fuse3
   # tests
   python3 python3-pytest python3-pytest-timeout util-linux procps
+  # lock tools mail software uses, for the lock tests
+  procmail liblockfile-bin
 )
 
 missing=()

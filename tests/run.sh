@@ -65,7 +65,7 @@ stage "integration tests" 1500 integration build
 stage "asan+ubsan build" 1500 build build-asan -DCMAKE_BUILD_TYPE=Debug -DNFSGUARD_SANITIZE=ON
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1
 stage "asan+ubsan unit tests" 300 ctest --test-dir build-asan --output-on-failure --timeout 120
-NFSGUARD_SANITIZED=1 NFSGUARD_BIG_FOLDER=20000 \
+NFSGUARD_SANITIZED=1 NFSGUARD_BIG_FOLDER=20000 NFSGUARD_TORTURE_COUNT=100 \
   stage "asan+ubsan integration tests" 1500 integration build-asan
 
 echo

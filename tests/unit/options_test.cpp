@@ -80,6 +80,18 @@ TEST(Options, HelpAndVersionNeedNoPaths) {
     EXPECT_TRUE(v.version);
 }
 
+TEST(Options, DotlockPatternAndStateDirectory) {
+    Options o;
+    ASSERT_EQ(parse({"a", "b"}, o), "");
+    EXPECT_EQ(o.dotlock, "*.lock");
+    EXPECT_EQ(o.state_dir, "/var/lib/nfsguard");
+    ASSERT_EQ(parse({"-o", "dotlock=*.lck,state_dir=/run/ng", "a", "b"}, o), "");
+    EXPECT_EQ(o.dotlock, "*.lck");
+    EXPECT_EQ(o.state_dir, "/run/ng");
+    ASSERT_EQ(parse({"-o", "dotlock=", "a", "b"}, o), "");
+    EXPECT_EQ(o.dotlock, "") << "empty turns the protocol off";
+}
+
 TEST(Options, DebugImpliesForeground) {
     Options o;
     ASSERT_EQ(parse({"-d", "a", "b"}, o), "");

@@ -1,0 +1,135 @@
+#include "ops/dotlock.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "ops/identity.hpp"
+#include "ops/located.hpp"
+
+namespace nfsguard::ops {
+
+bool is_dotlock_temp(const char* name) {
+    return std::strncmp(name, kTempPrefix, std::strlen(kTempPrefix)) == 0;
+}
+
+DotlockJournal::DotlockJournal(std::string state_dir) : dir_(std::move(state_dir)) {
+    if (dir_.empty()) return;
+    if (::mkdir(dir_.c_str(), 0700) != 0 && errno != EEXIST) {
+        spdlog::warn("no dot-lock journal in {}: {}", dir_, std::strerror(errno));
+        dir_.clear();
+    }
+}
+
+bool DotlockJournal::begin(int dirfd, const std::string& temp) {
+    if (dir_.empty()) return false;
+    char path[PATH_MAX];
+    ssize_t n = ::readlink(proc_fd_path(dirfd).c_str(), path, sizeof path - 1);
+    if (n <= 0) return false;
+    std::ofstream(dir_ + "/" + temp) << std::string_view(path, static_cast<size_t>(n)) << "\n";
+    return true;
+}
+
+void DotlockJournal::end(const std::string& temp) {
+    if (!dir_.empty()) ::unlink((dir_ + "/" + temp).c_str());
+}
+
+size_t DotlockJournal::recover(Syscalls& sys, int rootfd, const std::string& root_path) {
+    if (dir_.empty()) return 0;
+    DIR* d = ::opendir(dir_.c_str());
+    if (d == nullptr) return 0;
+    size_t removed = 0;
+    while (struct dirent* e = ::readdir(d)) {
+        if (!is_dotlock_temp(e->d_name)) continue;
+        const std::string entry = dir_ + "/" + e->d_name;
+        std::string dir;
+        std::getline(std::ifstream(entry), dir);
+        // The directory as a path below the backing root, walked one name at
+        // a time without following symlinks.
+        if (dir.compare(0, root_path.size(), root_path) == 0) {
+            std::string rest = dir.substr(root_path.size());
+            int fd = ::dup(rootfd);
+            std::stringstream parts(rest);
+            std::string part;
+            while (fd >= 0 && std::getline(parts, part, '/')) {
+                if (part.empty()) continue;
+                int next =
+                    ::openat(fd, part.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                ::close(fd);
+                fd = next;
+            }
+            if (fd >= 0) {
+                if (sys.unlinkat(fd, e->d_name, 0) || errno == ENOENT) ++removed;
+                ::close(fd);
+            }
+        }
+        ::unlink(entry.c_str());
+    }
+    ::closedir(d);
+    return removed;
+}
+
+DotlockCreator::DotlockCreator(std::string host, DotlockJournal& journal)
+    : host_(std::move(host)), journal_(journal) {}
+
+std::string DotlockCreator::unique_name() {
+    return std::string(kTempPrefix) + host_ + "." + std::to_string(::getpid()) + "." +
+           std::to_string(counter_.fetch_add(1));
+}
+
+Result<Opened> DotlockCreator::create(Syscalls& sys, FalseErrors& false_errors, int dirfd,
+                                      const char* name, int flags, mode_t mode) {
+    const std::string temp = unique_name();
+    bool journaled;
+    {
+        // The journal is nfsguard's own state, written as root.
+        ScopedIdentity root(Identity::root());
+        journaled = journal_.begin(dirfd, temp);
+    }
+    // The unique name: no one else makes it, so it is opened without O_EXCL
+    // (an exclusive create's lost reply would be a false EEXIST) and
+    // truncated (a crashed run's leftover under the same name).
+    const int open_flags = (flags & ~(O_CREAT | O_EXCL | O_TRUNC)) | O_NOFOLLOW;
+    auto fd = sys.openat(dirfd, temp.c_str(), open_flags | O_CREAT | O_TRUNC, mode);
+    auto finish = [&] {
+        if (!journaled) return;
+        ScopedIdentity root(Identity::root());
+        journal_.end(temp);
+    };
+    if (!fd) {
+        finish();
+        return Errno{fd.error()};
+    }
+    auto ours = sys.fstat(fd->get());
+    Result<struct stat> lock = Errno{EIO};
+    if (ours) {
+        // Whatever link() answers, the lock is ours exactly when the lock
+        // name is now our file.
+        auto linked = sys.linkat(dirfd, temp.c_str(), dirfd, name, 0);
+        lock = sys.fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW);
+        const bool is_ours = lock && lock->st_dev == ours->st_dev && lock->st_ino == ours->st_ino;
+        if (is_ours && !linked)
+            false_errors.hidden(FalseErrorOp::link, dirfd, name, linked.error());
+        // Not ours: someone else holds the lock (EEXIST), or link() failed for
+        // a reason of its own (EACCES, ENOSPC, ...), which the caller gets.
+        if (!is_ours) lock = Errno{linked || linked.error() == EEXIST ? EEXIST : linked.error()};
+    } else {
+        lock = Errno{ours.error()};
+    }
+    (void)sys.unlinkat(dirfd, temp.c_str(),
+                       0);  // an ENOENT here is a lost reply: gone all the same
+    finish();
+    if (!lock) return Errno{lock.error()};
+    auto st = sys.fstat(fd->get());
+    if (!st) return Errno{st.error()};
+    return Opened{std::move(*fd), *st};
+}
+
+}  // namespace nfsguard::ops

@@ -1,0 +1,297 @@
+"""Locks taken through nfsguard reach the backing file (and so the NFS
+server), conflict with locks other clients take, wait without freezing the
+mount, end with EINTR when the waiter is signalled, and leak nothing; and
+the mbox torture: several processes through two mounts of one backing
+directory append under each locking style mail software uses, and every
+message arrives once, whole.
+
+The backing directory's own processes stand for another NFS client; two
+nfsguard mounts of one directory stand for two hosts.
+"""
+
+import fcntl
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import mounts
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "faultfs"))
+import faultfs_control  # noqa: E402
+
+HERE = Path(__file__).parent
+PROBE = [sys.executable, str(HERE / "lock_probe.py")]
+APPEND = [sys.executable, str(HERE / "mbox_append.py")]
+PROCESSES = 8
+PER_PROCESS = int(os.environ.get("NFSGUARD_TORTURE_COUNT", "500"))
+# procmail's lockfile and liblockfile's dotlockfile run as a process per try
+PER_PROCESS_TOOLS = max(1, PER_PROCESS // 10)
+STYLES = ["fcntl", "flock", "excl", "lockfile", "dotlockfile"]
+DOTLOCK_STYLES = ["excl", "lockfile", "dotlockfile"]
+
+
+def probe(*args, timeout=30):
+    r = subprocess.run(PROBE + [str(a) for a in args], capture_output=True, text=True,
+                       timeout=timeout)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+@pytest.fixture
+def two_hosts(scratch, mount_factory):
+    """One backing directory, nfsguard mounted twice over it."""
+    back = scratch / "back"
+    back.mkdir()
+    back.chmod(0o1777)
+    mnts = []
+    for name in ("host-a", "host-b"):
+        mnt = scratch / name
+        mnt.mkdir()
+        mount_factory(back, mnt, f"state_dir={scratch / ('state-' + name)}")
+        mnts.append(mnt)
+    (back / "mbox").write_text("")
+    return back, mnts
+
+
+def hold(path, kind):
+    """Opens path and takes a lock on it in this process; returns the file."""
+    f = open(path, "r+")
+    if kind == "fcntl":
+        fcntl.lockf(f, fcntl.LOCK_EX)
+    else:
+        fcntl.flock(f, fcntl.LOCK_EX)
+    return f
+
+
+TRY = {"fcntl": "trylock", "flock": "tryflock"}
+
+
+@pytest.mark.parametrize("kind", ["fcntl", "flock"])
+def test_a_lock_through_the_mount_excludes_another_client_and_back(two_hosts, kind):
+    back, (mnt, _) = two_hosts
+    f = hold(mnt / "mbox", kind)
+    assert probe(TRY[kind], back / "mbox") == "EAGAIN"
+    f.close()
+    assert probe(TRY[kind], back / "mbox") == "ok"
+    g = hold(back / "mbox", kind)
+    assert probe(TRY[kind], mnt / "mbox") == "EAGAIN"
+    g.close()
+    assert probe(TRY[kind], mnt / "mbox") == "ok"
+
+
+@pytest.mark.parametrize("kind", ["fcntl", "flock"])
+def test_two_mounts_of_one_directory_exclude_each_other(two_hosts, kind):
+    _, (a, b) = two_hosts
+    f = hold(a / "mbox", kind)
+    assert probe(TRY[kind], b / "mbox") == "EAGAIN"
+    f.close()
+    assert probe(TRY[kind], b / "mbox") == "ok"
+
+
+def test_two_processes_on_one_mount_conflict_as_they_would_locally(two_hosts):
+    _, (mnt, _) = two_hosts
+    f = hold(mnt / "mbox", "fcntl")
+    assert probe("trylock", mnt / "mbox") == "EAGAIN"
+    f.close()
+
+
+def test_getlk_names_the_holder(two_hosts):
+    back, (mnt, _) = two_hosts
+    f = hold(mnt / "mbox", "fcntl")
+    assert probe("getlk", mnt / "mbox") == str(os.getpid())
+    f.close()
+    assert probe("getlk", mnt / "mbox") == "none"
+    # A holder on the other client: the pid that client's kernel reports.
+    holder = subprocess.Popen(PROBE + ["hold", str(back / "mbox")], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ok"
+        assert probe("getlk", mnt / "mbox") == str(holder.pid)
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_blocked_setlkw_ends_with_eintr_on_sigalrm(two_hosts):
+    _, (mnt, other) = two_hosts
+    f = hold(mnt / "mbox", "fcntl")
+    start = time.monotonic()
+    assert probe("setlkw", mnt / "mbox", 1) == "EINTR"
+    assert probe("setlkw", other / "mbox", 1) == "EINTR"
+    assert time.monotonic() - start < 10
+    f.close()
+
+
+def test_a_waiter_is_granted_when_the_holder_lets_go(two_hosts):
+    _, (a, b) = two_hosts
+    f = hold(a / "mbox", "fcntl")
+    waiter = subprocess.Popen(PROBE + ["setlkw", str(b / "mbox"), "20"], stdout=subprocess.PIPE,
+                              text=True)
+    time.sleep(0.5)
+    assert waiter.poll() is None, "the waiter did not wait"
+    f.close()
+    assert waiter.communicate(timeout=20)[0].strip() == "ok"
+
+
+def test_many_waiters_do_not_freeze_the_mount(two_hosts):
+    # More waiters than nfsguard has request threads (16): other requests
+    # must still be served while they wait.
+    _, (mnt, _) = two_hosts
+    f = hold(mnt / "mbox", "fcntl")
+    waiters = [subprocess.Popen(PROBE + ["setlkw", str(mnt / "mbox"), "60"],
+                                stdout=subprocess.PIPE, text=True) for _ in range(24)]
+    try:
+        time.sleep(1)
+        start = time.monotonic()
+        (mnt / "other").write_text("still served")
+        assert (mnt / "other").read_text() == "still served"
+        assert "mbox" in os.listdir(mnt)
+        assert time.monotonic() - start < 5
+        assert all(w.poll() is None for w in waiters)
+    finally:
+        f.close()
+    assert [w.communicate(timeout=60)[0].strip() for w in waiters] == ["ok"] * 24
+
+
+def descriptors_on(pid, path):
+    """How many of process pid's descriptors are open on path."""
+    n = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            n += os.readlink(f"/proc/{pid}/fd/{fd}") == str(path)
+        except OSError:
+            pass
+    return n
+
+
+def test_nothing_leaks_once_every_owner_has_closed(two_hosts, mount_factory):
+    back, (mnt, _) = two_hosts
+    pid = mount_factory.started[0].pid
+    files = [hold(mnt / "mbox", "fcntl")]
+    files += [open(mnt / "mbox") for _ in range(5)]
+    for f in files[1:]:
+        fcntl.flock(f, fcntl.LOCK_SH)
+    # six open files and one lock owner's descriptor
+    assert descriptors_on(pid, back / "mbox") == 7
+    for f in files:
+        f.close()
+    deadline = time.monotonic() + 5  # releases arrive after close() returns
+    while descriptors_on(pid, back / "mbox") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert descriptors_on(pid, back / "mbox") == 0
+    assert probe("trylock", back / "mbox") == "ok"
+    assert probe("tryflock", back / "mbox") == "ok"
+
+
+def check_mbox(path, tags, count):
+    """Every message exactly once and whole; returns a list of problems."""
+    text = Path(path).read_text()
+    problems, seen = [], {}
+    for block in text.split("\nFrom ")[0:]:
+        block = block if block.startswith("From ") else "From " + block
+        if block.strip() == "From" or not block.strip():
+            continue
+        head = block.split("\n", 1)[0]
+        ident = head.split()[1].split("@")[0]
+        expected = "".join(__import__("mbox_append").message_parts(*ident.rsplit("-", 1)))
+        expected = expected.replace(f"-{ident.rsplit('-', 1)[1]}",
+                                    f"-{ident.rsplit('-', 1)[1]}")
+        if block.rstrip("\n") != expected.rstrip("\n"):
+            problems.append(f"damaged: {ident}")
+        seen[ident] = seen.get(ident, 0) + 1
+    for tag in tags:
+        for i in range(count):
+            n = seen.get(f"{tag}-{i}", 0)
+            if n != 1:
+                problems.append(f"{tag}-{i} present {n} times")
+    return problems
+
+
+def torture(mnts, style, count):
+    procs = []
+    tags = []
+    for p in range(PROCESSES):
+        tag = f"p{p}"
+        tags.append(tag)
+        mbox = mnts[p % len(mnts)] / "mbox"
+        procs.append(subprocess.Popen(APPEND + [style, str(mbox), str(count), tag],
+                                      stderr=subprocess.PIPE, text=True))
+    for p in procs:
+        _, err = p.communicate(timeout=900)
+        assert p.returncode == 0, err
+    return tags
+
+
+def count_for(style):
+    return PER_PROCESS if style in ("fcntl", "flock", "excl") else PER_PROCESS_TOOLS
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_mbox_torture_through_two_mounts(two_hosts, style):
+    back, mnts = two_hosts
+    count = count_for(style)
+    tags = torture(mnts, style, count)
+    assert check_mbox(back / "mbox", tags, count) == []
+    assert not (back / "mbox.lock").exists()
+    assert [n for n in os.listdir(back) if n not in ("mbox",)] == []
+
+
+@pytest.fixture
+def two_hosts_over_faultfs(scratch, mount_factory):
+    back, fault = scratch / "back", scratch / "fault"
+    back.mkdir()
+    fault.mkdir()
+    back.chmod(0o1777)
+    ffs = faultfs_control.start_faultfs(back, fault, scratch / "ff.sock", scratch / "ff.log")
+    mount_factory.started.append(ffs)
+    mnts = []
+    for name in ("host-a", "host-b"):
+        mnt = scratch / name
+        mnt.mkdir()
+        mount_factory(fault, mnt, f"state_dir={scratch / ('state-' + name)}")
+        mnts.append(mnt)
+    (back / "mbox").write_text("")
+    return back, mnts, ffs.control
+
+
+@pytest.mark.parametrize("style", DOTLOCK_STYLES)
+def test_mbox_torture_with_lost_replies_on_the_dot_lock_path(two_hosts_over_faultfs, style):
+    back, mnts, control = two_hosts_over_faultfs
+    # Every link to a lock name, every unlink of one, and every exclusive
+    # create of one, answered falsely: the protocol must still hold.
+    control.lost_reply("link", "*.lock", -1)
+    control.lost_reply("unlink", "*.lock", -1)
+    control.lost_reply("create_excl", "*.lock", -1)
+    count = max(1, count_for(style) // 5)
+    tags = torture(mnts, style, count)
+    injected = control.stats()["lost_reply"]
+    control.clear()
+    assert check_mbox(back / "mbox", tags, count) == []
+    assert injected["link"] + injected["unlink"] > 0, injected
+    print(f"\n{style}: {PROCESSES}x{count} appends, lost replies injected {injected}")
+
+
+def test_without_lock_forwarding_the_torture_fails(scratch, mount_factory):
+    """The control: two mounts of a passthrough whose locks stay in the local
+    kernel (faultfs serves no locks, as libfuse's examples and mergerfs do
+    not). Each mount's lock is private, and the appends interleave."""
+    back = scratch / "back"
+    back.mkdir()
+    mnts = []
+    for name in ("a", "b"):
+        mnt = scratch / name
+        mnt.mkdir()
+        m = faultfs_control.start_faultfs(back, mnt, scratch / f"{name}.sock",
+                                          scratch / f"{name}.log")
+        mount_factory.started.append(m)
+        mnts.append(mnt)
+    (back / "mbox").write_text("")
+    count = max(20, PER_PROCESS // 5)
+    tags = torture(mnts, "fcntl", count)
+    problems = check_mbox(back / "mbox", tags, count)
+    print(f"\nlock-less passthrough: {len(problems)} problems in {PROCESSES * count} appends")
+    assert problems, "the appends did not interleave: this control proves nothing"
