@@ -4,6 +4,7 @@
 
 #include <fnmatch.h>
 
+#include <atomic>
 #include <string>
 
 #include "cache/cache_policy.hpp"
@@ -39,9 +40,11 @@ struct Filesystem {
     InodeTable inodes;
     cache::CachePolicy cache;
     CallerIdentity callers;
+    std::atomic<uint64_t> estale_retries{0};
     LockOwners locks;
     LockWaits waits;
     const bool switch_identity;  // false when not run as root
+    bool show_silly_renames = false;
 
     bool is_dotlock(const char* name) const {
         return !dotlock_pattern.empty() && fnmatch(dotlock_pattern.c_str(), name, 0) == 0;

@@ -248,6 +248,13 @@ void InodeTable::opened(Inode& inode, const ops::SharedFd& fd) {
     inode.open_files.push_back(fd);
 }
 
+void InodeTable::forget_directory_fds() {
+    std::vector<ops::SharedFd> closing;  // closed once the mutex is let go
+    std::lock_guard lock(mutex_);
+    for (Inode* dir : lru_) closing.push_back(std::move(dir->dir_fd));
+    lru_.clear();
+}
+
 size_t InodeTable::size() const {
     std::lock_guard lock(mutex_);
     return index_.size() + orphans_.size();

@@ -110,6 +110,11 @@ class InodeTable {
     // else for non-directories its parent's and name, resolved now.
     ops::Result<Target> locate(Inode& inode);
 
+    // Closes every cached directory descriptor but the root's: after an
+    // ESTALE any of them may stand for a directory another host replaced,
+    // and the next use resolves names afresh.
+    void forget_directory_fds();
+
     size_t size() const;
     size_t cached_dir_fds() const;
 

@@ -17,9 +17,7 @@ void op_getattr(fuse_req_t req, fuse_ino_t id, struct fuse_file_info* fi) {
         auto st = sys.fstat(OpenFile::of(fi).get());
         return st ? r.reply_attr(*st) : r.reply_error(st);
     }
-    auto target = r.fs().inodes.locate(r.inode(id));
-    if (!target) return r.reply_error(target);
-    auto st = ops::stat_object(sys, target->located());
+    auto st = r.on_object(id, [&](const ops::Located& obj) { return ops::stat_object(sys, obj); });
     return st ? r.reply_attr(*st) : r.reply_error(st);
 }
 
@@ -30,53 +28,56 @@ void op_setattr(fuse_req_t req, fuse_ino_t id, struct stat* attr, int to_set,
     ops::Syscalls& sys = r.fs().sys;
     // ftruncate() comes with the open file: it must work on a file whose name
     // is gone (unlinked while open), so everything goes through that file.
-    const int open_fd = fi != nullptr ? OpenFile::of(fi).get() : -1;
-    ops::Result<Target> target = Target{};
-    ops::Located obj{open_fd, S_IFREG, -1, nullptr};
-    if (open_fd < 0) {
-        target = r.fs().inodes.locate(r.inode(id));
-        if (!target) return r.reply_error(target);
-        obj = target->located();
-    }
+    auto st = r.retry_stale([&]() -> ops::Result<struct stat> {
+        const int open_fd = fi != nullptr ? OpenFile::of(fi).get() : -1;
+        ops::Result<Target> target = Target{};
+        ops::Located obj{open_fd, S_IFREG, -1, nullptr};
+        if (open_fd < 0) {
+            target = r.fs().inodes.locate(r.inode(id));
+            if (!target) return ops::Errno{target.error()};
+            obj = target->located();
+        }
 
-    if (to_set & FUSE_SET_ATTR_MODE) {
-        if (auto res = ops::change_mode(sys, obj, attr->st_mode); !res) return r.reply_error(res);
-    }
-    if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
-        uid_t uid = (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : static_cast<uid_t>(-1);
-        gid_t gid = (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : static_cast<gid_t>(-1);
-        if (auto res = ops::change_owner(sys, obj, uid, gid); !res) return r.reply_error(res);
-    }
-    if (to_set & FUSE_SET_ATTR_SIZE) {
-        auto res = open_fd >= 0 ? sys.ftruncate(open_fd, attr->st_size)
-                                : ops::truncate_object(sys, obj, attr->st_size);
-        if (!res) return r.reply_error(res);
-    }
-    if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
-        struct timespec times[2];
-        times[0].tv_sec = 0;
-        times[0].tv_nsec = UTIME_OMIT;
-        times[1] = times[0];
-        if (to_set & FUSE_SET_ATTR_ATIME_NOW)
-            times[0].tv_nsec = UTIME_NOW;
-        else if (to_set & FUSE_SET_ATTR_ATIME)
-            times[0] = attr->st_atim;
-        if (to_set & FUSE_SET_ATTR_MTIME_NOW)
-            times[1].tv_nsec = UTIME_NOW;
-        else if (to_set & FUSE_SET_ATTR_MTIME)
-            times[1] = attr->st_mtim;
-        if (auto res = ops::set_times(sys, obj, times); !res) return r.reply_error(res);
-    }
-    auto st = ops::stat_object(sys, obj);
+        if (to_set & FUSE_SET_ATTR_MODE) {
+            if (auto res = ops::change_mode(sys, obj, attr->st_mode); !res)
+                return ops::Errno{res.error()};
+        }
+        if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+            uid_t uid = (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : static_cast<uid_t>(-1);
+            gid_t gid = (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : static_cast<gid_t>(-1);
+            if (auto res = ops::change_owner(sys, obj, uid, gid); !res)
+                return ops::Errno{res.error()};
+        }
+        if (to_set & FUSE_SET_ATTR_SIZE) {
+            auto res = open_fd >= 0 ? sys.ftruncate(open_fd, attr->st_size)
+                                    : ops::truncate_object(sys, obj, attr->st_size);
+            if (!res) return ops::Errno{res.error()};
+        }
+        if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
+            struct timespec times[2];
+            times[0].tv_sec = 0;
+            times[0].tv_nsec = UTIME_OMIT;
+            times[1] = times[0];
+            if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+                times[0].tv_nsec = UTIME_NOW;
+            else if (to_set & FUSE_SET_ATTR_ATIME)
+                times[0] = attr->st_atim;
+            if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+                times[1].tv_nsec = UTIME_NOW;
+            else if (to_set & FUSE_SET_ATTR_MTIME)
+                times[1] = attr->st_mtim;
+            if (auto res = ops::set_times(sys, obj, times); !res) return ops::Errno{res.error()};
+        }
+        return ops::stat_object(sys, obj);
+    });
     return st ? r.reply_attr(*st) : r.reply_error(st);
 }
 
 void op_readlink(fuse_req_t req, fuse_ino_t id) {
     Request r(req);
     if (!r.acting_as_caller()) return;
-    auto target = r.fs().inodes.locate(r.inode(id));
-    if (!target) return r.reply_error(target);
-    auto link = ops::read_link(r.fs().sys, target->located());
+    auto link =
+        r.on_object(id, [&](const ops::Located& obj) { return ops::read_link(r.fs().sys, obj); });
     if (!link) return r.reply_error(link);
     fuse_reply_readlink(req, link->c_str());
 }
@@ -84,17 +85,15 @@ void op_readlink(fuse_req_t req, fuse_ino_t id) {
 void op_access(fuse_req_t req, fuse_ino_t id, int mask) {
     Request r(req);
     if (!r.acting_as_caller()) return;
-    auto target = r.fs().inodes.locate(r.inode(id));
-    if (!target) return r.reply_error(target);
-    r.reply_error(ops::check_access(r.fs().sys, target->located(), mask));
+    r.reply_error(r.on_object(
+        id, [&](const ops::Located& obj) { return ops::check_access(r.fs().sys, obj, mask); }));
 }
 
 void op_statfs(fuse_req_t req, fuse_ino_t id) {
     Request r(req);
     if (!r.acting_as_caller()) return;
-    auto target = r.fs().inodes.locate(r.inode(id));
-    if (!target) return r.reply_error(target);
-    auto sv = ops::statfs_object(r.fs().sys, target->located());
+    auto sv = r.on_object(
+        id, [&](const ops::Located& obj) { return ops::statfs_object(r.fs().sys, obj); });
     if (!sv) return r.reply_error(sv);
     fuse_reply_statfs(req, &*sv);
 }

@@ -12,6 +12,7 @@
 #include "ops/file_ops.hpp"
 #include "ops/namespace_ops.hpp"
 #include "ops/object_ops.hpp"
+#include "ops/silly_rename.hpp"
 
 namespace nfsguard::fs {
 namespace {
@@ -44,8 +45,10 @@ int fill_listing(Request& r, OpenDir& d, Inode& parent, off_t off, bool plus,
         }
         d.pending = entry;
         const off_t next = entry->d_off;
-        if (ops::is_dotlock_temp(entry->d_name)) {
-            // A dot-lock in the making (ops/dotlock.hpp): not the caller's to see.
+        if (ops::is_dotlock_temp(entry->d_name) ||
+            (!r.fs().show_silly_renames && ops::is_silly_rename(entry->d_name))) {
+            // A dot-lock in the making (ops/dotlock.hpp) or an NFS client's
+            // placeholder (ops/silly_rename.hpp): not the caller's to see.
             d.pending = nullptr;
             d.offset = next;
             continue;
@@ -117,9 +120,9 @@ void read_directory(fuse_req_t req, fuse_ino_t id, size_t size, off_t off,
 void op_opendir(fuse_req_t req, fuse_ino_t id, struct fuse_file_info* fi) {
     Request r(req);
     if (!r.acting_as_caller()) return;
-    auto target = r.fs().inodes.locate(r.inode(id));
-    if (!target) return r.reply_error(target);
-    auto fd = ops::reopen(r.fs().sys, target->located(), O_RDONLY | O_DIRECTORY);
+    auto fd = r.on_object(id, [&](const ops::Located& obj) {
+        return ops::reopen(r.fs().sys, obj, O_RDONLY | O_DIRECTORY);
+    });
     if (!fd) return r.reply_error(fd);
     DIR* dir = fdopendir(fd->get());
     if (dir == nullptr) return r.reply_error(errno);

@@ -3,6 +3,7 @@
 #include "fs/request.hpp"
 #include "ops/entry_name.hpp"
 #include "ops/namespace_ops.hpp"
+#include "ops/silly_rename.hpp"
 
 namespace nfsguard::fs {
 
@@ -10,10 +11,13 @@ void op_lookup(fuse_req_t req, fuse_ino_t parent_id, const char* name) {
     Request r(req);
     if (!r.acting_as_caller()) return;
     if (auto ok = ops::check_entry_name(name); !ok) return r.reply_error(ok);
+    if (!r.fs().show_silly_renames && ops::is_silly_rename(name)) return r.reply_error(ENOENT);
     Inode& parent = r.inode(parent_id);
-    auto dir = r.fs().inodes.directory_fd(parent);
-    if (!dir) return r.reply_error(dir);
-    auto st = ops::lookup_entry(r.fs().sys, (*dir)->get(), name);
+    auto st = r.retry_stale([&]() -> ops::Result<struct stat> {
+        auto dir = r.fs().inodes.directory_fd(parent);
+        if (!dir) return ops::Errno{dir.error()};
+        return ops::lookup_entry(r.fs().sys, (*dir)->get(), name);
+    });
     if (!st) {
         if (st.error() == ENOENT && r.fs().cache.negative_timeout > 0) {
             struct fuse_entry_param e {};

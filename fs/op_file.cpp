@@ -28,9 +28,8 @@ void op_open(fuse_req_t req, fuse_ino_t id, struct fuse_file_info* fi) {
     Request r(req);
     if (!r.acting_as_caller()) return;
     Inode& inode = r.inode(id);
-    auto target = r.fs().inodes.locate(inode);
-    if (!target) return r.reply_error(target);
-    auto fd = ops::reopen(r.fs().sys, target->located(), fi->flags);
+    auto fd = r.on_object(
+        id, [&](const ops::Located& obj) { return ops::reopen(r.fs().sys, obj, fi->flags); });
     if (!fd) return r.reply_error(fd);
     set_handle(r, inode, fi, std::move(*fd));
     if (fuse_reply_open(req, fi) != 0) {
@@ -44,12 +43,14 @@ void op_create(fuse_req_t req, fuse_ino_t parent_id, const char* name, mode_t mo
     if (!r.acting_as_caller()) return;
     if (auto ok = ops::check_entry_name(name); !ok) return r.reply_error(ok);
     Inode& parent = r.inode(parent_id);
-    auto dir = r.fs().inodes.directory_fd(parent);
-    if (!dir) return r.reply_error(dir);
-    auto created = (fi->flags & O_EXCL) && r.fs().is_dotlock(name)
-                       ? r.fs().dotlocks.create(r.fs().sys, r.fs().false_errors, (*dir)->get(),
-                                                name, fi->flags, mode)
-                       : ops::create_file(r.fs().sys, (*dir)->get(), name, fi->flags, mode);
+    auto created = r.retry_stale([&]() -> ops::Result<ops::Opened> {
+        auto dir = r.fs().inodes.directory_fd(parent);
+        if (!dir) return ops::Errno{dir.error()};
+        if ((fi->flags & O_EXCL) && r.fs().is_dotlock(name))
+            return r.fs().dotlocks.create(r.fs().sys, r.fs().false_errors, (*dir)->get(), name,
+                                          fi->flags, mode);
+        return ops::create_file(r.fs().sys, (*dir)->get(), name, fi->flags, mode);
+    });
     if (!created) return r.reply_error(created);
     struct fuse_entry_param e;
     r.fill_entry(parent, name, created->st, e);

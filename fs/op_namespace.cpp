@@ -8,11 +8,33 @@
 namespace nfsguard::fs {
 namespace {
 
-// The parent's descriptor after checking the name; on failure the request is
-// answered and the result is empty.
+// The parent's descriptor, once the name has been checked.
 ops::Result<ops::SharedFd> parent_dir(Request& r, Inode& parent, const char* name) {
     if (auto ok = ops::check_entry_name(name); !ok) return ops::Errno{ok.error()};
     return r.fs().inodes.directory_fd(parent);
+}
+
+// Resolves the parent, makes the entry with `make(dirfd)`, and replies with
+// the new entry (or the error).
+template <typename Make>
+void make_entry(Request& r, Inode& parent, const char* name, Make make) {
+    auto st = r.retry_stale([&]() -> ops::Result<struct stat> {
+        auto dir = parent_dir(r, parent, name);
+        if (!dir) return ops::Errno{dir.error()};
+        return make((*dir)->get());
+    });
+    if (!st) return r.reply_error(st);
+    r.reply_entry(parent, name, *st);
+}
+
+// Resolves the parent and removes the entry with `remove(dirfd)`.
+template <typename Remove>
+void remove_entry(Request& r, Inode& parent, const char* name, Remove remove) {
+    r.reply_error(r.retry_stale([&]() -> ops::Result<void> {
+        auto dir = parent_dir(r, parent, name);
+        if (!dir) return ops::Errno{dir.error()};
+        return remove((*dir)->get());
+    }));
 }
 
 }  // namespace
@@ -20,64 +42,52 @@ ops::Result<ops::SharedFd> parent_dir(Request& r, Inode& parent, const char* nam
 void op_mknod(fuse_req_t req, fuse_ino_t parent_id, const char* name, mode_t mode, dev_t rdev) {
     Request r(req);
     if (!r.acting_as_caller()) return;
-    Inode& parent = r.inode(parent_id);
-    auto dir = parent_dir(r, parent, name);
-    if (!dir) return r.reply_error(dir);
-    auto st = ops::make_node(r.fs().sys, (*dir)->get(), name, mode, rdev);
-    if (!st) return r.reply_error(st);
-    r.reply_entry(parent, name, *st);
+    make_entry(r, r.inode(parent_id), name,
+               [&](int dirfd) { return ops::make_node(r.fs().sys, dirfd, name, mode, rdev); });
 }
 
 void op_mkdir(fuse_req_t req, fuse_ino_t parent_id, const char* name, mode_t mode) {
     Request r(req);
     if (!r.acting_as_caller()) return;
-    Inode& parent = r.inode(parent_id);
-    auto dir = parent_dir(r, parent, name);
-    if (!dir) return r.reply_error(dir);
-    auto st = ops::make_directory(r.fs().sys, r.fs().false_errors, (*dir)->get(), name, mode);
-    if (!st) return r.reply_error(st);
-    r.reply_entry(parent, name, *st);
+    make_entry(r, r.inode(parent_id), name, [&](int dirfd) {
+        return ops::make_directory(r.fs().sys, r.fs().false_errors, dirfd, name, mode);
+    });
 }
 
 void op_symlink(fuse_req_t req, const char* target, fuse_ino_t parent_id, const char* name) {
     Request r(req);
     if (!r.acting_as_caller()) return;
-    Inode& parent = r.inode(parent_id);
-    auto dir = parent_dir(r, parent, name);
-    if (!dir) return r.reply_error(dir);
-    auto st = ops::make_symlink(r.fs().sys, r.fs().false_errors, target, (*dir)->get(), name);
-    if (!st) return r.reply_error(st);
-    r.reply_entry(parent, name, *st);
+    make_entry(r, r.inode(parent_id), name, [&](int dirfd) {
+        return ops::make_symlink(r.fs().sys, r.fs().false_errors, target, dirfd, name);
+    });
 }
 
 void op_link(fuse_req_t req, fuse_ino_t id, fuse_ino_t newparent_id, const char* newname) {
     Request r(req);
     if (!r.acting_as_caller()) return;
-    Inode& newparent = r.inode(newparent_id);
-    auto dir = parent_dir(r, newparent, newname);
-    if (!dir) return r.reply_error(dir);
-    auto target = r.fs().inodes.locate(r.inode(id));
-    if (!target) return r.reply_error(target);
-    auto st =
-        ops::link_entry(r.fs().sys, r.fs().false_errors, target->located(), (*dir)->get(), newname);
-    if (!st) return r.reply_error(st);
-    r.reply_entry(newparent, newname, *st);
+    make_entry(
+        r, r.inode(newparent_id), newname, [&](int dirfd) -> ops::Result<struct stat> {
+            auto target = r.fs().inodes.locate(r.inode(id));
+            if (!target) return ops::Errno{target.error()};
+            return ops::link_entry(r.fs().sys, r.fs().false_errors, target->located(), dirfd,
+                                   newname);
+        });
 }
 
 void op_unlink(fuse_req_t req, fuse_ino_t parent_id, const char* name) {
     Request r(req);
     if (!r.acting_as_caller()) return;
-    auto dir = parent_dir(r, r.inode(parent_id), name);
-    if (!dir) return r.reply_error(dir);
-    r.reply_error(ops::remove_file(r.fs().sys, r.fs().false_errors, (*dir)->get(), name));
+    remove_entry(r, r.inode(parent_id), name, [&](int dirfd) {
+        return ops::remove_file(r.fs().sys, r.fs().false_errors, dirfd, name);
+    });
 }
 
 void op_rmdir(fuse_req_t req, fuse_ino_t parent_id, const char* name) {
     Request r(req);
     if (!r.acting_as_caller()) return;
-    auto dir = parent_dir(r, r.inode(parent_id), name);
-    if (!dir) return r.reply_error(dir);
-    r.reply_error(ops::remove_directory(r.fs().sys, r.fs().false_errors, (*dir)->get(), name));
+    remove_entry(r, r.inode(parent_id), name, [&](int dirfd) {
+        return ops::remove_directory(r.fs().sys, r.fs().false_errors, dirfd, name);
+    });
 }
 
 void op_rename(fuse_req_t req, fuse_ino_t parent_id, const char* name, fuse_ino_t newparent_id,
@@ -86,12 +96,14 @@ void op_rename(fuse_req_t req, fuse_ino_t parent_id, const char* name, fuse_ino_
     if (!r.acting_as_caller()) return;
     Inode& parent = r.inode(parent_id);
     Inode& newparent = r.inode(newparent_id);
-    auto dir = parent_dir(r, parent, name);
-    if (!dir) return r.reply_error(dir);
-    auto newdir = parent_dir(r, newparent, newname);
-    if (!newdir) return r.reply_error(newdir);
-    auto moved = ops::rename_entry(r.fs().sys, r.fs().false_errors, (*dir)->get(), name,
-                                   (*newdir)->get(), newname, flags);
+    auto moved = r.retry_stale([&]() -> ops::Result<ops::Renamed> {
+        auto dir = parent_dir(r, parent, name);
+        if (!dir) return ops::Errno{dir.error()};
+        auto newdir = parent_dir(r, newparent, newname);
+        if (!newdir) return ops::Errno{newdir.error()};
+        return ops::rename_entry(r.fs().sys, r.fs().false_errors, (*dir)->get(), name,
+                                 (*newdir)->get(), newname, flags);
+    });
     if (!moved) return r.reply_error(moved);
     // Keep the table's names current, so that an inode the kernel reaches by
     // nodeid (a process's cwd, an open directory) is found at its new name.

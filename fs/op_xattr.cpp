@@ -1,5 +1,6 @@
 // FUSE getxattr, setxattr, listxattr, removexattr: extended attributes,
 // which carry POSIX ACLs too.
+#include <utility>
 #include <vector>
 
 #include "fs/op_handlers.hpp"
@@ -22,20 +23,20 @@ void reply_sized(fuse_req_t req, size_t size, const ops::Result<size_t>& n,
 void op_getxattr(fuse_req_t req, fuse_ino_t id, const char* name, size_t size) {
     Request r(req);
     if (!r.acting_as_caller()) return;
-    auto target = r.fs().inodes.locate(r.inode(id));
-    if (!target) return r.reply_error(target);
     std::vector<char> buf(size);
-    auto n = ops::get_xattr(r.fs().sys, target->located(), name, size ? buf.data() : nullptr, size);
+    auto n = r.on_object(id, [&](const ops::Located& obj) {
+        return ops::get_xattr(r.fs().sys, obj, name, size ? buf.data() : nullptr, size);
+    });
     reply_sized(req, size, n, buf);
 }
 
 void op_listxattr(fuse_req_t req, fuse_ino_t id, size_t size) {
     Request r(req);
     if (!r.acting_as_caller()) return;
-    auto target = r.fs().inodes.locate(r.inode(id));
-    if (!target) return r.reply_error(target);
     std::vector<char> buf(size);
-    auto n = ops::list_xattr(r.fs().sys, target->located(), size ? buf.data() : nullptr, size);
+    auto n = r.on_object(id, [&](const ops::Located& obj) {
+        return ops::list_xattr(r.fs().sys, obj, size ? buf.data() : nullptr, size);
+    });
     reply_sized(req, size, n, buf);
 }
 
@@ -43,17 +44,16 @@ void op_setxattr(fuse_req_t req, fuse_ino_t id, const char* name, const char* va
                  int flags) {
     Request r(req);
     if (!r.acting_as_caller()) return;
-    auto target = r.fs().inodes.locate(r.inode(id));
-    if (!target) return r.reply_error(target);
-    r.reply_error(ops::set_xattr(r.fs().sys, target->located(), name, value, size, flags));
+    r.reply_error(r.on_object(id, [&](const ops::Located& obj) {
+        return ops::set_xattr(r.fs().sys, obj, name, value, size, flags);
+    }));
 }
 
 void op_removexattr(fuse_req_t req, fuse_ino_t id, const char* name) {
     Request r(req);
     if (!r.acting_as_caller()) return;
-    auto target = r.fs().inodes.locate(r.inode(id));
-    if (!target) return r.reply_error(target);
-    r.reply_error(ops::remove_xattr(r.fs().sys, target->located(), name));
+    r.reply_error(r.on_object(
+        id, [&](const ops::Located& obj) { return ops::remove_xattr(r.fs().sys, obj, name); }));
 }
 
 }  // namespace nfsguard::fs

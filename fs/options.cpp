@@ -67,6 +67,8 @@ std::string apply_option(std::string_view opt, Options& out) {
         out.dotlock = value;
     } else if (key == "state_dir" && eq != std::string_view::npos) {
         out.state_dir = value;
+    } else if (opt == "silly_renames=show" || opt == "silly_renames=hide") {
+        out.show_silly_renames = value == "show";
     } else {
         return "unknown option '" + std::string(opt) + "'";
     }
@@ -147,6 +149,8 @@ options (-o):
   fsname=NAME         source shown in /proc/mounts (default BACKING)
   dotlock=GLOB        exclusive creates of matching names use the NFS-safe link
                       protocol (default *.lock; empty: none)
+  silly_renames=show  list the NFS client's .nfsXXXX placeholders of open but
+                      deleted files (default: hide them)
   state_dir=DIR       nfsguard's own state, the dot-lock journal
                       (default /var/lib/nfsguard; empty: none)
   noallow_other       only the mounting user may use the mount

@@ -29,6 +29,7 @@ struct Options {
     std::string dotlock = "*.lock";
     // Where nfsguard keeps state that must survive it (the dot-lock journal).
     std::string state_dir = "/var/lib/nfsguard";
+    bool show_silly_renames = false;  // list the NFS client's .nfsXXXX placeholders
     // Mount flags handed to the kernel (ro, nosuid, nodev, noexec, ...).
     std::vector<std::string> mount_flags;
 };

@@ -40,6 +40,15 @@ void Request::reply_error(int err) {
     fuse_reply_err(req_, err);
 }
 
+void Request::note_estale_retry(int attempt) {
+    fs_.estale_retries.fetch_add(1, std::memory_order_relaxed);
+    fs_.inodes.forget_directory_fds();
+    if (attempt + 1 == kEstaleRetries)
+        spdlog::warn("ESTALE persists after {} retries; passing it on", kEstaleRetries);
+    else
+        spdlog::debug("ESTALE: directory cache dropped, retry {}", attempt + 1);
+}
+
 void Request::reply_attr(const struct stat& st) {
     fuse_reply_attr(req_, &st, fs_.cache.attr_timeout);
 }

@@ -8,6 +8,8 @@
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 
+#include <utility>
+
 #include "fs/filesystem.hpp"
 #include "ops/result.hpp"
 
@@ -25,6 +27,31 @@ class Request {
     // be taken on: then no backing call may be made for it.
     bool acting_as_caller() const { return identity_ok_; }
 
+    // Runs `call` (resolve, then call ops/) again after an ESTALE, with the
+    // directory cache dropped so names are resolved afresh: another host
+    // replaced or removed a directory a cached descriptor stood for. At most
+    // kEstaleRetries times (Dovecot's NFS_ESTALE_RETRY_COUNT); then the
+    // ESTALE is passed on.
+    static constexpr int kEstaleRetries = 10;
+    template <typename Call>
+    auto retry_stale(Call&& call) -> decltype(call()) {
+        for (int attempt = 0;; ++attempt) {
+            auto r = call();
+            if (r || r.error() != ESTALE || attempt == kEstaleRetries) return r;
+            note_estale_retry(attempt);
+        }
+    }
+
+    // Locates inode `id` and runs `call(located object)`; again after ESTALE.
+    template <typename Call>
+    auto on_object(fuse_ino_t id, Call&& call) {
+        return retry_stale([&]() -> decltype(call(std::declval<const ops::Located&>())) {
+            auto target = fs_.inodes.locate(inode(id));
+            if (!target) return ops::Errno{target.error()};
+            return call(target->located());
+        });
+    }
+
     void reply_error(int err);
     template <typename T>
     void reply_error(const ops::Result<T>& r) {
@@ -39,6 +66,8 @@ class Request {
                     struct fuse_entry_param& e);
 
   private:
+    void note_estale_retry(int attempt);
+
     fuse_req_t req_;
     Filesystem& fs_;
     bool identity_ok_ = true;

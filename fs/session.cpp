@@ -147,6 +147,7 @@ int run_session(const Options& opts) {
     Filesystem fs(sys, std::move(root_fd), root_st, backing_path == "/" ? "" : backing_path,
                   dir_fds, policy, switch_identity, opts.dotlock,
                   journal_dir(opts.state_dir, opts.mountpoint), host);
+    fs.show_silly_renames = opts.show_silly_renames;
     if (size_t n = fs.journal.recover(sys, fs.inodes.root().dir_fd->get(), backing_path))
         spdlog::warn("removed {} dot-lock file(s) a previous run left unfinished", n);
 
@@ -188,6 +189,7 @@ int run_session(const Options& opts) {
         fuse_loop_cfg_destroy(cfg);
     }
     log_false_errors(fs.false_errors);
+    spdlog::info("ESTALE retries: {}", fs.estale_retries.load());
     // libfuse's loop returns the number of the signal that ended it.
     const bool clean = rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP;
     if (clean)

@@ -3,7 +3,11 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 
+#include <chrono>
+#include <thread>
+
 #include "ops/identity.hpp"
+#include "ops/silly_rename.hpp"
 #include "ops/verify_after_error.hpp"
 
 namespace nfsguard::ops {
@@ -86,7 +90,16 @@ Result<void> remove_file(Syscalls& sys, FalseErrors& false_errors, int dirfd, co
 
 Result<void> remove_directory(Syscalls& sys, FalseErrors& false_errors, int dirfd,
                               const char* name) {
-    return remove_entry(sys, false_errors, dirfd, name, true);
+    auto r = remove_entry(sys, false_errors, dirfd, name, true);
+    // Only silly renames left: the NFS client removes each at its file's last
+    // close, which through FUSE comes a moment after the caller's close().
+    const auto deadline = std::chrono::steady_clock::now() + kSillyRenameWait;
+    while (!r && r.error() == ENOTEMPTY && std::chrono::steady_clock::now() < deadline &&
+           holds_only_silly_renames(sys, dirfd, name)) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        r = remove_entry(sys, false_errors, dirfd, name, true);
+    }
+    return r;
 }
 
 Result<Renamed> rename_entry(Syscalls& sys, FalseErrors& false_errors, int olddirfd,

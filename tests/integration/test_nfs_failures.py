@@ -1,0 +1,121 @@
+"""NFS failures nfsguard absorbs or passes on faithfully, on the
+fault-injecting filesystem: ESTALE in the middle of a Maildir delivery, quota
+and space errors that NFS reports only at close or fsync, and the NFS client's
+silly-rename placeholders.
+
+    backing dir  <-  nfsguard-faultfs  <-  nfsguard  <-  program
+"""
+
+import errno
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "faultfs"))
+import faultfs_control  # noqa: E402
+
+DELIVER = Path(__file__).with_name("maildir_deliver.py")
+SILLY = ".nfs000000000001e24000000017"
+
+
+@pytest.fixture
+def stack(scratch, mount_factory):
+    back, fault, mnt = scratch / "back", scratch / "fault", scratch / "mnt"
+    for d in (back, fault, mnt):
+        d.mkdir()
+    ffs = faultfs_control.start_faultfs(back, fault, scratch / "ff.sock", scratch / "ff.log")
+    mount_factory.started.append(ffs)
+    guard = mount_factory(fault, mnt)
+    return back, fault, mnt, ffs.control, guard
+
+
+def deliver(maildir, count, tag):
+    for sub in ("tmp", "new", "cur"):
+        (maildir / sub).mkdir(parents=True, exist_ok=True)
+    r = subprocess.run([sys.executable, str(DELIVER), str(maildir), str(count), "rename", tag],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_estale_in_the_middle_of_a_maildir_delivery_is_retried(stack):
+    back, _, mnt, control, guard = stack
+    deliver(mnt / "Maildir", 5, "warm")  # directory descriptors now cached
+    # The next calls on one message's name fail with ESTALE (the kernel of the
+    # faultfs mount retries once by itself, so 6 faults outlast it).
+    control.estale("1700000000.s3.*", 6)
+    result = deliver(mnt / "Maildir", 10, "s")
+    assert result["errors"] == []
+    assert len(os.listdir(back / "Maildir" / "new")) == 15
+    assert control.stats()["estale"] == 6
+    guard.close()
+    retries = int(re.search(r"ESTALE retries: (\d+)", guard.log()).group(1))
+    assert retries >= 1
+
+
+def test_the_same_estale_straight_on_faultfs_reaches_the_program(stack):
+    back, fault, _, control, _ = stack
+    deliver(fault / "Maildir", 5, "warm")
+    control.estale("1700000000.s3.*", 6)
+    result = deliver(fault / "Maildir", 10, "s")
+    assert result["errors"] and all("Stale file handle" in e for e in result["errors"])
+
+
+@pytest.mark.parametrize("err", ["EDQUOT", "ENOSPC", "EIO"])
+def test_an_error_at_close_reaches_the_writer(stack, err):
+    _, _, mnt, control, _ = stack
+    control.close_error(err, "msg", 1)
+    fd = os.open(mnt / "msg", os.O_WRONLY | os.O_CREAT, 0o600)
+    os.write(fd, b"mail the server will refuse")
+    with pytest.raises(OSError) as e:
+        os.close(fd)
+    assert e.value.errno == getattr(errno, err)
+
+
+def test_an_error_at_fsync_reaches_the_writer(stack):
+    _, _, mnt, control, _ = stack
+    control.close_error("EDQUOT", "msg", 1)
+    fd = os.open(mnt / "msg", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, b"mail")
+        with pytest.raises(OSError) as e:
+            os.fsync(fd)
+        assert e.value.errno == errno.EDQUOT
+    finally:
+        os.close(fd)
+
+
+def test_silly_renames_are_hidden_and_do_not_block_rmdir(stack):
+    back, _, mnt, _, _ = stack
+    (back / "cur").mkdir()
+    (back / "cur" / SILLY).write_text("open but deleted")
+    (back / "cur" / "msg").write_text("a message")
+    assert os.listdir(mnt / "cur") == ["msg"]
+    assert not (mnt / "cur" / SILLY).exists()
+    os.unlink(mnt / "cur" / "msg")
+
+    def nfs_client_at_last_close():
+        time.sleep(0.3)
+        os.unlink(back / "cur" / SILLY)
+
+    t = threading.Thread(target=nfs_client_at_last_close)
+    t.start()
+    os.rmdir(mnt / "cur")  # waits for the placeholder, then succeeds
+    t.join()
+    assert not (back / "cur").exists()
+
+
+def test_silly_renames_can_be_shown(scratch, mount_factory):
+    back, mnt = scratch / "back", scratch / "mnt"
+    back.mkdir()
+    mnt.mkdir()
+    (back / SILLY).write_text("")
+    mount_factory(back, mnt, "silly_renames=show")
+    assert os.listdir(mnt) == [SILLY]
