@@ -15,6 +15,7 @@
 #include "ops/dotlock.hpp"
 #include "ops/false_errors.hpp"
 #include "ops/syscalls.hpp"
+#include "ops/timestamps.hpp"
 
 namespace nfsguard::fs {
 
@@ -45,6 +46,8 @@ struct Filesystem {
     LockWaits waits;
     const bool switch_identity;  // false when not run as root
     bool show_silly_renames = false;
+    bool client_timestamps = true;
+    ops::ClockSkew skew;
 
     bool is_dotlock(const char* name) const {
         return !dotlock_pattern.empty() && fnmatch(dotlock_pattern.c_str(), name, 0) == 0;

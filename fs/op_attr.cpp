@@ -6,6 +6,7 @@
 #include "fs/open_file.hpp"
 #include "fs/request.hpp"
 #include "ops/object_ops.hpp"
+#include "ops/timestamps.hpp"
 
 namespace nfsguard::fs {
 
@@ -66,6 +67,19 @@ void op_setattr(fuse_req_t req, fuse_ino_t id, struct stat* attr, int to_set,
                 times[1].tv_nsec = UTIME_NOW;
             else if (to_set & FUSE_SET_ATTR_MTIME)
                 times[1] = attr->st_mtim;
+            // UTIME_NOW would be the server's clock: ask for this host's. Only
+            // an owner may set explicit times; a writer who is not keeps NOW.
+            struct timespec explicit_times[2] = {times[0], times[1]};
+            const bool now_asked = times[0].tv_nsec == UTIME_NOW || times[1].tv_nsec == UTIME_NOW;
+            if (now_asked && r.fs().client_timestamps) {
+                const struct timespec now = ops::client_now();
+                for (auto& t : explicit_times)
+                    if (t.tv_nsec == UTIME_NOW) t = now;
+                if (auto res = ops::set_times(sys, obj, explicit_times);
+                    res || res.error() != EPERM)
+                    return res ? ops::stat_object(sys, obj)
+                               : ops::Result<struct stat>(ops::Errno{res.error()});
+            }
             if (auto res = ops::set_times(sys, obj, times); !res) return ops::Errno{res.error()};
         }
         return ops::stat_object(sys, obj);

@@ -9,6 +9,7 @@
 #include "ops/file_ops.hpp"
 #include "ops/namespace_ops.hpp"
 #include "ops/object_ops.hpp"
+#include "ops/timestamps.hpp"
 
 namespace nfsguard::fs {
 namespace {
@@ -46,10 +47,16 @@ void op_create(fuse_req_t req, fuse_ino_t parent_id, const char* name, mode_t mo
     auto created = r.retry_stale([&]() -> ops::Result<ops::Opened> {
         auto dir = r.fs().inodes.directory_fd(parent);
         if (!dir) return ops::Errno{dir.error()};
-        if ((fi->flags & O_EXCL) && r.fs().is_dotlock(name))
-            return r.fs().dotlocks.create(r.fs().sys, r.fs().false_errors, (*dir)->get(), name,
-                                          fi->flags, mode);
-        return ops::create_file(r.fs().sys, (*dir)->get(), name, fi->flags, mode);
+        const struct timespec before = ops::client_now();
+        auto made = (fi->flags & O_EXCL) && r.fs().is_dotlock(name)
+                        ? r.fs().dotlocks.create(r.fs().sys, r.fs().false_errors, (*dir)->get(),
+                                                 name, fi->flags, mode)
+                        : ops::create_file(r.fs().sys, (*dir)->get(), name, fi->flags, mode);
+        // The kernel asks for a create only where its lookup found no file;
+        // one that has data by now was not made here and keeps its times.
+        if (made && made->st.st_size == 0)
+            r.stamp_new_object(made->st, before, made->fd.get(), -1, name);
+        return made;
     });
     if (!created) return r.reply_error(created);
     struct fuse_entry_param e;
@@ -82,6 +89,7 @@ void op_write_buf(fuse_req_t req, fuse_ino_t, struct fuse_bufvec* in, off_t off,
     out.buf[0].fd = OpenFile::of(fi).get();
     out.buf[0].pos = off;
     ssize_t n = fuse_buf_copy(&out, in, FUSE_BUF_SPLICE_NONBLOCK);
+    if (n > 0) OpenFile::of(fi).written = true;
     if (n < 0)
         fuse_reply_err(req, static_cast<int>(-n));
     else
@@ -91,7 +99,13 @@ void op_write_buf(fuse_req_t req, fuse_ino_t, struct fuse_bufvec* in, off_t off,
 void op_flush(fuse_req_t req, fuse_ino_t id, struct fuse_file_info* fi) {
     Request r(req);
     if (!r.acting_as_caller()) return;
-    auto flushed = ops::flush_file(r.fs().sys, OpenFile::of(fi).get());
+    OpenFile& file = OpenFile::of(fi);
+    // Written since the last close: the mtime is this host's time, not the
+    // server's. (A writer who does not own the file may not set it: then the
+    // server's time stays.)
+    if (file.written.exchange(false) && r.fs().client_timestamps)
+        (void)ops::stamp_modified(r.fs().sys, file.get());
+    auto flushed = ops::flush_file(r.fs().sys, file.get());
     // A close by a process drops all its POSIX locks on the file (POSIX says
     // so, and mail software relies on it when it dies holding one). After the
     // flush: a host that takes the lock next must find the data there.
@@ -134,6 +148,7 @@ void op_copy_file_range(fuse_req_t req, fuse_ino_t, off_t off_in, struct fuse_fi
         ops::copy_range(r.fs().sys, OpenFile::of(fi_in).get(), off_in, OpenFile::of(fi_out).get(),
                         off_out, len, static_cast<unsigned>(flags));
     if (!n) return r.reply_error(n);
+    OpenFile::of(fi_out).written = true;
     fuse_reply_write(req, *n);
 }
 

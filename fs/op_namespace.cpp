@@ -4,6 +4,7 @@
 #include "fs/request.hpp"
 #include "ops/entry_name.hpp"
 #include "ops/namespace_ops.hpp"
+#include "ops/timestamps.hpp"
 
 namespace nfsguard::fs {
 namespace {
@@ -15,13 +16,16 @@ ops::Result<ops::SharedFd> parent_dir(Request& r, Inode& parent, const char* nam
 }
 
 // Resolves the parent, makes the entry with `make(dirfd)`, and replies with
-// the new entry (or the error).
+// the new entry (or the error). A `new_object` gets this host's times.
 template <typename Make>
-void make_entry(Request& r, Inode& parent, const char* name, Make make) {
+void make_entry(Request& r, Inode& parent, const char* name, bool new_object, Make make) {
     auto st = r.retry_stale([&]() -> ops::Result<struct stat> {
         auto dir = parent_dir(r, parent, name);
         if (!dir) return ops::Errno{dir.error()};
-        return make((*dir)->get());
+        const struct timespec before = ops::client_now();
+        auto made = make((*dir)->get());
+        if (made && new_object) r.stamp_new_object(*made, before, -1, (*dir)->get(), name);
+        return made;
     });
     if (!st) return r.reply_error(st);
     r.reply_entry(parent, name, *st);
@@ -42,14 +46,14 @@ void remove_entry(Request& r, Inode& parent, const char* name, Remove remove) {
 void op_mknod(fuse_req_t req, fuse_ino_t parent_id, const char* name, mode_t mode, dev_t rdev) {
     Request r(req);
     if (!r.acting_as_caller()) return;
-    make_entry(r, r.inode(parent_id), name,
+    make_entry(r, r.inode(parent_id), name, true,
                [&](int dirfd) { return ops::make_node(r.fs().sys, dirfd, name, mode, rdev); });
 }
 
 void op_mkdir(fuse_req_t req, fuse_ino_t parent_id, const char* name, mode_t mode) {
     Request r(req);
     if (!r.acting_as_caller()) return;
-    make_entry(r, r.inode(parent_id), name, [&](int dirfd) {
+    make_entry(r, r.inode(parent_id), name, true, [&](int dirfd) {
         return ops::make_directory(r.fs().sys, r.fs().false_errors, dirfd, name, mode);
     });
 }
@@ -57,7 +61,7 @@ void op_mkdir(fuse_req_t req, fuse_ino_t parent_id, const char* name, mode_t mod
 void op_symlink(fuse_req_t req, const char* target, fuse_ino_t parent_id, const char* name) {
     Request r(req);
     if (!r.acting_as_caller()) return;
-    make_entry(r, r.inode(parent_id), name, [&](int dirfd) {
+    make_entry(r, r.inode(parent_id), name, true, [&](int dirfd) {
         return ops::make_symlink(r.fs().sys, r.fs().false_errors, target, dirfd, name);
     });
 }
@@ -66,7 +70,7 @@ void op_link(fuse_req_t req, fuse_ino_t id, fuse_ino_t newparent_id, const char*
     Request r(req);
     if (!r.acting_as_caller()) return;
     make_entry(
-        r, r.inode(newparent_id), newname, [&](int dirfd) -> ops::Result<struct stat> {
+        r, r.inode(newparent_id), newname, false, [&](int dirfd) -> ops::Result<struct stat> {
             auto target = r.fs().inodes.locate(r.inode(id));
             if (!target) return ops::Errno{target.error()};
             return ops::link_entry(r.fs().sys, r.fs().false_errors, target->located(), dirfd,

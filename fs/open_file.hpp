@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <fuse_lowlevel.h>
 
+#include <atomic>
 #include <mutex>
 
 #include "ops/unique_fd.hpp"
@@ -14,7 +15,8 @@ namespace nfsguard::fs {
 
 struct OpenFile {
     explicit OpenFile(ops::UniqueFd f) : fd(ops::share(std::move(f))) {}
-    ops::SharedFd fd;  // shared with the inode table (see Inode::open_files)
+    ops::SharedFd fd;                  // shared with the inode table (see Inode::open_files)
+    std::atomic<bool> written{false};  // since the last flush (close)
     int get() const { return fd->get(); }
 
     static OpenFile& of(const struct fuse_file_info* fi) {

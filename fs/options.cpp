@@ -67,6 +67,8 @@ std::string apply_option(std::string_view opt, Options& out) {
         out.dotlock = value;
     } else if (key == "state_dir" && eq != std::string_view::npos) {
         out.state_dir = value;
+    } else if (opt == "timestamps=client" || opt == "timestamps=server") {
+        out.client_timestamps = value == "client";
     } else if (opt == "silly_renames=show" || opt == "silly_renames=hide") {
         out.show_silly_renames = value == "show";
     } else {
@@ -149,6 +151,8 @@ options (-o):
   fsname=NAME         source shown in /proc/mounts (default BACKING)
   dotlock=GLOB        exclusive creates of matching names use the NFS-safe link
                       protocol (default *.lock; empty: none)
+  timestamps=server   leave times to the NFS server's clock (default: client,
+                      set them from this host's clock)
   silly_renames=show  list the NFS client's .nfsXXXX placeholders of open but
                       deleted files (default: hide them)
   state_dir=DIR       nfsguard's own state, the dot-lock journal

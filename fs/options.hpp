@@ -30,6 +30,7 @@ struct Options {
     // Where nfsguard keeps state that must survive it (the dot-lock journal).
     std::string state_dir = "/var/lib/nfsguard";
     bool show_silly_renames = false;  // list the NFS client's .nfsXXXX placeholders
+    bool client_timestamps = true;    // stamp times from this host's clock (ops/timestamps.hpp)
     // Mount flags handed to the kernel (ro, nosuid, nodev, noexec, ...).
     std::vector<std::string> mount_flags;
 };

@@ -40,6 +40,18 @@ void Request::reply_error(int err) {
     fuse_reply_err(req_, err);
 }
 
+void Request::stamp_new_object(struct stat& st, const struct timespec& before, int fd, int dirfd,
+                               const char* name) {
+    fs_.skew.observe(st.st_ctim, before, ops::client_now());
+    if (!fs_.client_timestamps) return;
+    if (auto t = ops::stamp_new(fs_.sys, fd, dirfd, name)) {
+        st.st_atim = *t;
+        st.st_mtim = *t;
+    } else {
+        spdlog::debug("cannot stamp {}: {}", name, std::strerror(t.error()));
+    }
+}
+
 void Request::note_estale_retry(int attempt) {
     fs_.estale_retries.fetch_add(1, std::memory_order_relaxed);
     fs_.inodes.forget_directory_fds();

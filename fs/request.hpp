@@ -52,6 +52,13 @@ class Request {
         });
     }
 
+    // A new object was just made (between `before` and now): measures the
+    // server's clock skew from its ctime and, unless the server's times are
+    // wanted, stamps atime and mtime from this host's clock, in `st` too.
+    // The object is `fd` if >= 0, else `name` in `dirfd`.
+    void stamp_new_object(struct stat& st, const struct timespec& before, int fd, int dirfd,
+                          const char* name);
+
     void reply_error(int err);
     template <typename T>
     void reply_error(const ops::Result<T>& r) {

@@ -148,6 +148,7 @@ int run_session(const Options& opts) {
                   dir_fds, policy, switch_identity, opts.dotlock,
                   journal_dir(opts.state_dir, opts.mountpoint), host);
     fs.show_silly_renames = opts.show_silly_renames;
+    fs.client_timestamps = opts.client_timestamps;
     if (size_t n = fs.journal.recover(sys, fs.inodes.root().dir_fd->get(), backing_path))
         spdlog::warn("removed {} dot-lock file(s) a previous run left unfinished", n);
 
@@ -190,6 +191,7 @@ int run_session(const Options& opts) {
     }
     log_false_errors(fs.false_errors);
     spdlog::info("ESTALE retries: {}", fs.estale_retries.load());
+    if (fs.skew.measured()) spdlog::info("server clock skew: {:+.3f} s", fs.skew.seconds());
     // libfuse's loop returns the number of the signal that ended it.
     const bool clean = rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP;
     if (clean)

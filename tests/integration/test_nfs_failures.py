@@ -119,3 +119,52 @@ def test_silly_renames_can_be_shown(scratch, mount_factory):
     (back / SILLY).write_text("")
     mount_factory(back, mnt, "silly_renames=show")
     assert os.listdir(mnt) == [SILLY]
+
+
+def mtime_offsets(root):
+    """How far from this host's clock the times of objects made and changed under root are."""
+    now = time.time()
+    (root / "file").write_text("created")
+    (root / "dir").mkdir()
+    os.symlink("file", root / "link")
+    with open(root / "file", "a") as f:
+        f.write(" and appended")
+    appended = os.stat(root / "file").st_mtime
+    (root / "touched").write_text("")
+    os.utime(root / "touched", None)  # touch: UTIME_NOW
+    return {
+        "created": os.stat(root / "dir").st_mtime - now,
+        "symlink": os.lstat(root / "link").st_mtime - now,
+        "written": appended - now,
+        "touched": os.stat(root / "touched").st_mtime - now,
+    }
+
+
+@pytest.mark.parametrize("offset", [300, -300])
+def test_times_follow_this_hosts_clock_whatever_the_servers(stack, offset):
+    _, fault, mnt, control, guard = stack
+    control.clock_offset(offset)
+    through = mtime_offsets(mnt)
+    (fault / "control").mkdir()
+    straight = mtime_offsets(fault / "control")
+    control.clock_offset(0)
+    assert all(abs(v) < 5 for v in through.values()), through
+    assert all(abs(v - offset) < 5 for v in straight.values()), straight  # the fault is real
+    guard.close()
+    direction = "ahead of" if offset > 0 else "behind"
+    assert re.search(rf"server's clock is 30\d\.\d s {direction}", guard.log()), guard.log()
+    skew = float(re.search(r"server clock skew: ([-+]\d+\.\d+) s", guard.log()).group(1))
+    assert abs(skew - offset) < 2
+
+
+def test_server_times_can_be_kept(scratch, mount_factory):
+    back, fault, mnt = scratch / "back", scratch / "fault", scratch / "mnt"
+    for d in (back, fault, mnt):
+        d.mkdir()
+    ffs = faultfs_control.start_faultfs(back, fault, scratch / "ff.sock", scratch / "ff.log")
+    mount_factory.started.append(ffs)
+    mount_factory(fault, mnt, "timestamps=server")
+    ffs.control.clock_offset(300)
+    offsets = mtime_offsets(mnt)
+    ffs.control.clock_offset(0)
+    assert all(abs(v - 300) < 5 for v in offsets.values()), offsets

@@ -1,0 +1,58 @@
+#include "ops/timestamps.hpp"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+
+#include <cmath>
+
+namespace nfsguard::ops {
+namespace {
+
+double seconds_of(const struct timespec& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) / 1e9;
+}
+
+}  // namespace
+
+struct timespec client_now() {
+    struct timespec t;
+    ::clock_gettime(CLOCK_REALTIME, &t);
+    return t;
+}
+
+Result<struct timespec> stamp_new(Syscalls& sys, int fd, int dirfd, const char* name) {
+    const struct timespec now = client_now();
+    const struct timespec times[2] = {now, now};
+    auto r =
+        fd >= 0 ? sys.futimens(fd, times) : sys.utimensat(dirfd, name, times, AT_SYMLINK_NOFOLLOW);
+    if (!r) return Errno{r.error()};
+    return now;
+}
+
+Result<void> stamp_modified(Syscalls& sys, int fd) {
+    const struct timespec times[2] = {{0, UTIME_OMIT}, client_now()};
+    return sys.futimens(fd, times);
+}
+
+void ClockSkew::observe(const struct timespec& server_ctime, const struct timespec& before,
+                        const struct timespec& after) {
+    // The server stamped ctime somewhere in [before, after] of our clock: the
+    // middle is the best guess, and the round trip bounds the error. Server
+    // timestamps may be coarse (a jiffy), which the error allows for too.
+    const double mid = (seconds_of(before) + seconds_of(after)) / 2;
+    const double skew = seconds_of(server_ctime) - mid;
+    const double error = (seconds_of(after) - seconds_of(before)) / 2 + 0.01;
+    skew_.store(skew, std::memory_order_relaxed);
+    measured_.store(true, std::memory_order_relaxed);
+    const bool over = std::fabs(skew) > kWarnSeconds + error;
+    if (over && !warned_.exchange(true)) {
+        spdlog::warn(
+            "the NFS server's clock is {:.1f} s {} this host's (+-{:.3f} s); nfsguard "
+            "stamps times from this host's clock",
+            std::fabs(skew), skew > 0 ? "ahead of" : "behind", error);
+    } else if (!over && std::fabs(skew) < kWarnSeconds / 2 && warned_.exchange(false)) {
+        spdlog::info("the NFS server's clock is back within {:.1f} s of this host's", kWarnSeconds);
+    }
+}
+
+}  // namespace nfsguard::ops

@@ -1,0 +1,50 @@
+// Timestamps from the client's clock, and the server's skew.
+//
+// NFS stamps files with the server's clock, and utimes(NULL) asks for the
+// server's time too. A server running ahead makes Postfix's queue manager
+// pass over files whose mtime is in the future, and Dovecot complains past
+// one second of skew. nfsguard sets atime and mtime itself, from this host's
+// clock: on every new object, and after writes at close.
+#pragma once
+
+#include <time.h>
+
+#include <atomic>
+
+#include "ops/result.hpp"
+#include "ops/syscalls.hpp"
+
+namespace nfsguard::ops {
+
+struct timespec client_now();
+
+// atime and mtime of the new object `name` in `dirfd` (or of open file `fd`,
+// when >= 0) set to now. Errors are for the caller to ignore: the object was
+// made; its times are a courtesy.
+// Returns the time set.
+Result<struct timespec> stamp_new(Syscalls& sys, int fd, int dirfd, const char* name);
+
+// mtime of the open file `fd` set to now, atime left alone.
+Result<void> stamp_modified(Syscalls& sys, int fd);
+
+// The server's clock measured against ours, from the ctime the server gave
+// an object made just now: the server read its clock between `before` and
+// `after` on ours. Warns once when the skew passes kWarnSeconds, and once
+// when it is back within it.
+class ClockSkew {
+  public:
+    static constexpr double kWarnSeconds = 1.0;
+
+    void observe(const struct timespec& server_ctime, const struct timespec& before,
+                 const struct timespec& after);
+    // Seconds the server is ahead (negative: behind); 0 before any measure.
+    double seconds() const { return skew_.load(std::memory_order_relaxed); }
+    bool measured() const { return measured_.load(std::memory_order_relaxed); }
+
+  private:
+    std::atomic<double> skew_{0};
+    std::atomic<bool> measured_{false};
+    std::atomic<bool> warned_{false};
+};
+
+}  // namespace nfsguard::ops
