@@ -5,6 +5,7 @@
 #include <fnmatch.h>
 
 #include <atomic>
+#include <cerrno>
 #include <string>
 
 #include "cache/cache_policy.hpp"
@@ -42,6 +43,14 @@ struct Filesystem {
     cache::CachePolicy cache;
     CallerIdentity callers;
     std::atomic<uint64_t> estale_retries{0};
+
+    // The backing guard (backing_monitor.hpp). Detached: every write is
+    // refused with guard_errno, and the tree shows empty.
+    std::atomic<bool> attached{true};
+    std::atomic<bool> detach_reason_logged{false};
+    int guard_errno = ESTALE;
+    std::atomic<uint64_t> refused_writes{0};
+    struct stat root_stat {};  // what the root looks like while detached
     LockOwners locks;
     LockWaits waits;
     const bool switch_identity;  // false when not run as root

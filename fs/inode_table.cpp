@@ -36,20 +36,29 @@ Inode& InodeTable::from_id(uint64_t id) {
     return *reinterpret_cast<Inode*>(static_cast<uintptr_t>(id));
 }
 
-Inode& InodeTable::remember(Inode& parent, const std::string& name, const struct stat& st) {
+Inode& InodeTable::remember(Inode& parent, const std::string& name, const struct stat& st,
+                            bool made) {
     std::lock_guard lock(mutex_);
     const mode_t type = st.st_mode & S_IFMT;
     const Key key{st.st_dev, st.st_ino};
     Inode* inode = nullptr;
     auto it = index_.find(key);
-    if (it != index_.end() && it->second->type == type) {
+    if (it != index_.end() && it->second.get() == root_) {
+        ++root_->nlookup;
+        return *root_;
+    }
+    if (it != index_.end() && it->second->type == type && !made) {
         inode = it->second.get();
     } else {
         if (it != index_.end()) {
-            // The inode number was freed and reused for an object of another
-            // type. The kernel still holds the old nodeid; it lives on, out of
-            // the index, until the kernel forgets it.
+            // The inode number was freed and reused (for an object of another
+            // type, or for one just made). The kernel still holds the old
+            // nodeid; it lives on, out of the index and without names, until
+            // the kernel forgets it: using it answers ESTALE, and the kernel
+            // looks the name up again.
             Inode* old = it->second.get();
+            while (!old->aliases.empty())
+                drop_alias(*old, old->aliases.back().parent, old->aliases.back().name);
             old->in_index = false;
             orphans_.emplace(old, std::move(it->second));
             index_.erase(it);
@@ -246,6 +255,34 @@ void InodeTable::opened(Inode& inode, const ops::SharedFd& fd) {
     std::lock_guard lock(mutex_);
     std::erase_if(inode.open_files, [](const auto& weak) { return weak.expired(); });
     inode.open_files.push_back(fd);
+}
+
+ops::SharedFd InodeTable::root_fd() const {
+    std::lock_guard lock(mutex_);
+    return root_->dir_fd;
+}
+
+void InodeTable::replace_root(ops::UniqueFd fd, const struct stat& st) {
+    std::vector<ops::SharedFd> closing;
+    std::lock_guard lock(mutex_);
+    if (root_->dev == st.st_dev && root_->ino == st.st_ino) return;  // the same directory
+    // The old root lives on, out of the index and without a descriptor,
+    // while inodes below it are known; nodeid 1 is the new one.
+    Inode* old = root_;
+    auto it = index_.find(Key{old->dev, old->ino});
+    old->in_index = false;
+    old->nlookup = 0;
+    closing.push_back(std::move(old->dir_fd));
+    orphans_.emplace(old, std::move(it->second));
+    index_.erase(it);
+    auto fresh = std::make_unique<Inode>(st.st_dev, st.st_ino, S_IFDIR);
+    fresh->nlookup = 1;
+    fresh->dir_fd = ops::share(std::move(fd));
+    root_ = fresh.get();
+    index_[Key{st.st_dev, st.st_ino}] = std::move(fresh);
+    for (Inode* dir : lru_) closing.push_back(std::move(dir->dir_fd));
+    lru_.clear();
+    if (old->children == 0) orphans_.erase(old);
 }
 
 void InodeTable::forget_directory_fds() {

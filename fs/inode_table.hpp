@@ -94,7 +94,15 @@ class InodeTable {
     Inode& from_id(uint64_t id);
 
     // The kernel now knows `st` as `name` in `parent` (one more lookup).
-    Inode& remember(Inode& parent, const std::string& name, const struct stat& st);
+    // `made` says the object was just created through this mount: then any
+    // inode the table holds under its (dev, ino) is a dead object whose
+    // number the filesystem reused (ext4 and NFS servers do at once), and it
+    // is retired so that the new object gets a nodeid of its own. Otherwise
+    // the kernel, which may trust a dentry for up to a jiffy even with
+    // entry timeouts of 0, would show the new object under the old name:
+    // dotlockfile compares inode numbers to decide it holds a lock.
+    Inode& remember(Inode& parent, const std::string& name, const struct stat& st,
+                    bool made = false);
     void forget(Inode& inode, uint64_t nlookup);
     // The object `st` (if the table knows it) was renamed from
     // `from`/`from_name` to `to`/`to_name`.
@@ -109,6 +117,13 @@ class InodeTable {
     // Descriptors on the object: an open file's if the caller has one open,
     // else for non-directories its parent's and name, resolved now.
     ops::Result<Target> locate(Inode& inode);
+
+    // The backing root's descriptor.
+    ops::SharedFd root_fd() const;
+    // The backing root is now `fd` (the backing was mounted anew): the root
+    // inode stands for it, and everything known below the old one is
+    // resolved afresh (and fails, until the kernel looks it up again).
+    void replace_root(ops::UniqueFd fd, const struct stat& st);
 
     // Closes every cached directory descriptor but the root's: after an
     // ESTALE any of them may stand for a directory another host replaced,

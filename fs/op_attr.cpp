@@ -14,6 +14,10 @@ void op_getattr(fuse_req_t req, fuse_ino_t id, struct fuse_file_info* fi) {
     Request r(req);
     if (!r.acting_as_caller()) return;
     ops::Syscalls& sys = r.fs().sys;
+    if (r.detached()) {
+        if (id == FUSE_ROOT_ID) return r.reply_attr(r.fs().root_stat);
+        return r.reply_error(r.fs().guard_errno);
+    }
     if (fi != nullptr) {
         auto st = sys.fstat(OpenFile::of(fi).get());
         return st ? r.reply_attr(*st) : r.reply_error(st);
@@ -26,6 +30,7 @@ void op_setattr(fuse_req_t req, fuse_ino_t id, struct stat* attr, int to_set,
                 struct fuse_file_info* fi) {
     Request r(req);
     if (!r.acting_as_caller()) return;
+    if (r.refused_while_detached(true)) return;
     ops::Syscalls& sys = r.fs().sys;
     // ftruncate() comes with the open file: it must work on a file whose name
     // is gone (unlinked while open), so everything goes through that file.
@@ -90,6 +95,7 @@ void op_setattr(fuse_req_t req, fuse_ino_t id, struct stat* attr, int to_set,
 void op_readlink(fuse_req_t req, fuse_ino_t id) {
     Request r(req);
     if (!r.acting_as_caller()) return;
+    if (r.refused_while_detached(false)) return;
     auto link =
         r.on_object(id, [&](const ops::Located& obj) { return ops::read_link(r.fs().sys, obj); });
     if (!link) return r.reply_error(link);
@@ -99,6 +105,7 @@ void op_readlink(fuse_req_t req, fuse_ino_t id) {
 void op_access(fuse_req_t req, fuse_ino_t id, int mask) {
     Request r(req);
     if (!r.acting_as_caller()) return;
+    if (r.refused_while_detached(false)) return;
     r.reply_error(r.on_object(
         id, [&](const ops::Located& obj) { return ops::check_access(r.fs().sys, obj, mask); }));
 }
@@ -106,6 +113,7 @@ void op_access(fuse_req_t req, fuse_ino_t id, int mask) {
 void op_statfs(fuse_req_t req, fuse_ino_t id) {
     Request r(req);
     if (!r.acting_as_caller()) return;
+    if (r.refused_while_detached(false)) return;
     auto sv = r.on_object(
         id, [&](const ops::Located& obj) { return ops::statfs_object(r.fs().sys, obj); });
     if (!sv) return r.reply_error(sv);

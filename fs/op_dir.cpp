@@ -96,6 +96,7 @@ void read_directory(fuse_req_t req, fuse_ino_t id, size_t size, off_t off,
                     struct fuse_file_info* fi, bool plus) {
     Request r(req);
     if (!r.acting_as_caller()) return;
+    if (OpenDir::of(fi).dir == nullptr) return (void)fuse_reply_buf(req, nullptr, 0);  // detached
     std::vector<char> buf(size);
     std::vector<uint64_t> looked_up;
     size_t used = 0;
@@ -120,6 +121,14 @@ void read_directory(fuse_req_t req, fuse_ino_t id, size_t size, off_t off,
 void op_opendir(fuse_req_t req, fuse_ino_t id, struct fuse_file_info* fi) {
     Request r(req);
     if (!r.acting_as_caller()) return;
+    if (r.detached()) {
+        // The root lists as empty; nothing else is there to open.
+        if (id != FUSE_ROOT_ID) return r.reply_error(r.fs().guard_errno);
+        auto* d = new OpenDir(nullptr);
+        fi->fh = reinterpret_cast<uintptr_t>(d);
+        if (fuse_reply_open(req, fi) != 0) delete d;
+        return;
+    }
     auto fd = r.on_object(id, [&](const ops::Located& obj) {
         return ops::reopen(r.fs().sys, obj, O_RDONLY | O_DIRECTORY);
     });
@@ -150,6 +159,7 @@ void op_fsyncdir(fuse_req_t req, fuse_ino_t, int datasync, struct fuse_file_info
     Request r(req);
     if (!r.acting_as_caller()) return;
     OpenDir& d = OpenDir::of(fi);
+    if (d.dir == nullptr) return r.reply_ok();
     r.reply_error(ops::sync_directory(r.fs().sys, dirfd(d.dir), datasync != 0));
 }
 

@@ -28,6 +28,8 @@ void set_handle(Request& r, Inode& inode, struct fuse_file_info* fi, ops::Unique
 void op_open(fuse_req_t req, fuse_ino_t id, struct fuse_file_info* fi) {
     Request r(req);
     if (!r.acting_as_caller()) return;
+    const bool writes = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
+    if (r.refused_while_detached(writes)) return;
     Inode& inode = r.inode(id);
     auto fd = r.on_object(
         id, [&](const ops::Located& obj) { return ops::reopen(r.fs().sys, obj, fi->flags); });
@@ -42,6 +44,7 @@ void op_create(fuse_req_t req, fuse_ino_t parent_id, const char* name, mode_t mo
                struct fuse_file_info* fi) {
     Request r(req);
     if (!r.acting_as_caller()) return;
+    if (r.refused_while_detached(true)) return;
     if (auto ok = ops::check_entry_name(name); !ok) return r.reply_error(ok);
     Inode& parent = r.inode(parent_id);
     auto created = r.retry_stale([&]() -> ops::Result<ops::Opened> {
@@ -60,7 +63,7 @@ void op_create(fuse_req_t req, fuse_ino_t parent_id, const char* name, mode_t mo
     });
     if (!created) return r.reply_error(created);
     struct fuse_entry_param e;
-    r.fill_entry(parent, name, created->st, e);
+    r.fill_entry(parent, name, created->st, e, true);
     set_handle(r, r.fs().inodes.from_id(e.ino), fi, std::move(created->fd));
     if (fuse_reply_create(req, &e, fi) != 0) {
         delete &OpenFile::of(fi);
@@ -84,6 +87,7 @@ void op_write_buf(fuse_req_t req, fuse_ino_t, struct fuse_bufvec* in, off_t off,
     // and set-group-ID bits, which the kernel decides by the writer's rights.
     Request r(req);
     if (!r.acting_as_caller()) return;
+    if (r.refused_while_detached(true)) return;
     struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
     out.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
     out.buf[0].fd = OpenFile::of(fi).get();
@@ -128,6 +132,7 @@ void op_fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t offset, off_t leng
                   struct fuse_file_info* fi) {
     Request r(req);
     if (!r.acting_as_caller()) return;
+    if (r.refused_while_detached(true)) return;
     r.reply_error(ops::allocate_file(r.fs().sys, OpenFile::of(fi).get(), mode, offset, length));
 }
 
@@ -144,6 +149,7 @@ void op_copy_file_range(fuse_req_t req, fuse_ino_t, off_t off_in, struct fuse_fi
                         int flags) {
     Request r(req);
     if (!r.acting_as_caller()) return;
+    if (r.refused_while_detached(true)) return;
     auto n =
         ops::copy_range(r.fs().sys, OpenFile::of(fi_in).get(), off_in, OpenFile::of(fi_out).get(),
                         off_out, len, static_cast<unsigned>(flags));

@@ -46,6 +46,7 @@ pid_t holder_of(Request& r, const Inode& inode, uint64_t owner, const struct flo
 void op_getlk(fuse_req_t req, fuse_ino_t id, struct fuse_file_info* fi, struct flock* lock) {
     Request r(req);
     if (!r.acting_as_caller()) return;
+    if (r.refused_while_detached(false)) return;
     Inode& inode = r.inode(id);
     // Asked through the owner's descriptor, so its own locks do not count as
     // conflicts; an owner without one has no locks and asks through its file.
@@ -61,6 +62,7 @@ void op_setlk(fuse_req_t req, fuse_ino_t id, struct fuse_file_info* fi, struct f
               int sleep) {
     Request r(req);
     if (!r.acting_as_caller()) return;
+    if (r.refused_while_detached(true)) return;
     Inode& inode = r.inode(id);
     ops::Syscalls& sys = r.fs().sys;
     if (lock->l_type == F_UNLCK) {
@@ -81,6 +83,7 @@ void op_setlk(fuse_req_t req, fuse_ino_t id, struct fuse_file_info* fi, struct f
 void op_flock(fuse_req_t req, fuse_ino_t, struct fuse_file_info* fi, int operation) {
     Request r(req);
     if (!r.acting_as_caller()) return;
+    if (r.refused_while_detached(true)) return;
     ops::Syscalls& sys = r.fs().sys;
     ops::SharedFd fd = OpenFile::of(fi).fd;
     auto taken = ops::set_file_lock(sys, fd->get(), operation | LOCK_NB);

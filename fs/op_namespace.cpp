@@ -28,7 +28,7 @@ void make_entry(Request& r, Inode& parent, const char* name, bool new_object, Ma
         return made;
     });
     if (!st) return r.reply_error(st);
-    r.reply_entry(parent, name, *st);
+    r.reply_entry(parent, name, *st, new_object);
 }
 
 // Resolves the parent and removes the entry with `remove(dirfd)`.
@@ -46,6 +46,7 @@ void remove_entry(Request& r, Inode& parent, const char* name, Remove remove) {
 void op_mknod(fuse_req_t req, fuse_ino_t parent_id, const char* name, mode_t mode, dev_t rdev) {
     Request r(req);
     if (!r.acting_as_caller()) return;
+    if (r.refused_while_detached(true)) return;
     make_entry(r, r.inode(parent_id), name, true,
                [&](int dirfd) { return ops::make_node(r.fs().sys, dirfd, name, mode, rdev); });
 }
@@ -53,6 +54,7 @@ void op_mknod(fuse_req_t req, fuse_ino_t parent_id, const char* name, mode_t mod
 void op_mkdir(fuse_req_t req, fuse_ino_t parent_id, const char* name, mode_t mode) {
     Request r(req);
     if (!r.acting_as_caller()) return;
+    if (r.refused_while_detached(true)) return;
     make_entry(r, r.inode(parent_id), name, true, [&](int dirfd) {
         return ops::make_directory(r.fs().sys, r.fs().false_errors, dirfd, name, mode);
     });
@@ -61,6 +63,7 @@ void op_mkdir(fuse_req_t req, fuse_ino_t parent_id, const char* name, mode_t mod
 void op_symlink(fuse_req_t req, const char* target, fuse_ino_t parent_id, const char* name) {
     Request r(req);
     if (!r.acting_as_caller()) return;
+    if (r.refused_while_detached(true)) return;
     make_entry(r, r.inode(parent_id), name, true, [&](int dirfd) {
         return ops::make_symlink(r.fs().sys, r.fs().false_errors, target, dirfd, name);
     });
@@ -69,6 +72,7 @@ void op_symlink(fuse_req_t req, const char* target, fuse_ino_t parent_id, const 
 void op_link(fuse_req_t req, fuse_ino_t id, fuse_ino_t newparent_id, const char* newname) {
     Request r(req);
     if (!r.acting_as_caller()) return;
+    if (r.refused_while_detached(true)) return;
     make_entry(
         r, r.inode(newparent_id), newname, false, [&](int dirfd) -> ops::Result<struct stat> {
             auto target = r.fs().inodes.locate(r.inode(id));
@@ -81,6 +85,7 @@ void op_link(fuse_req_t req, fuse_ino_t id, fuse_ino_t newparent_id, const char*
 void op_unlink(fuse_req_t req, fuse_ino_t parent_id, const char* name) {
     Request r(req);
     if (!r.acting_as_caller()) return;
+    if (r.refused_while_detached(true)) return;
     remove_entry(r, r.inode(parent_id), name, [&](int dirfd) {
         return ops::remove_file(r.fs().sys, r.fs().false_errors, dirfd, name);
     });
@@ -89,6 +94,7 @@ void op_unlink(fuse_req_t req, fuse_ino_t parent_id, const char* name) {
 void op_rmdir(fuse_req_t req, fuse_ino_t parent_id, const char* name) {
     Request r(req);
     if (!r.acting_as_caller()) return;
+    if (r.refused_while_detached(true)) return;
     remove_entry(r, r.inode(parent_id), name, [&](int dirfd) {
         return ops::remove_directory(r.fs().sys, r.fs().false_errors, dirfd, name);
     });
@@ -98,6 +104,7 @@ void op_rename(fuse_req_t req, fuse_ino_t parent_id, const char* name, fuse_ino_
                const char* newname, unsigned int flags) {
     Request r(req);
     if (!r.acting_as_caller()) return;
+    if (r.refused_while_detached(true)) return;
     Inode& parent = r.inode(parent_id);
     Inode& newparent = r.inode(newparent_id);
     auto moved = r.retry_stale([&]() -> ops::Result<ops::Renamed> {

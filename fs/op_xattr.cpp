@@ -23,6 +23,7 @@ void reply_sized(fuse_req_t req, size_t size, const ops::Result<size_t>& n,
 void op_getxattr(fuse_req_t req, fuse_ino_t id, const char* name, size_t size) {
     Request r(req);
     if (!r.acting_as_caller()) return;
+    if (r.refused_while_detached(false)) return;
     std::vector<char> buf(size);
     auto n = r.on_object(id, [&](const ops::Located& obj) {
         return ops::get_xattr(r.fs().sys, obj, name, size ? buf.data() : nullptr, size);
@@ -33,6 +34,7 @@ void op_getxattr(fuse_req_t req, fuse_ino_t id, const char* name, size_t size) {
 void op_listxattr(fuse_req_t req, fuse_ino_t id, size_t size) {
     Request r(req);
     if (!r.acting_as_caller()) return;
+    if (r.refused_while_detached(false)) return;
     std::vector<char> buf(size);
     auto n = r.on_object(id, [&](const ops::Located& obj) {
         return ops::list_xattr(r.fs().sys, obj, size ? buf.data() : nullptr, size);
@@ -44,6 +46,7 @@ void op_setxattr(fuse_req_t req, fuse_ino_t id, const char* name, const char* va
                  int flags) {
     Request r(req);
     if (!r.acting_as_caller()) return;
+    if (r.refused_while_detached(true)) return;
     r.reply_error(r.on_object(id, [&](const ops::Located& obj) {
         return ops::set_xattr(r.fs().sys, obj, name, value, size, flags);
     }));
@@ -52,6 +55,7 @@ void op_setxattr(fuse_req_t req, fuse_ino_t id, const char* name, const char* va
 void op_removexattr(fuse_req_t req, fuse_ino_t id, const char* name) {
     Request r(req);
     if (!r.acting_as_caller()) return;
+    if (r.refused_while_detached(true)) return;
     r.reply_error(r.on_object(
         id, [&](const ops::Located& obj) { return ops::remove_xattr(r.fs().sys, obj, name); }));
 }

@@ -4,6 +4,9 @@
 #include <array>
 #include <charconv>
 #include <string_view>
+#include <vector>
+
+#include "ops/backing_check.hpp"
 
 namespace nfsguard::fs {
 namespace {
@@ -67,6 +70,30 @@ std::string apply_option(std::string_view opt, Options& out) {
         out.dotlock = value;
     } else if (key == "state_dir" && eq != std::string_view::npos) {
         out.state_dir = value;
+    } else if (key == "backing_fs" && !value.empty()) {
+        std::vector<long> types;
+        if (!ops::BackingPolicy::parse_types(std::string(value), types))
+            return "bad backing_fs '" + std::string(value) +
+                   "' (nfs, fuse, ext4, xfs, btrfs, tmpfs, overlay, 0xMAGIC, joined by +; or any)";
+        out.backing_fs = value;
+    } else if (key == "sentinel" && eq != std::string_view::npos) {
+        out.sentinel = value;
+    } else if (key == "guard_errno") {
+        static constexpr std::array<std::pair<std::string_view, int>, 5> kErrnos = {
+            {{"ESTALE", ESTALE},
+             {"EAGAIN", EAGAIN},
+             {"EIO", EIO},
+             {"ENOTCONN", ENOTCONN},
+             {"EROFS", EROFS}}};
+        auto it = std::find_if(kErrnos.begin(), kErrnos.end(),
+                               [&](const auto& e) { return e.first == value; });
+        if (it == kErrnos.end())
+            return "bad guard_errno '" + std::string(value) +
+                   "' (ESTALE, EAGAIN, EIO, ENOTCONN, EROFS)";
+        out.guard_errno = it->second;
+    } else if (key == "guard_interval") {
+        if (!parse_number<unsigned>(value, out.guard_interval_ms, 100))
+            return "bad guard_interval '" + std::string(value) + "' (milliseconds, at least 100)";
     } else if (opt == "timestamps=client" || opt == "timestamps=server") {
         out.client_timestamps = value == "client";
     } else if (opt == "silly_renames=show" || opt == "silly_renames=hide") {
@@ -151,6 +178,15 @@ options (-o):
   fsname=NAME         source shown in /proc/mounts (default BACKING)
   dotlock=GLOB        exclusive creates of matching names use the NFS-safe link
                       protocol (default *.lock; empty: none)
+  backing_fs=TYPES    filesystem types BACKING may be on for writes to be
+                      served: nfs (default), fuse, ext4, ..., 0xMAGIC, joined
+                      by +; or any. On another (a failed NFS mount leaves a
+                      local directory) every write is refused until it is.
+  sentinel=NAME       also require BACKING/NAME to exist (a file only the
+                      real export holds)
+  guard_errno=E       what refused writes answer: ESTALE (default; Postfix
+                      and Dovecot defer and retry), EAGAIN, EIO, ENOTCONN, EROFS
+  guard_interval=MS   how often the backing is checked (default 5000)
   timestamps=server   leave times to the NFS server's clock (default: client,
                       set them from this host's clock)
   silly_renames=show  list the NFS client's .nfsXXXX placeholders of open but

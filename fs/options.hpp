@@ -5,6 +5,7 @@
 //   BACKING  MOUNTPOINT  fuse.nfsguard  opt,opt,...  0 0
 #pragma once
 
+#include <cerrno>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,11 @@ struct Options {
     std::string state_dir = "/var/lib/nfsguard";
     bool show_silly_renames = false;  // list the NFS client's .nfsXXXX placeholders
     bool client_timestamps = true;    // stamp times from this host's clock (ops/timestamps.hpp)
+    // The backing guard (fs/backing_monitor.hpp).
+    std::string backing_fs = "nfs";  // filesystem types to vouch for ("any": all)
+    std::string sentinel;            // a file only the real export holds
+    int guard_errno = ESTALE;        // what refused writes answer
+    unsigned guard_interval_ms = 5000;
     // Mount flags handed to the kernel (ro, nosuid, nodev, noexec, ...).
     std::vector<std::string> mount_flags;
 };

@@ -52,6 +52,13 @@ void Request::stamp_new_object(struct stat& st, const struct timespec& before, i
     }
 }
 
+bool Request::refused_while_detached(bool write) {
+    if (!detached()) return false;
+    if (write) fs_.refused_writes.fetch_add(1, std::memory_order_relaxed);
+    reply_error(fs_.guard_errno);
+    return true;
+}
+
 void Request::note_estale_retry(int attempt) {
     fs_.estale_retries.fetch_add(1, std::memory_order_relaxed);
     fs_.inodes.forget_directory_fds();
@@ -66,18 +73,18 @@ void Request::reply_attr(const struct stat& st) {
 }
 
 void Request::fill_entry(Inode& parent, const char* name, const struct stat& st,
-                         struct fuse_entry_param& e) {
+                         struct fuse_entry_param& e, bool made) {
     std::memset(&e, 0, sizeof e);
-    Inode& inode = fs_.inodes.remember(parent, name, st);
+    Inode& inode = fs_.inodes.remember(parent, name, st, made);
     e.ino = fs_.inodes.id_of(inode);
     e.attr = st;
     e.attr_timeout = fs_.cache.attr_timeout;
     e.entry_timeout = fs_.cache.entry_timeout;
 }
 
-void Request::reply_entry(Inode& parent, const char* name, const struct stat& st) {
+void Request::reply_entry(Inode& parent, const char* name, const struct stat& st, bool made) {
     struct fuse_entry_param e;
-    fill_entry(parent, name, st, e);
+    fill_entry(parent, name, st, e, made);
     if (fuse_reply_entry(req_, &e) != 0) {
         // The kernel did not take the entry (the caller was interrupted):
         // it will not forget what it never learned.

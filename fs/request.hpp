@@ -59,6 +59,12 @@ class Request {
     void stamp_new_object(struct stat& st, const struct timespec& before, int fd, int dirfd,
                           const char* name);
 
+    // While the backing is detached: answers guard_errno and returns true (a
+    // refused write is counted). Handlers of calls that need the backing ask
+    // first.
+    bool refused_while_detached(bool write = true);
+    bool detached() const { return !fs_.attached.load(std::memory_order_relaxed); }
+
     void reply_error(int err);
     template <typename T>
     void reply_error(const ops::Result<T>& r) {
@@ -67,10 +73,11 @@ class Request {
     void reply_ok() { reply_error(0); }
     void reply_attr(const struct stat& st);
     // Remembers the object in the inode table and replies with its entry.
-    void reply_entry(Inode& parent, const char* name, const struct stat& st);
+    // `made`: the object was just created here (InodeTable::remember).
+    void reply_entry(Inode& parent, const char* name, const struct stat& st, bool made = false);
     // Fills `e` for `st` under `parent`/`name` (counted as a lookup).
     void fill_entry(Inode& parent, const char* name, const struct stat& st,
-                    struct fuse_entry_param& e);
+                    struct fuse_entry_param& e, bool made = false);
 
   private:
     void note_estale_retry(int attempt);

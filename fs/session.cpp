@@ -17,6 +17,7 @@
 #include <memory>
 
 #include "cache/cache_policy.hpp"
+#include "fs/backing_monitor.hpp"
 #include "fs/filesystem.hpp"
 #include "fs/op_handlers.hpp"
 #include "ops/identity.hpp"
@@ -148,6 +149,18 @@ int run_session(const Options& opts) {
                   dir_fds, policy, switch_identity, opts.dotlock,
                   journal_dir(opts.state_dir, opts.mountpoint), host);
     fs.show_silly_renames = opts.show_silly_renames;
+    fs.guard_errno = opts.guard_errno;
+    fs.root_stat = root_st;
+    ops::BackingPolicy backing_policy;
+    ops::BackingPolicy::parse_types(opts.backing_fs, backing_policy.fs_types);
+    backing_policy.sentinel = opts.sentinel;
+    // BACKING apart from MOUNTPOINT can be opened anew when an NFS mount
+    // appears on it; on one path it would lead to nfsguard itself.
+    const bool same_path = mp_st.st_dev == root_st.st_dev && mp_st.st_ino == root_st.st_ino;
+    BackingMonitor monitor(fs, backing_path, !same_path, backing_policy,
+                           std::chrono::milliseconds(opts.guard_interval_ms),
+                           std::chrono::milliseconds(std::max(2000U, opts.guard_interval_ms)));
+    monitor.check_now();
     fs.client_timestamps = opts.client_timestamps;
     if (size_t n = fs.journal.recover(sys, fs.inodes.root().dir_fd->get(), backing_path))
         spdlog::warn("removed {} dot-lock file(s) a previous run left unfinished", n);
@@ -169,6 +182,7 @@ int run_session(const Options& opts) {
 
     if (fuse_daemonize(opts.foreground ? 1 : 0) != 0) return fail("cannot daemonize");
     if (!opts.foreground) log_to_syslog(level);
+    monitor.start();
     spdlog::info("mounted {} on {} (cache={}, dir_fds={}, threads={}, identity switching {})",
                  opts.backing, opts.mountpoint, policy.mode, dir_fds, opts.threads,
                  switch_identity ? "on" : "off");
@@ -191,6 +205,7 @@ int run_session(const Options& opts) {
     }
     log_false_errors(fs.false_errors);
     spdlog::info("ESTALE retries: {}", fs.estale_retries.load());
+    spdlog::info("writes refused while the backing was not attached: {}", fs.refused_writes.load());
     if (fs.skew.measured()) spdlog::info("server clock skew: {:+.3f} s", fs.skew.seconds());
     // libfuse's loop returns the number of the signal that ended it.
     const bool clean = rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP;

@@ -33,6 +33,12 @@ Result<struct statvfs> Syscalls::fstatvfs(int fd) {
     return sv;
 }
 
+Result<struct statfs> Syscalls::fstatfs(int fd) {
+    struct statfs sf {};
+    if (::fstatfs(fd, &sf) == -1) return last_errno();
+    return sf;
+}
+
 Result<void> Syscalls::mkdirat(int dirfd, const char* name, mode_t mode) {
     return check(::mkdirat(dirfd, name, mode));
 }

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
+#include <sys/vfs.h>
 
 #include <string>
 
@@ -27,6 +28,7 @@ class Syscalls {
     virtual Result<struct stat> fstatat(int dirfd, const char* path, int flags);
     virtual Result<struct stat> fstat(int fd);
     virtual Result<struct statvfs> fstatvfs(int fd);
+    virtual Result<struct statfs> fstatfs(int fd);
 
     virtual Result<void> mkdirat(int dirfd, const char* name, mode_t mode);
     virtual Result<void> mknodat(int dirfd, const char* name, mode_t mode, dev_t rdev);

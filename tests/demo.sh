@@ -22,7 +22,9 @@ chown -R nobody:nogroup "$mail/nobody"
 chmod 700 "$mail/nobody"
 
 say "mount nfsguard on top of $mail itself (BACKING = MOUNTPOINT)"
-nfsguard -o log_level=warn "$mail" "$mail"
+# backing_fs=any: the demo's mail directory is local; in production BACKING is
+# an NFS mount, and on anything else nfsguard refuses writes (the guard).
+nfsguard -o log_level=warn,backing_fs=any "$mail" "$mail"
 findmnt -o TARGET,SOURCE,FSTYPE,OPTIONS "$mail"
 
 say "what was there before is seen through it"
@@ -50,7 +52,7 @@ fusermount3 -u "$mail"
 cat "$mail/nobody/new/1.demo"
 
 say "the same with an fstab line (mount -T reads a given fstab file)"
-printf '%s %s fuse.nfsguard _netdev,nofail,noauto,log_level=warn 0 0\n' "$mail" "$mail" >"$mail.fstab"
+printf '%s %s fuse.nfsguard _netdev,nofail,noauto,log_level=warn,backing_fs=any 0 0\n' "$mail" "$mail" >"$mail.fstab"
 mount -T "$mail.fstab" "$mail"
 findmnt -n -o TARGET,FSTYPE "$mail"
 umount "$mail"

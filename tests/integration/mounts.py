@@ -112,9 +112,12 @@ class Mount:
 
 
 def start_nfsguard(backing, mountpoint, *options, log_path=None, binary=None, **kw):
+    """nfsguard in the foreground. Tests mount over local directories and
+    FUSE mounts, so the backing guard accepts any filesystem unless told."""
     argv = [str(binary or NFSGUARD), "-f"]
-    if options:
-        argv += ["-o", ",".join(options)]
+    if not any(o.startswith("backing_fs=") for o in options):
+        options = ("backing_fs=any",) + options
+    argv += ["-o", ",".join(options)]
     argv += [str(backing), str(mountpoint)]
     log_path = log_path or Path(mountpoint).parent / f"nfsguard-{Path(mountpoint).name}.log"
     return Mount(argv, mountpoint, log_path, **kw)

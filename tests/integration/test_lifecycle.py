@@ -65,7 +65,7 @@ def test_without_dev_fuse_it_says_so(dirs):
     back, mnt = dirs
     # A private mount namespace whose /dev has no fuse device.
     r = run(["unshare", "-m", "--propagation", "private", "sh", "-c",
-             f"mount -t tmpfs none /dev && exec {NFSGUARD} -f {back} {mnt}"])
+             f"mount -t tmpfs none /dev && exec {NFSGUARD} -f -o backing_fs=any {back} {mnt}"])
     assert_one_line_failure(r, "/dev/fuse")
     assert not mounts.is_mounted(mnt)
 
@@ -97,11 +97,11 @@ def test_mounted_over_its_own_backing_path(dirs, mount_factory):
 def test_without_f_it_returns_once_mounted_and_exits_when_unmounted(dirs):
     back, mnt = dirs
     try:
-        r = run([NFSGUARD, "-o", "fsname=nfsguard-daemon-test", str(back), str(mnt)])
+        r = run([NFSGUARD, "-o", "fsname=nfsguard-daemon-test,backing_fs=any", str(back), str(mnt)])
         assert r.returncode == 0, r.stderr
         assert mounts.is_mounted(mnt)
         assert (mnt / "mail").read_text() == "kept"
-        pid = int(run(["pgrep", "-f", f"nfsguard -o fsname=nfsguard-daemon-test"]).stdout.split()[0])
+        pid = int(run(["pgrep", "-f", "nfsguard -o fsname=nfsguard-daemon-test"]).stdout.split()[0])
     finally:
         mounts.lazy_unmount(mnt)
     deadline = time.monotonic() + 15
@@ -118,7 +118,7 @@ def test_an_fstab_line_mounts_with_mount_t_fuse_nfsguard(dirs, scratch):
     bindir.mkdir()
     (bindir / "nfsguard").symlink_to(mounts.NFSGUARD)
     fstab = scratch / "fstab"
-    fstab.write_text(f"{back} {mnt} fuse.nfsguard _netdev,nofail,noauto,nosuid,log_level=warn 0 0\n")
+    fstab.write_text(f"{back} {mnt} fuse.nfsguard _netdev,nofail,noauto,nosuid,log_level=warn,backing_fs=any 0 0\n")
     script = f"""
         set -e
         mount --bind {bindir} /usr/local/sbin
@@ -126,7 +126,7 @@ def test_an_fstab_line_mounts_with_mount_t_fuse_nfsguard(dirs, scratch):
         findmnt -n -o FSTYPE,SOURCE {mnt}
         cat {mnt}/mail; echo
         umount {mnt}
-        mount -t fuse.nfsguard -o nosuid {back} {mnt}
+        mount -t fuse.nfsguard -o nosuid,backing_fs=any {back} {mnt}
         findmnt -n -o FSTYPE {mnt}
         umount {mnt}
     """

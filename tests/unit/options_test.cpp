@@ -92,6 +92,25 @@ TEST(Options, DotlockPatternAndStateDirectory) {
     EXPECT_EQ(o.dotlock, "") << "empty turns the protocol off";
 }
 
+TEST(Options, TheGuardDefaultsToNfsAndEstale) {
+    Options o;
+    ASSERT_EQ(parse({"a", "b"}, o), "");
+    EXPECT_EQ(o.backing_fs, "nfs");
+    EXPECT_EQ(o.guard_errno, ESTALE);
+    ASSERT_EQ(parse({"-o", "backing_fs=nfs+fuse,sentinel=.ok,guard_errno=EAGAIN,guard_interval=500",
+                     "a", "b"},
+                    o),
+              "");
+    EXPECT_EQ(o.backing_fs, "nfs+fuse");
+    EXPECT_EQ(o.sentinel, ".ok");
+    EXPECT_EQ(o.guard_errno, EAGAIN);
+    EXPECT_EQ(o.guard_interval_ms, 500U);
+    EXPECT_NE(parse({"-o", "backing_fs=nsf", "a", "b"}, o).find("bad backing_fs"),
+              std::string::npos);
+    EXPECT_NE(parse({"-o", "guard_errno=ENOENT", "a", "b"}, o).find("bad guard_errno"),
+              std::string::npos);
+}
+
 TEST(Options, DebugImpliesForeground) {
     Options o;
     ASSERT_EQ(parse({"-d", "a", "b"}, o), "");

@@ -1,0 +1,105 @@
+#include "fs/backing_monitor.hpp"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+
+namespace nfsguard::fs {
+
+// One check, run on a thread of its own so that a hung NFS call holds only
+// that thread. Shared with it: the monitor may give up waiting first.
+struct BackingMonitor::Pending {
+    std::mutex mutex;
+    std::condition_variable done_cv;
+    bool done = false;
+    Outcome outcome;
+};
+
+BackingMonitor::BackingMonitor(Filesystem& fs, std::string backing_path, bool reopen_path,
+                               ops::BackingPolicy policy, std::chrono::milliseconds interval,
+                               std::chrono::milliseconds timeout)
+    : fs_(fs),
+      path_(std::move(backing_path)),
+      reopen_(reopen_path),
+      policy_(std::move(policy)),
+      interval_(interval),
+      timeout_(timeout) {}
+
+BackingMonitor::~BackingMonitor() {
+    {
+        std::lock_guard lock(stop_mutex_);
+        stopping_ = true;
+    }
+    stop_cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+}
+
+void BackingMonitor::start() {
+    thread_ = std::thread([this] { run(); });
+}
+
+void BackingMonitor::run() {
+    std::unique_lock lock(stop_mutex_);
+    while (!stop_cv_.wait_for(lock, interval_, [this] { return stopping_; })) {
+        lock.unlock();
+        tick();
+        lock.lock();
+    }
+}
+
+BackingMonitor::Outcome BackingMonitor::check_bounded() {
+    if (!pending_ || pending_->done) {
+        pending_ = std::make_shared<Pending>();
+        const bool reopen = reopen_ && !fs_.attached.load();
+        ops::SharedFd root = fs_.inodes.root_fd();
+        std::thread([p = pending_, reopen, root, this] {
+            // The monitor outlives this thread unless the thread hangs past
+            // the end of the session, when the process is exiting anyway.
+            Outcome o;
+            int fd = root->get();
+            if (reopen) {
+                o.reopened.reset(::open(path_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+                if (!o.reopened.valid())
+                    o.problem = fmt::format("cannot open {}: {}", path_, std::strerror(errno));
+                fd = o.reopened.get();
+            }
+            if (o.problem.empty()) o.problem = ops::check_backing(fs_.sys, fd, policy_);
+            if (o.problem.empty() && ::fstat(fd, &o.st) != 0)
+                o.problem = fmt::format("cannot stat {}: {}", path_, std::strerror(errno));
+            std::lock_guard lock(p->mutex);
+            p->outcome = std::move(o);
+            p->done = true;
+            p->done_cv.notify_all();
+        }).detach();
+    }
+    std::unique_lock lock(pending_->mutex);
+    if (!pending_->done_cv.wait_for(lock, timeout_, [&] { return pending_->done; }))
+        return Outcome{fmt::format("no answer from the backing directory within {} ms (server "
+                                   "gone?)",
+                                   timeout_.count()),
+                       {},
+                       {}};
+    return std::move(pending_->outcome);
+}
+
+void BackingMonitor::tick() {
+    Outcome o = check_bounded();
+    const bool was_attached = fs_.attached.load();
+    if (!o.problem.empty()) {
+        if (was_attached || !fs_.detach_reason_logged.exchange(true)) {
+            fs_.attached = false;
+            spdlog::error("backing NOT attached: {}; refusing every write ({}) until it is back",
+                          o.problem, strerrorname_np(fs_.guard_errno));
+        }
+        return;
+    }
+    if (o.reopened.valid()) fs_.inodes.replace_root(std::move(o.reopened), o.st);
+    if (!was_attached) {
+        fs_.detach_reason_logged = false;
+        fs_.attached = true;
+        spdlog::warn("backing attached: {} can be vouched for; writes are served", path_);
+    }
+}
+
+}  // namespace nfsguard::fs
