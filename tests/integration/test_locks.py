@@ -48,18 +48,24 @@ def probe(*args, timeout=30):
     return r.stdout.strip()
 
 
+def mount_two_hosts(scratch, mount_factory, backing):
+    """nfsguard mounted twice over `backing`, standing for two hosts."""
+    mnts = []
+    for name in ("host-a", "host-b"):
+        mnt = scratch / name
+        mnt.mkdir()
+        mount_factory(backing, mnt, f"state_dir={scratch / ('state-' + name)}")
+        mnts.append(mnt)
+    return mnts
+
+
 @pytest.fixture
 def two_hosts(scratch, mount_factory):
     """One backing directory, nfsguard mounted twice over it."""
     back = scratch / "back"
     back.mkdir()
     back.chmod(0o1777)
-    mnts = []
-    for name in ("host-a", "host-b"):
-        mnt = scratch / name
-        mnt.mkdir()
-        mount_factory(back, mnt, f"state_dir={scratch / ('state-' + name)}")
-        mnts.append(mnt)
+    mnts = mount_two_hosts(scratch, mount_factory, back)
     (back / "mbox").write_text("")
     return back, mnts
 
@@ -255,12 +261,7 @@ def two_hosts_over_faultfs(scratch, mount_factory):
     back.chmod(0o1777)
     ffs = faultfs_control.start_faultfs(back, fault, scratch / "ff.sock", scratch / "ff.log")
     mount_factory.started.append(ffs)
-    mnts = []
-    for name in ("host-a", "host-b"):
-        mnt = scratch / name
-        mnt.mkdir()
-        mount_factory(fault, mnt, f"state_dir={scratch / ('state-' + name)}")
-        mnts.append(mnt)
+    mnts = mount_two_hosts(scratch, mount_factory, fault)
     (back / "mbox").write_text("")
     return back, mnts, ffs.control
 

@@ -5,6 +5,7 @@
 #include <linux/fs.h>
 #include <sys/stat.h>
 
+#include "located_objects.hpp"
 #include "recording_syscalls.hpp"
 #include "temp_dir.hpp"
 
@@ -20,22 +21,13 @@ class NamespaceOpsTest : public ::testing::Test {
         EXPECT_TRUE(sys.only_single_components()) << "a backing call named more than one component";
         EXPECT_EQ(false_errors.total(), 0U) << "no fault was injected: nothing may be hidden";
     }
-    Located locate(const std::string& name) {
-        auto st = lookup_entry(sys, dir.fd(), name.c_str());
-        EXPECT_TRUE(st) << name;
-        auto o = open_entry(sys, dir.fd(), name.c_str(), st->st_dev, st->st_ino);
-        EXPECT_TRUE(o) << name;
-        held_ = std::move(o->fd);
-        name_ = name;
-        return Located{held_.get(), st->st_mode & S_IFMT, dir.fd(), name_.c_str()};
-    }
+    Located locate(const std::string& name) { return located_.locate(sys, dir.fd(), name); }
 
     TempDir dir;
     TempDir outside;  // stands for everything beyond the backing root
     RecordingSyscalls sys;
     FalseErrors false_errors;
-    UniqueFd held_;
-    std::string name_;
+    nfsguard::test::LocatedObjects located_;
 };
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <deque>
 #include <thread>
 
+#include "located_objects.hpp"
 #include "ops/identity.hpp"
 #include "ops/namespace_ops.hpp"
 #include "recording_syscalls.hpp"
@@ -21,15 +22,7 @@ namespace {
 class ObjectOpsTest : public ::testing::Test {
   protected:
     void TearDown() override { EXPECT_TRUE(sys.only_single_components()); }
-    Located locate(const std::string& name) {
-        auto st = lookup_entry(sys, dir.fd(), name.c_str());
-        EXPECT_TRUE(st) << name;
-        auto o = open_entry(sys, dir.fd(), name.c_str(), st->st_dev, st->st_ino);
-        EXPECT_TRUE(o) << name;
-        held_.push_back(std::move(o->fd));
-        names_.push_back(name);
-        return Located{held_.back().get(), st->st_mode & S_IFMT, dir.fd(), names_.back().c_str()};
-    }
+    Located locate(const std::string& name) { return located_.locate(sys, dir.fd(), name); }
     struct stat lstat(const std::string& path) {
         struct stat st {};
         EXPECT_EQ(::lstat(path.c_str(), &st), 0) << path;
@@ -39,8 +32,7 @@ class ObjectOpsTest : public ::testing::Test {
     TempDir dir;
     TempDir outside;
     RecordingSyscalls sys;
-    std::vector<UniqueFd> held_;
-    std::deque<std::string> names_;
+    nfsguard::test::LocatedObjects located_;
 };
 
 }  // namespace

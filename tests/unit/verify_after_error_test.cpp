@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "located_objects.hpp"
 #include "lost_reply_syscalls.hpp"
 #include "ops/false_errors.hpp"
 #include "ops/namespace_ops.hpp"
@@ -24,16 +25,7 @@ class VerifyAfterErrorTest : public ::testing::Test {
     void SetUp() override {
         if (geteuid() != 0) GTEST_SKIP() << "ownership checks need root";
     }
-    // A Located for an existing name, as fs/ would hand it over.
-    Located locate(const std::string& name) {
-        auto st = lookup_entry(sys, dir.fd(), name.c_str());
-        EXPECT_TRUE(st) << name;
-        auto o = open_entry(sys, dir.fd(), name.c_str(), st->st_dev, st->st_ino);
-        EXPECT_TRUE(o) << name;
-        held_ = std::move(o->fd);
-        name_ = name;
-        return Located{held_.get(), st->st_mode & S_IFMT, dir.fd(), name_.c_str()};
-    }
+    Located locate(const std::string& name) { return located_.locate(sys, dir.fd(), name); }
     ino_t ino(const std::string& name) {
         struct stat st {};
         EXPECT_EQ(::lstat((dir / name).c_str(), &st), 0) << name;
@@ -43,8 +35,7 @@ class VerifyAfterErrorTest : public ::testing::Test {
     TempDir dir;
     LostReplySyscalls sys;
     FalseErrors false_errors;
-    UniqueFd held_;
-    std::string name_;
+    nfsguard::test::LocatedObjects located_;
 };
 
 }  // namespace
