@@ -6,28 +6,14 @@
 #include <vector>
 
 namespace nfsguard::fs {
-namespace {
-
-std::vector<gid_t> read_groups(fuse_req_t req) {
-    std::vector<gid_t> groups(32);
-    for (;;) {
-        int n = fuse_req_getgroups(req, static_cast<int>(groups.size()), groups.data());
-        if (n < 0) return {};  // a kernel-internal request, or the caller is gone
-        if (static_cast<size_t>(n) <= groups.size()) {
-            groups.resize(static_cast<size_t>(n));
-            return groups;
-        }
-        groups.resize(static_cast<size_t>(n));
-    }
-}
-
-}  // namespace
-
 Request::Request(fuse_req_t req)
     : req_(req), fs_(*static_cast<Filesystem*>(fuse_req_userdata(req))) {
     if (!fs_.switch_identity) return;
     const fuse_ctx* ctx = fuse_req_ctx(req);
-    auto who = fs_.callers.identify(ctx->pid, ctx->uid, ctx->gid, [&] { return read_groups(req); });
+    auto who = fs_.callers.identify(ctx->pid, ctx->uid, ctx->gid, [&] {
+        return ops::read_groups(
+            [&](int n, gid_t* list) { return fuse_req_getgroups(req, n, list); });
+    });
     if (auto r = ops::act_as(who); !r) {
         spdlog::error("cannot act as uid {} gid {}: {}", who.uid, who.gid,
                       std::strerror(r.error()));

@@ -25,6 +25,17 @@ Result<void> apply(const Identity& who) {
 
 }  // namespace
 
+std::vector<gid_t> read_groups(const std::function<int(int, gid_t*)>& getgroups) {
+    std::vector<gid_t> groups(32);
+    for (;;) {
+        int n = getgroups(static_cast<int>(groups.size()), groups.data());
+        if (n < 0) return {};
+        const bool fits = static_cast<size_t>(n) <= groups.size();
+        groups.resize(static_cast<size_t>(n));
+        if (fits) return groups;
+    }
+}
+
 bool can_switch_identity() {
     return ::geteuid() == 0;
 }

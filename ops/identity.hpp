@@ -14,6 +14,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <vector>
 
 #include "ops/result.hpp"
@@ -42,6 +43,12 @@ Result<void> act_as(const Identity& who);
 Identity current_identity();
 // Just its fsuid: the owner new objects get.
 uid_t current_fsuid();
+
+// The caller's supplementary groups through `getgroups(size, list)`, which
+// answers the total count like getgroups(2) (fuse_req_getgroups and
+// fuse_getgroups do): asked again with room enough when the list was too
+// small. Empty when it fails (a kernel-internal request, a caller gone).
+std::vector<gid_t> read_groups(const std::function<int(int, gid_t*)>& getgroups);
 
 // Acts as `who` for the lifetime of the object, then returns to what the
 // thread acted as before.

@@ -11,25 +11,6 @@
 #include "ops/identity.hpp"
 
 namespace nfsguard::faultfs {
-namespace {
-
-// The caller's supplementary groups, read by libfuse from /proc. Empty when
-// they cannot be read (a kernel-internal request, or the caller is gone).
-std::vector<gid_t> caller_groups() {
-    std::vector<gid_t> groups(32);
-    for (;;) {
-        int n = fuse_getgroups(static_cast<int>(groups.size()), groups.data());
-        if (n < 0) return {};
-        if (static_cast<size_t>(n) <= groups.size()) {
-            groups.resize(static_cast<size_t>(n));
-            return groups;
-        }
-        groups.resize(static_cast<size_t>(n));
-    }
-}
-
-}  // namespace
-
 FaultFs& this_faultfs() {
     return *static_cast<FaultFs*>(fuse_get_context()->private_data);
 }
@@ -54,7 +35,7 @@ Call::Call(std::initializer_list<std::string_view> names) : fs_(this_faultfs()) 
     }
     if (!fs_.switch_identity) return;
     const fuse_context* ctx = fuse_get_context();
-    ops::Identity who{ctx->uid, ctx->gid, caller_groups()};
+    ops::Identity who{ctx->uid, ctx->gid, ops::read_groups(fuse_getgroups)};
     if (auto r = ops::act_as(who); !r) {
         spdlog::error("cannot act as uid {} gid {}: {}", who.uid, who.gid,
                       std::strerror(r.error()));

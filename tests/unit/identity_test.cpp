@@ -114,3 +114,20 @@ TEST_F(IdentityTest, ScopedIdentityReturnsToThePreviousIdentity) {
         EXPECT_EQ(current_identity().uid, kUser);
     });
 }
+
+TEST(ReadGroups, AsksAgainWithRoomEnoughWhenTheListIsLong) {
+    std::vector<gid_t> all(100);
+    for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<gid_t>(1000 + i);
+    int calls = 0;
+    auto groups = nfsguard::ops::read_groups([&](int size, gid_t* list) {
+        ++calls;
+        for (int i = 0; i < size && i < static_cast<int>(all.size()); ++i) list[i] = all[i];
+        return static_cast<int>(all.size());
+    });
+    EXPECT_EQ(groups, all);
+    EXPECT_EQ(calls, 2);
+}
+
+TEST(ReadGroups, AFailureGivesNoGroups) {
+    EXPECT_TRUE(nfsguard::ops::read_groups([](int, gid_t*) { return -1; }).empty());
+}
