@@ -1,11 +1,14 @@
 // nfsguard: a FUSE filesystem mounted over an NFS path that hardens every
 // call mail software makes on it. See nfsguard --help and README.md.
 #include <cstdio>
+#include <string>
 
 #include "fs/options.hpp"
 #include "fs/session.hpp"
+#include "fs/stats.hpp"
 
 int main(int argc, char** argv) {
+    if (argc > 1 && std::string(argv[1]) == "stats") return nfsguard::fs::print_stats(argc, argv);
     nfsguard::fs::Options opts;
     std::string err = nfsguard::fs::parse_options(argc, argv, opts);
     if (!err.empty()) {

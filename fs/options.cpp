@@ -94,6 +94,13 @@ std::string apply_option(std::string_view opt, Options& out) {
     } else if (key == "guard_interval") {
         if (!parse_number<unsigned>(value, out.guard_interval_ms, 100))
             return "bad guard_interval '" + std::string(value) + "' (milliseconds, at least 100)";
+    } else if (key == "run_dir" && !value.empty()) {
+        out.run_dir = value;
+    } else if (key == "prometheus" && !value.empty()) {
+        out.prometheus = value;
+    } else if (key == "stats_interval") {
+        if (!parse_number<unsigned>(value, out.stats_interval_ms, 100))
+            return "bad stats_interval '" + std::string(value) + "' (milliseconds, at least 100)";
     } else if (opt == "timestamps=client" || opt == "timestamps=server") {
         out.client_timestamps = value == "client";
     } else if (opt == "silly_renames=show" || opt == "silly_renames=hide") {
@@ -159,6 +166,7 @@ std::vector<std::string> fuse_arguments(const Options& opts, bool allow_other) {
 
 std::string usage() {
     return R"(usage: nfsguard [-f] [-d] [-o opt[,opt...]] BACKING MOUNTPOINT
+       nfsguard stats [--json] [--run-dir DIR] MOUNTPOINT
 
 Mounts a FUSE filesystem on MOUNTPOINT that passes every call through to the
 directory BACKING (usually an NFS mount), hardened against NFS's failure modes.
@@ -187,6 +195,11 @@ options (-o):
   guard_errno=E       what refused writes answer: ESTALE (default; Postfix
                       and Dovecot defer and retry), EAGAIN, EIO, ENOTCONN, EROFS
   guard_interval=MS   how often the backing is checked (default 5000)
+  run_dir=DIR         where the stats files go (default /run/nfsguard):
+                      DIR/mount<path>.json for `nfsguard stats MOUNTPOINT`
+  prometheus=PATH     the Prometheus text file (default DIR/mount<path>.prom),
+                      for node_exporter's textfile collector
+  stats_interval=MS   how often they are written (default 10000)
   timestamps=server   leave times to the NFS server's clock (default: client,
                       set them from this host's clock)
   silly_renames=show  list the NFS client's .nfsXXXX placeholders of open but

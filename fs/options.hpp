@@ -37,6 +37,10 @@ struct Options {
     std::string sentinel;            // a file only the real export holds
     int guard_errno = ESTALE;        // what refused writes answer
     unsigned guard_interval_ms = 5000;
+    // Stats (fs/stats.hpp): JSON for `nfsguard stats`, and Prometheus text.
+    std::string run_dir = "/run/nfsguard";
+    std::string prometheus;  // path of the Prometheus text file; default in run_dir
+    unsigned stats_interval_ms = 10000;
     // Mount flags handed to the kernel (ro, nosuid, nodev, noexec, ...).
     std::vector<std::string> mount_flags;
 };

@@ -20,6 +20,7 @@
 #include "fs/backing_monitor.hpp"
 #include "fs/filesystem.hpp"
 #include "fs/op_handlers.hpp"
+#include "fs/stats.hpp"
 #include "ops/identity.hpp"
 
 namespace nfsguard::fs {
@@ -170,6 +171,18 @@ int run_session(const Options& opts) {
     for (auto& a : arg_strings) argv.push_back(a.data());
     struct fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
 
+    // Named before mounting: resolving the mount point's path afterwards would
+    // ask this very process, before its request loop runs.
+    std::string mountpoint_path = opts.mountpoint;
+    if (char* abs = realpath(opts.mountpoint.c_str(), nullptr)) {
+        mountpoint_path = abs;
+        free(abs);
+    }
+    const std::string stats_json = stats_path(opts.run_dir, opts.mountpoint, ".json");
+    const std::string stats_prom = opts.prometheus.empty()
+                                       ? stats_path(opts.run_dir, opts.mountpoint, ".prom")
+                                       : opts.prometheus;
+
     SessionGuard guard;
     guard.se = fuse_session_new(&args, &op_table(), sizeof(struct fuse_lowlevel_ops), &fs);
     fuse_opt_free_args(&args);
@@ -183,6 +196,10 @@ int run_session(const Options& opts) {
     if (fuse_daemonize(opts.foreground ? 1 : 0) != 0) return fail("cannot daemonize");
     if (!opts.foreground) log_to_syslog(level);
     monitor.start();
+    ::mkdir(opts.run_dir.c_str(), 0755);
+    StatsWriter stats(fs, mountpoint_path, stats_json, stats_prom,
+                      std::chrono::milliseconds(opts.stats_interval_ms));
+    stats.start();
     spdlog::info("mounted {} on {} (cache={}, dir_fds={}, threads={}, identity switching {})",
                  opts.backing, opts.mountpoint, policy.mode, dir_fds, opts.threads,
                  switch_identity ? "on" : "off");

@@ -1,0 +1,56 @@
+// Stats: every counter of one mount, written where administrators look.
+//
+// Every `interval` the writer puts a JSON file (read by `nfsguard stats
+// MOUNTPOINT`) and a Prometheus text file (for node_exporter's textfile
+// collector) in the run directory, each written to a temporary name and
+// renamed, so a reader never sees half a file.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "fs/filesystem.hpp"
+
+namespace nfsguard::fs {
+
+// The files of a mount point: RUN_DIR/mount<mount point with '/' as '-'>.json
+// or .prom. Resolves the mount point's path: never from nfsguard itself once
+// it is mounted there.
+std::string stats_path(const std::string& run_dir, const std::string& mountpoint,
+                       const char* suffix);
+
+class StatsWriter {
+  public:
+    StatsWriter(const Filesystem& fs, std::string mountpoint, std::string json_path,
+                std::string prom_path, std::chrono::milliseconds interval);
+    ~StatsWriter();  // writes a last time, then stops
+    StatsWriter(const StatsWriter&) = delete;
+    StatsWriter& operator=(const StatsWriter&) = delete;
+
+    void start();
+    void write_now() const;
+
+    std::string json() const;
+    std::string prometheus() const;
+
+  private:
+    const Filesystem& fs_;
+    const std::string mountpoint_;
+    const std::string json_path_;
+    const std::string prom_path_;
+    const std::chrono::milliseconds interval_;
+    const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    bool stopping_ = false;
+    std::thread thread_;
+};
+
+// `nfsguard stats [--json] [--run-dir DIR] MOUNTPOINT`: prints the stats file
+// of a mount, as is (--json) or in human form. Returns the exit status.
+int print_stats(int argc, const char* const* argv);
+
+}  // namespace nfsguard::fs
