@@ -20,6 +20,7 @@
 #include "fs/backing_monitor.hpp"
 #include "fs/filesystem.hpp"
 #include "fs/op_handlers.hpp"
+#include "fs/service_notify.hpp"
 #include "fs/stats.hpp"
 #include "ops/identity.hpp"
 
@@ -200,6 +201,9 @@ int run_session(const Options& opts) {
     StatsWriter stats(fs, mountpoint_path, stats_json, stats_prom,
                       std::chrono::milliseconds(opts.stats_interval_ms));
     stats.start();
+    notify_service(fmt::format("READY=1\nSTATUS=serving {} on {}, backing {}", backing_path,
+                               mountpoint_path,
+                               fs.attached.load() ? "attached" : "NOT attached: writes refused"));
     spdlog::info("mounted {} on {} (cache={}, dir_fds={}, threads={}, identity switching {})",
                  opts.backing, opts.mountpoint, policy.mode, dir_fds, opts.threads,
                  switch_identity ? "on" : "off");
@@ -220,6 +224,7 @@ int run_session(const Options& opts) {
         rc = fuse_session_loop_mt(guard.se, cfg);
         fuse_loop_cfg_destroy(cfg);
     }
+    notify_service("STOPPING=1");
     log_false_errors(fs.false_errors);
     spdlog::info("ESTALE retries: {}", fs.estale_retries.load());
     spdlog::info("writes refused while the backing was not attached: {}", fs.refused_writes.load());

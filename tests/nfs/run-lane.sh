@@ -97,10 +97,10 @@ install -m 755 "$REPO/tests/nfs/in-vm.sh" "$REPO/tests/nfs/fsop.py" "$SHARE_DIR/
 
 say "booting the VM (nfsguard: $NFSGUARD_BIN; versions: $LANE_VERS)"
 t_vm=$SECONDS
-IMG_DIR=$IMG_DIR SHARE_DIR=$SHARE_DIR OUT_NAME=out NFSVM_NOMOUNT=1 \
-    VM_TIMEOUT=${VM_TIMEOUT:-480} TEST_TIMEOUT=$((${VM_TIMEOUT:-480} - 60)) \
-    PASS_ENV="LANE_VERS LANE_OPS LANE_NFS_OPTS" \
-    "$NFSVM_DIR/run-in-vm.sh" "$SHARE_DIR/in-vm.sh"
+VM_TIMEOUT=${VM_TIMEOUT:-480}
+export IMG_DIR SHARE_DIR VM_TIMEOUT OUT_NAME=out NFSVM_NOMOUNT=1 TEST_TIMEOUT=$((VM_TIMEOUT - 60))
+export PASS_ENV="LANE_VERS LANE_OPS LANE_NFS_OPTS"
+"$NFSVM_DIR/run-in-vm.sh" "$SHARE_DIR/in-vm.sh"
 rc=$?
 OUT=$SHARE_DIR/out
 say "VM done in $((SECONDS - t_vm)) s (script rc $rc); guest output: $OUT/output.log"

@@ -1,0 +1,73 @@
+"""What a mail administrator installs and runs: the systemd unit (Type=notify),
+the man page, and `cmake --install`. There is no systemd on the test machine
+to start the unit under, so what can be checked without one is: the
+readiness and status messages on a notify socket the test makes, the unit as
+systemd-analyze reads it, the man page as man renders it, and the files
+`cmake --install` lays down."""
+
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+import mounts
+
+REPO = mounts.REPO
+
+
+def test_readiness_and_status_are_sent_to_systemd(scratch, mount_factory):
+    back, mnt = scratch / "back", scratch / "mnt"
+    back.mkdir()
+    mnt.mkdir()
+    sock_path = scratch / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(sock_path))
+    sock.settimeout(15)
+    try:
+        m = mount_factory(back, mnt, "backing_fs=nfs",
+                          env={**os.environ, "NOTIFY_SOCKET": str(sock_path)})
+        ready = sock.recv(4096).decode()
+        assert ready.startswith("READY=1\n"), ready
+        assert f"STATUS=serving {back} on {mnt}, backing NOT attached" in ready
+        m.close()
+        assert sock.recv(4096).decode() == "STOPPING=1"
+    finally:
+        sock.close()
+
+
+def test_the_unit_is_valid_for_systemd(scratch):
+    unit_in = (REPO / "systemd" / "nfsguard@.service.in").read_text()
+    units = scratch / "units"
+    units.mkdir()
+    (units / "nfsguard@.service").write_text(
+        unit_in.replace("@NFSGUARD_SBIN@", str(mounts.NFSGUARD.parent)))
+    man8 = scratch / "man" / "man8"
+    man8.mkdir(parents=True)
+    (man8 / "nfsguard.8").symlink_to(REPO / "systemd" / "nfsguard.8")
+    r = subprocess.run(["systemd-analyze", "verify", str(units / "nfsguard@var-mail.service")],
+                       capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "MANPATH": str(scratch / "man")})
+    complaints = [l for l in (r.stdout + r.stderr).splitlines()
+                  if "nfsguard" in l and "ConditionPathIsDirectory" not in l]
+    assert complaints == [], complaints
+
+
+def test_the_man_page_renders_without_warnings():
+    r = subprocess.run(["man", "--warnings", "-l", str(REPO / "systemd" / "nfsguard.8")],
+                       capture_output=True, text=True, timeout=60, env={**os.environ, "MANWIDTH": "80"})
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    for section in ("SYNOPSIS", "OPTIONS", "FSTAB", "SYSTEMD", "STATS", "EXIT STATUS"):
+        assert section in r.stdout
+
+
+def test_cmake_install_lays_down_binary_unit_man_page_and_example(scratch):
+    prefix = scratch / "prefix"
+    r = subprocess.run(["cmake", "--install", str(mounts.BUILD), "--prefix", str(prefix)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    for path in ("sbin/nfsguard", "lib/systemd/system/nfsguard@.service",
+                 "share/man/man8/nfsguard.8", "share/doc/nfsguard/nfsguard.conf.example"):
+        assert (prefix / path).exists(), path
+    assert os.access(prefix / "sbin/nfsguard", os.X_OK)
+    unit = (prefix / "lib/systemd/system/nfsguard@.service").read_text()
+    assert "ExecStart=/" in unit and "/nfsguard -f -o ${NFSGUARD_OPTIONS} ${BACKING} %f" in unit
