@@ -39,6 +39,11 @@ Result<struct statfs> Syscalls::fstatfs(int fd) {
     return sf;
 }
 
+Result<void> Syscalls::refresh_attributes(int fd) {
+    struct statx stx {};
+    return check(::statx(fd, "", AT_EMPTY_PATH | AT_STATX_FORCE_SYNC, STATX_BASIC_STATS, &stx));
+}
+
 Result<void> Syscalls::mkdirat(int dirfd, const char* name, mode_t mode) {
     return check(::mkdirat(dirfd, name, mode));
 }

@@ -29,6 +29,10 @@ class Syscalls {
     virtual Result<struct stat> fstat(int fd);
     virtual Result<struct statvfs> fstatvfs(int fd);
     virtual Result<struct statfs> fstatfs(int fd);
+    // Asks the server for `fd`'s attributes now (statx AT_STATX_FORCE_SYNC):
+    // an NFS client that sees a directory changed drops what it cached of its
+    // names, "no such name" included.
+    virtual Result<void> refresh_attributes(int fd);
 
     virtual Result<void> mkdirat(int dirfd, const char* name, mode_t mode);
     virtual Result<void> mknodat(int dirfd, const char* name, mode_t mode, dev_t rdev);

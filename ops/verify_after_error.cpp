@@ -41,6 +41,17 @@ bool directory_is_empty(Syscalls& sys, int dirfd, const char* name, const struct
     return empty;
 }
 
+// Before looking at the tree after an error: the NFS client may hold what it
+// cached before the call. After a failed NFSv4 RENAME (whose error reply
+// carries no directory change information) it keeps "no such name" for the
+// new name for up to the attribute timeout; a fresh GETATTR of the
+// directories shows them changed and drops that. (NFSv3's error replies
+// carry the directory's new attributes and need no help; measured with the
+// real-NFS lane, tests/nfs.)
+void refresh(Syscalls& sys, int dirfd) {
+    (void)sys.refresh_attributes(dirfd);
+}
+
 }  // namespace
 
 CallWindow CallWindow::now() {
@@ -57,6 +68,8 @@ bool CallWindow::contains(const struct timespec& t) const {
 
 bool rename_was_done(Syscalls& sys, int olddirfd, const char* oldname, int newdirfd,
                      const char* newname, const struct stat& moved) {
+    refresh(sys, newdirfd);
+    if (olddirfd != newdirfd) refresh(sys, olddirfd);
     auto now_new = sys.fstatat(newdirfd, newname, AT_SYMLINK_NOFOLLOW);
     if (!now_new || !same_unchanged_object(*now_new, moved)) return false;
     auto now_old = sys.fstatat(olddirfd, oldname, AT_SYMLINK_NOFOLLOW);
@@ -66,12 +79,14 @@ bool rename_was_done(Syscalls& sys, int olddirfd, const char* oldname, int newdi
 }
 
 bool link_was_done(Syscalls& sys, int newdirfd, const char* newname, const struct stat& object) {
+    refresh(sys, newdirfd);
     auto now_new = sys.fstatat(newdirfd, newname, AT_SYMLINK_NOFOLLOW);
     return now_new && same_unchanged_object(*now_new, object);
 }
 
 bool mkdir_was_done(Syscalls& sys, int dirfd, const char* name, uid_t caller,
                     const CallWindow& window) {
+    refresh(sys, dirfd);
     auto st = sys.fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW);
     return st && S_ISDIR(st->st_mode) && st->st_uid == caller && window.contains(st->st_ctim) &&
            directory_is_empty(sys, dirfd, name, *st);
@@ -79,6 +94,7 @@ bool mkdir_was_done(Syscalls& sys, int dirfd, const char* name, uid_t caller,
 
 bool symlink_was_done(Syscalls& sys, int dirfd, const char* name, const char* target,
                       uid_t caller) {
+    refresh(sys, dirfd);
     auto st = sys.fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW);
     if (!st || !S_ISLNK(st->st_mode) || st->st_uid != caller) return false;
     auto link = sys.readlinkat(dirfd, name);

@@ -2,8 +2,9 @@
 # The whole test suite: bash tests/run.sh   (as root, on Debian 12)
 #
 # Stages, each bounded in time: format check; release build; unit tests;
-# integration tests mounting the real binary; then the same unit and
-# integration tests built with AddressSanitizer + UndefinedBehaviorSanitizer.
+# integration tests mounting the real binary; the same unit and integration
+# tests built with AddressSanitizer + UndefinedBehaviorSanitizer; and the
+# real-NFS lane (a qemu VM with the kernel's NFS server and client).
 # Every stage runs even when one before it failed; the last line counts them.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -67,6 +68,10 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktra
 stage "asan+ubsan unit tests" 300 ctest --test-dir build-asan --output-on-failure --timeout 120
 NFSGUARD_SANITIZED=1 NFSGUARD_BIG_FOLDER=20000 NFSGUARD_TORTURE_COUNT=100 \
   stage "asan+ubsan integration tests" 1500 integration build-asan
+
+# Real NFS: nfsd and the NFS client in a qemu VM (software emulation here),
+# lost replies made for real, through nfsguard and straight (tests/nfs).
+stage "real-NFS lane" 1200 bash tests/nfs/run-lane.sh
 
 echo
 for f in "${failures[@]}"; do echo "failed stage: $f"; done

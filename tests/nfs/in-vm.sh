@@ -40,8 +40,7 @@ stop_nfsguard() {
     if grep -q " $NG_MP fuse.nfsguard " /proc/mounts; then
         umount "$NG_MP" 2>/dev/null || { say "umount $NG_MP failed, lazy unmount"; umount -l "$NG_MP"; }
     fi
-    local i
-    for i in $(seq 1 100); do kill -0 "$NG_PID" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 1 100); do kill -0 "$NG_PID" 2>/dev/null || break; sleep 0.1; done
     if kill -0 "$NG_PID" 2>/dev/null; then
         say "nfsguard (pid $NG_PID) still running 10 s after unmount: SIGKILL"
         kill -9 "$NG_PID"
@@ -59,10 +58,10 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 start_nfsguard() {  # start_nfsguard MOUNTPOINT LOG
-    local mp=$1 log=$2 i
+    local mp=$1 log=$2
     "$NFSGUARD" -f -o backing_fs=nfs,state_dir= "$mp" "$mp" > "$log" 2>&1 &
     NG_PID=$! NG_MP=$mp
-    for i in $(seq 1 150); do
+    for _ in $(seq 1 150); do
         grep -q " $mp fuse.nfsguard " /proc/mounts && { say "nfsguard (pid $NG_PID) mounted on $mp"; return 0; }
         kill -0 "$NG_PID" 2>/dev/null || break
         sleep 0.1
@@ -147,13 +146,31 @@ caller_state() {
     esac
 }
 
+# The server has done the call but the caller does not see it (seen: NFSv4
+# rename, whose error reply carries no change_info, so the client keeps its
+# negative dentry for the new name). Show it, and find out what ends it.
+stale_view() {
+    local mode=$1 s=$2 d=$3 op=$4 t
+    say "  caller's view is stale: server has [$(ls -A "$s" | tr '\n' ' ')]; through the mount:" \
+        "$(for f in src dst lnk new sym victim; do stat -c '%n ' "$d/$f" 2>/dev/null; done)"
+    if [ "$mode" = straight ]; then
+        stat --cached=never "$d" > /dev/null   # statx AT_STATX_FORCE_SYNC on the directory
+        if caller_state "$d" "$op"; then t=yes; else t=no; fi
+        say "  after statx(AT_STATX_FORCE_SYNC) on the directory the caller sees it: $t"
+    else
+        for t in $(seq 1 40); do caller_state "$d" "$op" && break; sleep 1; done
+        if caller_state "$d" "$op"; then t="after ~$t s"; else t="not within 40 s"; fi
+        say "  the caller (through nfsguard) sees the right state $t"
+    fi
+}
+
 # trial VERS MODE OP MOUNT -> sets TRIAL_RES (fsop's line), TRIAL_EXEC,
 # TRIAL_STATE (server and caller agree it was done: right; only the server:
 # stale view; else wrong)
 trial() {
     local v=$1 mode=$2 op=$3 m=$4
     local name=v$v-$op-$mode
-    local d=$m/$name s=$EXPORT/$name args ino='' i
+    local d=$m/$name s=$EXPORT/$name args ino=''
     TRIAL_RES="setup failed" TRIAL_EXEC=no TRIAL_STATE=wrong
     args=$(prepare "$d" "$op") || { say "$name: setup failed"; return; }
     [ "$op" = rename ] && ino=$(stat -c %i "$s/src")
@@ -162,12 +179,12 @@ trial() {
     # shellcheck disable=SC2086  # args are two paths without spaces
     python3 "$FSOP" "$go" "$op" $args > "$res" 2>&1 &
     local opid=$!
-    for i in $(seq 1 200); do grep -q ready "$res" && break; sleep 0.05; done
+    for _ in $(seq 1 200); do grep -q ready "$res" && break; sleep 0.05; done
     ls -la "$d" > /dev/null                # warm once more, right before the block
     local t0; t0=$(cut -d' ' -f1 /proc/uptime)
     block
     touch "$go"
-    for i in $(seq 1 150); do server_done "$s" "$op" && { TRIAL_EXEC=yes; break; }; sleep 0.1; done
+    for _ in $(seq 1 150); do server_done "$s" "$op" && { TRIAL_EXEC=yes; break; }; sleep 0.1; done
     if [ $TRIAL_EXEC = no ]; then
         say "$name: the server had not done the call 15 s after it was made; blocked tasks:"
         for t in /proc/[0-9]*/task/[0-9]*; do
@@ -189,6 +206,7 @@ trial() {
     if server_state "$s" "$op" "$ino"; then
         if caller_state "$d" "$op"; then TRIAL_STATE=right; else TRIAL_STATE="stale view"; fi
     fi
+    [ "$TRIAL_STATE" = "stale view" ] && stale_view "$mode" "$s" "$d" "$op"
     say "$name: server did it while replies were blocked: $TRIAL_EXEC; caller got: $TRIAL_RES;" \
         "end state $TRIAL_STATE; replies blocked for $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}') s"
 }

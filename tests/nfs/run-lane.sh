@@ -42,6 +42,10 @@ die() { say "$*"; echo "0 passed, 1 failed"; exit 1; }
 [ -x "$NFSVM_DIR/run-in-vm.sh" ] && [ -x "$NFSVM_DIR/build-image.sh" ] ||
     skip "no VM kit at $NFSVM_DIR (expected ../shared/nfsvm beside the repository)"
 [ -x "$NFSGUARD_BIN" ] || die "no nfsguard binary at $NFSGUARD_BIN (build it first, or set NFSGUARD_BIN)"
+# The lane mounts with backing_fs=nfs: a binary built before the backing guard
+# would fail inside the VM on every op; say so here instead.
+"$NFSGUARD_BIN" --help 2>&1 | grep -q 'backing_fs=' ||
+    die "$NFSGUARD_BIN does not know backing_fs= (built before the backing guard?): rebuild it (cmake --build build) or set NFSGUARD_BIN"
 if ! command -v qemu-system-x86_64 > /dev/null; then
     command -v apt-get > /dev/null || skip "qemu-system-x86_64 missing and no apt-get to install it"
     say "installing qemu-system-x86 (host)"
@@ -77,7 +81,7 @@ if [ -n "$need" ] || [ ! -f "$IMG_DIR/initrd.img" ] || [ ! -f "$IMG_DIR/vmlinuz"
         done
         EXTRA_PACKAGES=$pkgs
     fi
-    say "building the VM image in $IMG_DIR (EXTRA_PACKAGES=$EXTRA_PACKAGES; missing: $(echo $need))"
+    say "building the VM image in $IMG_DIR (EXTRA_PACKAGES=$EXTRA_PACKAGES; missing: ${need//$'\n'/ })"
     mkdir -p "$IMG_DIR"
     IMG_DIR=$IMG_DIR EXTRA_PACKAGES=$EXTRA_PACKAGES timeout -k 10 900 "$NFSVM_DIR/build-image.sh" \
         > "$LANE_DIR/build-image.log" 2>&1 ||

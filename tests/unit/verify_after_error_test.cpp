@@ -281,3 +281,21 @@ TEST(FalseErrors, CountsPerOperationAndInTotal) {
     EXPECT_EQ(fe.count(FalseErrorOp::mkdir), 0U);
     EXPECT_EQ(fe.total(), 3U);
 }
+
+TEST(VerifyAfterErrorRefresh, TheDirectoriesAreAskedAfreshBeforeTheTreeIsRead) {
+    // Found on real NFSv4.2: after a failed RENAME the client kept "no such
+    // name" for the new name; a fresh GETATTR of the directories drops it.
+    struct Refreshing : nfsguard::ops::Syscalls {
+        std::vector<int> refreshed;
+        nfsguard::ops::Result<void> refresh_attributes(int fd) override {
+            refreshed.push_back(fd);
+            return Syscalls::refresh_attributes(fd);
+        }
+    } sys;
+    TempDir a, b;
+    b.write("new", "x");
+    struct stat moved {};
+    ::lstat((b / "new").c_str(), &moved);
+    EXPECT_TRUE(rename_was_done(sys, a.fd(), "old", b.fd(), "new", moved));
+    EXPECT_EQ(sys.refreshed, (std::vector<int>{b.fd(), a.fd()}));
+}
