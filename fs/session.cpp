@@ -19,6 +19,7 @@
 #include "cache/cache_policy.hpp"
 #include "fs/backing_monitor.hpp"
 #include "fs/filesystem.hpp"
+#include "fs/journal_sink.hpp"
 #include "fs/op_handlers.hpp"
 #include "fs/service_notify.hpp"
 #include "fs/stats.hpp"
@@ -28,7 +29,9 @@ namespace nfsguard::fs {
 namespace {
 
 int fail(const std::string& what) {
-    std::fprintf(stderr, "nfsguard: %s\n", what.c_str());
+    // Under systemd the journal reads "<3>" as an error's priority.
+    std::fprintf(stderr, "%snfsguard: %s\n", std::getenv("JOURNAL_STREAM") ? "<3>" : "",
+                 what.c_str());
     return 1;
 }
 
@@ -93,7 +96,11 @@ void log_false_errors(const ops::FalseErrors& false_errors) {
 
 int run_session(const Options& opts) {
     auto level = spdlog::level::from_str(opts.log_level);
-    spdlog::set_default_logger(spdlog::stderr_color_mt("nfsguard"));
+    if (std::getenv("JOURNAL_STREAM") != nullptr)  // run by systemd: stderr is the journal
+        spdlog::set_default_logger(
+            std::make_shared<spdlog::logger>("nfsguard", std::make_shared<JournalSink>()));
+    else
+        spdlog::set_default_logger(spdlog::stderr_color_mt("nfsguard"));
     spdlog::set_level(level);
 
     cache::CachePolicy policy;

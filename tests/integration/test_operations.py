@@ -71,3 +71,19 @@ def test_cmake_install_lays_down_binary_unit_man_page_and_example(scratch):
     assert os.access(prefix / "sbin/nfsguard", os.X_OK)
     unit = (prefix / "lib/systemd/system/nfsguard@.service").read_text()
     assert "ExecStart=/" in unit and "/nfsguard -f -o ${NFSGUARD_OPTIONS} ${BACKING} %f" in unit
+
+
+def test_under_systemd_log_lines_carry_their_journal_priority(scratch, mount_factory):
+    back, mnt = scratch / "back", scratch / "mnt"
+    back.mkdir()
+    mnt.mkdir()
+    m = mount_factory(back, mnt, "backing_fs=nfs", f"run_dir={scratch}",
+                      env={**os.environ, "JOURNAL_STREAM": "8:12345"})
+    m.close()
+    lines = m.log().splitlines()
+    assert any(l.startswith("<3>backing NOT attached") for l in lines), lines  # an error
+    assert any(l.startswith("<6>mounted ") for l in lines), lines  # information
+    r = subprocess.run([str(mounts.NFSGUARD), "-f", str(back / "absent"), str(mnt)],
+                       capture_output=True, text=True, timeout=30,
+                       env={**os.environ, "JOURNAL_STREAM": "8:12345"})
+    assert r.returncode == 1 and r.stderr.startswith("<3>nfsguard: cannot open backing")
