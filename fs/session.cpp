@@ -23,6 +23,7 @@
 #include "fs/op_handlers.hpp"
 #include "fs/service_notify.hpp"
 #include "fs/stats.hpp"
+#include "fs/watchdog.hpp"
 #include "ops/identity.hpp"
 
 namespace nfsguard::fs {
@@ -208,6 +209,8 @@ int run_session(const Options& opts) {
     StatsWriter stats(fs, mountpoint_path, stats_json, stats_prom,
                       std::chrono::milliseconds(opts.stats_interval_ms));
     stats.start();
+    Watchdog watchdog(mountpoint_path);
+    watchdog.start();
     notify_service(fmt::format("READY=1\nSTATUS=serving {} on {}, backing {}", backing_path,
                                mountpoint_path,
                                fs.attached.load() ? "attached" : "NOT attached: writes refused"));

@@ -35,6 +35,46 @@ def test_readiness_and_status_are_sent_to_systemd(scratch, mount_factory):
         sock.close()
 
 
+def test_the_watchdog_is_pinged_while_requests_are_served(scratch, mount_factory):
+    back, mnt = scratch / "back", scratch / "mnt"
+    back.mkdir()
+    mnt.mkdir()
+    sock_path = scratch / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(sock_path))
+    sock.settimeout(15)
+    try:
+        mount_factory(back, mnt, f"run_dir={scratch}",
+                      env={**os.environ, "NOTIFY_SOCKET": str(sock_path),
+                           "WATCHDOG_USEC": "400000"})
+        messages = [sock.recv(4096).decode() for _ in range(4)]
+        assert messages[0].startswith("READY=1")
+        assert messages[1:] == ["WATCHDOG=1"] * 3
+    finally:
+        sock.close()
+
+
+def test_no_watchdog_pings_when_systemd_asks_for_none(scratch, mount_factory):
+    back, mnt = scratch / "back", scratch / "mnt"
+    back.mkdir()
+    mnt.mkdir()
+    sock_path = scratch / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(sock_path))
+    sock.settimeout(1.5)
+    try:
+        mount_factory(back, mnt, f"run_dir={scratch}",
+                      env={**os.environ, "NOTIFY_SOCKET": str(sock_path)})
+        assert sock.recv(4096).decode().startswith("READY=1")
+        try:
+            extra = sock.recv(4096).decode()
+        except socket.timeout:
+            extra = None
+        assert extra is None, extra
+    finally:
+        sock.close()
+
+
 def test_the_unit_is_valid_for_systemd(scratch):
     unit_in = (REPO / "systemd" / "nfsguard@.service.in").read_text()
     units = scratch / "units"
