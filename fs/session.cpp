@@ -21,6 +21,7 @@
 #include "fs/filesystem.hpp"
 #include "fs/journal_sink.hpp"
 #include "fs/op_handlers.hpp"
+#include "fs/paths.hpp"
 #include "fs/service_notify.hpp"
 #include "fs/stats.hpp"
 #include "fs/watchdog.hpp"
@@ -72,15 +73,12 @@ void log_to_syslog(spdlog::level::level_enum level) {
     spdlog::set_default_logger(logger);
 }
 
-// The dot-lock journal of this mount point: STATE_DIR/journal-<path with / as ->.
+// The dot-lock journal of a mount point (an absolute path):
+// STATE_DIR/journal<path with / as ->.
 std::string journal_dir(const std::string& state_dir, const std::string& mountpoint) {
     if (state_dir.empty()) return {};
     ::mkdir(state_dir.c_str(), 0700);
-    std::string name;
-    char* abs = realpath(mountpoint.c_str(), nullptr);
-    for (char c : std::string(abs ? abs : mountpoint.c_str())) name += c == '/' ? '-' : c;
-    free(abs);
-    return state_dir + "/journal" + name;
+    return state_dir + "/journal" + path_as_name(mountpoint);
 }
 
 void log_false_errors(const ops::FalseErrors& false_errors) {
@@ -141,13 +139,11 @@ int run_session(const Options& opts) {
         spdlog::warn("not running as root: no allow_other, every call is made as uid {}", getuid());
 
     // /proc/mounts and `findmnt` show the backing's absolute path; log lines
-    // show paths below it.
+    // show paths below it. Both paths are resolved now, before mounting
+    // (fs/paths.hpp).
     Options mount_opts = opts;
-    std::string backing_path = opts.backing;
-    if (char* abs = realpath(opts.backing.c_str(), nullptr)) {
-        backing_path = abs;
-        free(abs);
-    }
+    const std::string backing_path = absolute_path(opts.backing);
+    const std::string mountpoint_path = absolute_path(opts.mountpoint);
     if (mount_opts.fsname.empty()) mount_opts.fsname = backing_path;
 
     // Static: lock waits on threads of their own may still be blocked in a
@@ -157,7 +153,7 @@ int run_session(const Options& opts) {
     gethostname(host, sizeof host - 1);
     Filesystem fs(sys, std::move(root_fd), root_st, backing_path == "/" ? "" : backing_path,
                   dir_fds, policy, switch_identity, opts.dotlock,
-                  journal_dir(opts.state_dir, opts.mountpoint), host);
+                  journal_dir(opts.state_dir, mountpoint_path), host);
     fs.show_silly_renames = opts.show_silly_renames;
     fs.guard_errno = opts.guard_errno;
     fs.root_stat = root_st;
@@ -180,16 +176,10 @@ int run_session(const Options& opts) {
     for (auto& a : arg_strings) argv.push_back(a.data());
     struct fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
 
-    // Named before mounting: resolving the mount point's path afterwards would
-    // ask this very process, before its request loop runs.
-    std::string mountpoint_path = opts.mountpoint;
-    if (char* abs = realpath(opts.mountpoint.c_str(), nullptr)) {
-        mountpoint_path = abs;
-        free(abs);
-    }
-    const std::string stats_json = stats_path(opts.run_dir, opts.mountpoint, ".json");
+    // Named from the paths resolved above, before mounting (fs/paths.hpp).
+    const std::string stats_json = stats_path(opts.run_dir, mountpoint_path, ".json");
     const std::string stats_prom = opts.prometheus.empty()
-                                       ? stats_path(opts.run_dir, opts.mountpoint, ".prom")
+                                       ? stats_path(opts.run_dir, mountpoint_path, ".prom")
                                        : opts.prometheus;
 
     SessionGuard guard;

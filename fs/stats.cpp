@@ -1,5 +1,7 @@
 #include "fs/stats.hpp"
 
+#include "fs/paths.hpp"
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -36,20 +38,11 @@ void write_atomically(const std::string& path, const std::string& content) {
         spdlog::debug("cannot write {}: {}", path, std::strerror(errno));
 }
 
-std::string escaped_mountpoint(const std::string& mountpoint) {
-    char* abs = realpath(mountpoint.c_str(), nullptr);
-    std::string path = abs ? abs : mountpoint;
-    free(abs);
-    std::string name;
-    for (char c : path) name += c == '/' ? '-' : c;
-    return name == "-" ? "-root" : name;
-}
-
 }  // namespace
 
 std::string stats_path(const std::string& run_dir, const std::string& mountpoint,
                        const char* suffix) {
-    return run_dir + "/mount" + escaped_mountpoint(mountpoint) + suffix;
+    return run_dir + "/mount" + path_as_name(mountpoint) + suffix;
 }
 
 StatsWriter::StatsWriter(const Filesystem& fs, std::string mountpoint, std::string json_path,
@@ -159,7 +152,7 @@ int print_stats(int argc, const char* const* argv) {
         std::fprintf(stderr, "usage: nfsguard stats [--json] [--run-dir DIR] MOUNTPOINT\n");
         return 2;
     }
-    const std::string path = stats_path(run_dir, mountpoint, ".json");
+    const std::string path = stats_path(run_dir, absolute_path(mountpoint), ".json");
     std::ifstream in(path);
     std::stringstream content;
     content << in.rdbuf();

@@ -16,9 +16,8 @@
 
 namespace nfsguard::fs {
 
-// The files of a mount point: RUN_DIR/mount<mount point with '/' as '-'>.json
-// or .prom. Resolves the mount point's path: never from nfsguard itself once
-// it is mounted there.
+// The files of a mount point (an absolute path, fs/paths.hpp):
+// RUN_DIR/mount<mount point with '/' as '-'>.json or .prom.
 std::string stats_path(const std::string& run_dir, const std::string& mountpoint,
                        const char* suffix);
 

@@ -11,8 +11,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "ops/directory_entries.hpp"
 #include "ops/identity.hpp"
-#include "ops/located.hpp"
 
 namespace nfsguard::ops {
 
@@ -30,10 +30,9 @@ DotlockJournal::DotlockJournal(std::string state_dir) : dir_(std::move(state_dir
 
 bool DotlockJournal::begin(int dirfd, const std::string& temp) {
     if (dir_.empty()) return false;
-    char path[PATH_MAX];
-    ssize_t n = ::readlink(proc_fd_path(dirfd).c_str(), path, sizeof path - 1);
-    if (n <= 0) return false;
-    std::ofstream(dir_ + "/" + temp) << std::string_view(path, static_cast<size_t>(n)) << "\n";
+    const std::string path = path_of_fd(dirfd);
+    if (path.empty()) return false;
+    std::ofstream(dir_ + "/" + temp) << path << "\n";
     return true;
 }
 

@@ -4,20 +4,17 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <climits>
 #include <cstring>
 
-#include "ops/located.hpp"
+#include "ops/directory_entries.hpp"
 
 namespace nfsguard::ops {
 namespace {
 
 // The directory's path as the kernel knows it, relative to the backing root.
 std::string directory_path(int dirfd, const std::string& root) {
-    char buf[PATH_MAX];
-    ssize_t n = ::readlink(proc_fd_path(dirfd).c_str(), buf, sizeof buf - 1);
-    if (n <= 0) return "?";
-    std::string path(buf, static_cast<size_t>(n));
+    std::string path = path_of_fd(dirfd);
+    if (path.empty()) return "?";
     if (root.empty() || path.compare(0, root.size(), root) != 0) return path;
     std::string below = path.substr(root.size());
     return below.empty() ? "/" : below;

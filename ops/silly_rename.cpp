@@ -1,7 +1,6 @@
 #include "ops/silly_rename.hpp"
 
-#include <dirent.h>
-#include <fcntl.h>
+#include "ops/directory_entries.hpp"
 
 #include <cctype>
 #include <cstring>
@@ -17,21 +16,7 @@ bool is_silly_rename(const char* name) {
 }
 
 bool holds_only_silly_renames(Syscalls& sys, int dirfd, const char* name) {
-    auto fd = sys.openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
-    if (!fd) return false;
-    DIR* dir = ::fdopendir(fd->get());
-    if (dir == nullptr) return false;
-    fd->release();
-    bool only_silly = true;
-    while (struct dirent* e = ::readdir(dir)) {
-        if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
-        if (!is_silly_rename(e->d_name)) {
-            only_silly = false;
-            break;
-        }
-    }
-    ::closedir(dir);
-    return only_silly;
+    return every_entry(sys, dirfd, name, is_silly_rename);
 }
 
 }  // namespace nfsguard::ops

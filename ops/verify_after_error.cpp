@@ -1,9 +1,8 @@
 #include "ops/verify_after_error.hpp"
 
-#include <dirent.h>
-#include <fcntl.h>
+#include "ops/directory_entries.hpp"
 
-#include <cstring>
+#include <fcntl.h>
 
 namespace nfsguard::ops {
 namespace {
@@ -20,25 +19,6 @@ bool same_unchanged_object(const struct stat& a, const struct stat& b) {
     return same_object(a, b) && (a.st_mode & S_IFMT) == (b.st_mode & S_IFMT) &&
            a.st_uid == b.st_uid && a.st_gid == b.st_gid && a.st_size == b.st_size &&
            a.st_mtim.tv_sec == b.st_mtim.tv_sec && a.st_mtim.tv_nsec == b.st_mtim.tv_nsec;
-}
-
-bool directory_is_empty(Syscalls& sys, int dirfd, const char* name, const struct stat& st) {
-    auto fd = sys.openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
-    if (!fd) return false;
-    auto opened = sys.fstat(fd->get());
-    if (!opened || !same_object(*opened, st)) return false;
-    DIR* dir = ::fdopendir(fd->get());
-    if (dir == nullptr) return false;
-    fd->release();
-    bool empty = true;
-    while (struct dirent* e = ::readdir(dir)) {
-        if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) {
-            empty = false;
-            break;
-        }
-    }
-    ::closedir(dir);
-    return empty;
 }
 
 // Before looking at the tree after an error: the NFS client may hold what it
@@ -89,7 +69,8 @@ bool mkdir_was_done(Syscalls& sys, int dirfd, const char* name, uid_t caller,
     refresh(sys, dirfd);
     auto st = sys.fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW);
     return st && S_ISDIR(st->st_mode) && st->st_uid == caller && window.contains(st->st_ctim) &&
-           directory_is_empty(sys, dirfd, name, *st);
+           every_entry(
+               sys, dirfd, name, [](const char*) { return false; }, &*st);
 }
 
 bool symlink_was_done(Syscalls& sys, int dirfd, const char* name, const char* target,

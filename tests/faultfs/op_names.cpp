@@ -57,24 +57,27 @@ int fs_symlink(const char* target, const char* path) {
     return reply_after_success(call, NameOp::symlink, at->name);
 }
 
-int fs_unlink(const char* path) {
+namespace {
+
+// unlink and rmdir: the same call but for the flag, and the fault they name.
+int remove_name(const char* path, int flags, NameOp op) {
     Call call{entry_name(path)};
     if (call.refusal()) return call.refusal();
     auto at = call.fs().backing.locate(path);
     if (!at) return -at.error();
-    if (::unlinkat(at->dir, at->c_name(), 0) == -1) return -errno;
+    if (::unlinkat(at->dir, at->c_name(), flags) == -1) return -errno;
     call.fs().clock.entries_changed(at->dir);
-    return reply_after_success(call, NameOp::unlink, at->name);
+    return reply_after_success(call, op, at->name);
+}
+
+}  // namespace
+
+int fs_unlink(const char* path) {
+    return remove_name(path, 0, NameOp::unlink);
 }
 
 int fs_rmdir(const char* path) {
-    Call call{entry_name(path)};
-    if (call.refusal()) return call.refusal();
-    auto at = call.fs().backing.locate(path);
-    if (!at) return -at.error();
-    if (::unlinkat(at->dir, at->c_name(), AT_REMOVEDIR) == -1) return -errno;
-    call.fs().clock.entries_changed(at->dir);
-    return reply_after_success(call, NameOp::rmdir, at->name);
+    return remove_name(path, AT_REMOVEDIR, NameOp::rmdir);
 }
 
 int fs_rename(const char* from, const char* to, unsigned int flags) {

@@ -83,26 +83,25 @@ def hold(path, kind):
 TRY = {"fcntl": "trylock", "flock": "tryflock"}
 
 
+def assert_excludes(held_path, other_path, kind):
+    """A lock held through held_path refuses another through other_path, until let go."""
+    f = hold(held_path, kind)
+    assert probe(TRY[kind], other_path) == "EAGAIN"
+    f.close()
+    assert probe(TRY[kind], other_path) == "ok"
+
+
 @pytest.mark.parametrize("kind", ["fcntl", "flock"])
 def test_a_lock_through_the_mount_excludes_another_client_and_back(two_hosts, kind):
     back, (mnt, _) = two_hosts
-    f = hold(mnt / "mbox", kind)
-    assert probe(TRY[kind], back / "mbox") == "EAGAIN"
-    f.close()
-    assert probe(TRY[kind], back / "mbox") == "ok"
-    g = hold(back / "mbox", kind)
-    assert probe(TRY[kind], mnt / "mbox") == "EAGAIN"
-    g.close()
-    assert probe(TRY[kind], mnt / "mbox") == "ok"
+    assert_excludes(mnt / "mbox", back / "mbox", kind)
+    assert_excludes(back / "mbox", mnt / "mbox", kind)
 
 
 @pytest.mark.parametrize("kind", ["fcntl", "flock"])
 def test_two_mounts_of_one_directory_exclude_each_other(two_hosts, kind):
     _, (a, b) = two_hosts
-    f = hold(a / "mbox", kind)
-    assert probe(TRY[kind], b / "mbox") == "EAGAIN"
-    f.close()
-    assert probe(TRY[kind], b / "mbox") == "ok"
+    assert_excludes(a / "mbox", b / "mbox", kind)
 
 
 def test_two_processes_on_one_mount_conflict_as_they_would_locally(two_hosts):

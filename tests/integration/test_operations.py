@@ -10,69 +10,65 @@ import socket
 import subprocess
 from pathlib import Path
 
+import pytest
+
 import mounts
 
 REPO = mounts.REPO
 
 
-def test_readiness_and_status_are_sent_to_systemd(scratch, mount_factory):
-    back, mnt = scratch / "back", scratch / "mnt"
-    back.mkdir()
-    mnt.mkdir()
-    sock_path = scratch / "notify.sock"
+@pytest.fixture
+def notify_socket(scratch):
+    """A socket standing for systemd's $NOTIFY_SOCKET: (socket, path)."""
+    path = scratch / "notify.sock"
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(sock_path))
+    sock.bind(str(path))
     sock.settimeout(15)
-    try:
-        m = mount_factory(back, mnt, "backing_fs=nfs",
-                          env={**os.environ, "NOTIFY_SOCKET": str(sock_path)})
-        ready = sock.recv(4096).decode()
-        assert ready.startswith("READY=1\n"), ready
-        assert f"STATUS=serving {back} on {mnt}, backing NOT attached" in ready
-        m.close()
-        assert sock.recv(4096).decode() == "STOPPING=1"
-    finally:
-        sock.close()
+    yield sock, path
+    sock.close()
 
 
-def test_the_watchdog_is_pinged_while_requests_are_served(scratch, mount_factory):
+@pytest.fixture
+def dirs(scratch):
     back, mnt = scratch / "back", scratch / "mnt"
     back.mkdir()
     mnt.mkdir()
-    sock_path = scratch / "notify.sock"
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(sock_path))
-    sock.settimeout(15)
-    try:
-        mount_factory(back, mnt, f"run_dir={scratch}",
-                      env={**os.environ, "NOTIFY_SOCKET": str(sock_path),
-                           "WATCHDOG_USEC": "400000"})
-        messages = [sock.recv(4096).decode() for _ in range(4)]
-        assert messages[0].startswith("READY=1")
-        assert messages[1:] == ["WATCHDOG=1"] * 3
-    finally:
-        sock.close()
+    return back, mnt
 
 
-def test_no_watchdog_pings_when_systemd_asks_for_none(scratch, mount_factory):
-    back, mnt = scratch / "back", scratch / "mnt"
-    back.mkdir()
-    mnt.mkdir()
-    sock_path = scratch / "notify.sock"
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(sock_path))
+def test_readiness_and_status_are_sent_to_systemd(dirs, notify_socket, mount_factory):
+    (back, mnt), (sock, sock_path) = dirs, notify_socket
+    m = mount_factory(back, mnt, "backing_fs=nfs",
+                      env={**os.environ, "NOTIFY_SOCKET": str(sock_path)})
+    ready = sock.recv(4096).decode()
+    assert ready.startswith("READY=1\n"), ready
+    assert f"STATUS=serving {back} on {mnt}, backing NOT attached" in ready
+    m.close()
+    assert sock.recv(4096).decode() == "STOPPING=1"
+
+
+def test_the_watchdog_is_pinged_while_requests_are_served(scratch, dirs, notify_socket,
+                                                          mount_factory):
+    (back, mnt), (sock, sock_path) = dirs, notify_socket
+    mount_factory(back, mnt, f"run_dir={scratch}",
+                  env={**os.environ, "NOTIFY_SOCKET": str(sock_path), "WATCHDOG_USEC": "400000"})
+    messages = [sock.recv(4096).decode() for _ in range(4)]
+    assert messages[0].startswith("READY=1")
+    assert messages[1:] == ["WATCHDOG=1"] * 3
+
+
+def test_no_watchdog_pings_when_systemd_asks_for_none(scratch, dirs, notify_socket,
+                                                      mount_factory):
+    (back, mnt), (sock, sock_path) = dirs, notify_socket
+    mount_factory(back, mnt, f"run_dir={scratch}",
+                  env={**os.environ, "NOTIFY_SOCKET": str(sock_path)})
+    assert sock.recv(4096).decode().startswith("READY=1")
     sock.settimeout(1.5)
     try:
-        mount_factory(back, mnt, f"run_dir={scratch}",
-                      env={**os.environ, "NOTIFY_SOCKET": str(sock_path)})
-        assert sock.recv(4096).decode().startswith("READY=1")
-        try:
-            extra = sock.recv(4096).decode()
-        except socket.timeout:
-            extra = None
-        assert extra is None, extra
-    finally:
-        sock.close()
+        extra = sock.recv(4096).decode()
+    except socket.timeout:
+        extra = None
+    assert extra is None, extra
 
 
 def test_the_unit_is_valid_for_systemd(scratch):
@@ -113,10 +109,8 @@ def test_cmake_install_lays_down_binary_unit_man_page_and_example(scratch):
     assert "ExecStart=/" in unit and "/nfsguard -f -o ${NFSGUARD_OPTIONS} ${BACKING} %f" in unit
 
 
-def test_under_systemd_log_lines_carry_their_journal_priority(scratch, mount_factory):
-    back, mnt = scratch / "back", scratch / "mnt"
-    back.mkdir()
-    mnt.mkdir()
+def test_under_systemd_log_lines_carry_their_journal_priority(scratch, dirs, mount_factory):
+    back, mnt = dirs
     m = mount_factory(back, mnt, "backing_fs=nfs", f"run_dir={scratch}",
                       env={**os.environ, "JOURNAL_STREAM": "8:12345"})
     m.close()
