@@ -15,6 +15,11 @@
 #include "tests/faultfs/open_file.hpp"
 
 namespace nfsguard::faultfs {
+OpenInodes& open_inodes() {
+    static OpenInodes inodes;
+    return inodes;
+}
+
 namespace {
 
 // O_DIRECT would make the backing demand aligned buffers, which libfuse's
@@ -26,6 +31,11 @@ void hand_out(struct fuse_file_info* fi, ops::UniqueFd fd, const char* path) {
     file->fd = std::move(fd);
     file->name = entry_name(path);
     file->writable = (fi->flags & O_ACCMODE) != O_RDONLY;
+    struct stat st;
+    if (::fstat(file->fd.get(), &st) == 0) {
+        file->ino = st.st_ino;
+        open_inodes().add(st.st_ino);
+    }
     fi->fh = reinterpret_cast<std::uintptr_t>(file.release());
     // Another host may have changed the file: never trust cached pages.
     fi->keep_cache = 0;
