@@ -13,6 +13,7 @@
 #include "fs/inode_table.hpp"
 #include "fs/lock_owners.hpp"
 #include "fs/lock_waits.hpp"
+#include "fs/request_stats.hpp"
 #include "ops/dotlock.hpp"
 #include "ops/false_errors.hpp"
 #include "ops/syscalls.hpp"
@@ -43,6 +44,7 @@ struct Filesystem {
     cache::CachePolicy cache;
     CallerIdentity callers;
     std::atomic<uint64_t> estale_retries{0};
+    RequestStats requests;
 
     // The backing guard (backing_monitor.hpp). Detached: every write is
     // refused with guard_errno, and the tree shows empty.

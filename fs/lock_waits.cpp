@@ -8,6 +8,8 @@
 #include <system_error>
 #include <thread>
 
+#include "fs/request_stats.hpp"
+
 namespace nfsguard::fs {
 namespace {
 
@@ -54,12 +56,14 @@ void on_interrupt(fuse_req_t, void* data) {
 
 void LockWaits::start(fuse_req_t req, std::function<ops::Result<void>()> wait) {
     install_wake_handler();
-    if (waiting_->fetch_add(1) >= kMaxWaiting) {
-        --*waiting_;
+    if (shared_->waiting.fetch_add(1) >= kMaxWaiting) {
+        --shared_->waiting;
+        RequestTimer::note_reply(ENOLCK);
         fuse_reply_err(req, ENOLCK);
         return;
     }
-    auto run = [req, wait = std::move(wait), waiting = waiting_] {
+    const auto started = std::chrono::steady_clock::now();
+    auto run = [req, wait = std::move(wait), shared = shared_, started] {
         Waiter w;
         w.thread = pthread_self();
         fuse_req_interrupt_func(req, on_interrupt, &w);
@@ -78,13 +82,16 @@ void LockWaits::start(fuse_req_t req, std::function<ops::Result<void>()> wait) {
         }
         w.done = true;
         fuse_req_interrupt_func(req, nullptr, nullptr);
-        --*waiting;
+        shared->waited.record(std::chrono::steady_clock::now() - started);
+        --shared->waiting;
+        if (err != 0) shared->failed.fetch_add(1, std::memory_order_relaxed);
         fuse_reply_err(req, err);
     };
     try {
         std::thread(std::move(run)).detach();
     } catch (const std::system_error&) {
-        --*waiting_;
+        --shared_->waiting;
+        RequestTimer::note_reply(ENOLCK);
         fuse_reply_err(req, ENOLCK);
     }
 }

@@ -5,7 +5,8 @@
 // locks would stall every other request on the mount. A waiting request is
 // handed to a thread of its own instead, which replies when the lock is
 // granted, or with EINTR when the waiting process is signalled (FUSE
-// INTERRUPT; Dovecot waits under alarm()).
+// INTERRUPT; Dovecot waits under alarm()). Each wait is timed, from the
+// moment the lock was found taken to the reply, whatever the outcome.
 #pragma once
 
 #define FUSE_USE_VERSION 312
@@ -15,6 +16,7 @@
 #include <functional>
 #include <memory>
 
+#include "fs/latency_histogram.hpp"
 #include "ops/result.hpp"
 
 namespace nfsguard::fs {
@@ -26,12 +28,23 @@ class LockWaits {
     // Replies to `req`, from a new thread, with the outcome of `wait`, which
     // blocks until the lock is granted and returns EINTR when its thread is
     // signalled. More than kMaxWaiting waits at once are refused (ENOLCK).
+    // A refusal is counted to the request this thread serves
+    // (fs/request_stats.hpp); a wait that ends in an error (EINTR included)
+    // is counted here: the request's stats may be gone by then, at exit.
     void start(fuse_req_t req, std::function<ops::Result<void>()> wait);
-    size_t waiting() const { return waiting_->load(); }
+    size_t waiting() const { return shared_->waiting.load(); }
+    // The waits that have ended: how many, how long.
+    LatencyHistogram::Snapshot waited() const { return shared_->waited.snapshot(); }
+    uint64_t failed() const { return shared_->failed.load(std::memory_order_relaxed); }
 
   private:
     // Shared with the waiting threads, which may outlive this object at exit.
-    std::shared_ptr<std::atomic<size_t>> waiting_ = std::make_shared<std::atomic<size_t>>(0);
+    struct Shared {
+        std::atomic<size_t> waiting{0};
+        LatencyHistogram waited;
+        std::atomic<uint64_t> failed{0};
+    };
+    std::shared_ptr<Shared> shared_ = std::make_shared<Shared>();
 };
 
 }  // namespace nfsguard::fs

@@ -95,7 +95,7 @@ void op_write_buf(fuse_req_t req, fuse_ino_t, struct fuse_bufvec* in, off_t off,
     ssize_t n = fuse_buf_copy(&out, in, FUSE_BUF_SPLICE_NONBLOCK);
     if (n > 0) OpenFile::of(fi).written = true;
     if (n < 0)
-        fuse_reply_err(req, static_cast<int>(-n));
+        r.reply_error(static_cast<int>(-n));
     else
         fuse_reply_write(req, static_cast<size_t>(n));
 }

@@ -1,7 +1,9 @@
 // The operation table and the capabilities nfsguard asks the kernel for.
 #include <spdlog/spdlog.h>
 
+#include "fs/filesystem.hpp"
 #include "fs/op_handlers.hpp"
+#include "fs/request_stats.hpp"
 
 namespace nfsguard::fs {
 namespace {
@@ -32,46 +34,59 @@ void op_init(void*, struct fuse_conn_info* conn) {
                   conn->proto_minor, conn->capable, conn->want);
 }
 
+// `handler`, counted and timed as a request of `op` (fs/request_stats.hpp).
+template <RequestOp op, auto handler>
+struct Timed;
+template <RequestOp op, typename... Args, void (*handler)(fuse_req_t, Args...)>
+struct Timed<op, handler> {
+    static void serve(fuse_req_t req, Args... args) {
+        // Taken before the handler runs: its reply frees `req`.
+        auto& fs = *static_cast<Filesystem*>(fuse_req_userdata(req));
+        RequestTimer timer(fs.requests.of(op));
+        handler(req, args...);
+    }
+};
+
 struct fuse_lowlevel_ops make_table() {
     struct fuse_lowlevel_ops ops {};
     ops.init = op_init;
-    ops.lookup = op_lookup;
-    ops.forget = op_forget;
-    ops.forget_multi = op_forget_multi;
-    ops.getattr = op_getattr;
-    ops.setattr = op_setattr;
-    ops.readlink = op_readlink;
-    ops.access = op_access;
-    ops.statfs = op_statfs;
-    ops.mknod = op_mknod;
-    ops.mkdir = op_mkdir;
-    ops.symlink = op_symlink;
-    ops.link = op_link;
-    ops.unlink = op_unlink;
-    ops.rmdir = op_rmdir;
-    ops.rename = op_rename;
-    ops.open = op_open;
-    ops.create = op_create;
-    ops.read = op_read;
-    ops.write_buf = op_write_buf;
-    ops.flush = op_flush;
-    ops.release = op_release;
-    ops.fsync = op_fsync;
-    ops.fallocate = op_fallocate;
-    ops.lseek = op_lseek;
-    ops.copy_file_range = op_copy_file_range;
-    ops.opendir = op_opendir;
-    ops.readdir = op_readdir;
-    ops.readdirplus = op_readdirplus;
-    ops.releasedir = op_releasedir;
-    ops.fsyncdir = op_fsyncdir;
-    ops.getxattr = op_getxattr;
-    ops.listxattr = op_listxattr;
-    ops.setxattr = op_setxattr;
-    ops.removexattr = op_removexattr;
-    ops.getlk = op_getlk;
-    ops.setlk = op_setlk;
-    ops.flock = op_flock;
+    ops.lookup = Timed<RequestOp::lookup, op_lookup>::serve;
+    ops.forget = Timed<RequestOp::forget, op_forget>::serve;
+    ops.forget_multi = Timed<RequestOp::batch_forget, op_forget_multi>::serve;
+    ops.getattr = Timed<RequestOp::getattr, op_getattr>::serve;
+    ops.setattr = Timed<RequestOp::setattr, op_setattr>::serve;
+    ops.readlink = Timed<RequestOp::readlink, op_readlink>::serve;
+    ops.access = Timed<RequestOp::access, op_access>::serve;
+    ops.statfs = Timed<RequestOp::statfs, op_statfs>::serve;
+    ops.mknod = Timed<RequestOp::mknod, op_mknod>::serve;
+    ops.mkdir = Timed<RequestOp::mkdir, op_mkdir>::serve;
+    ops.symlink = Timed<RequestOp::symlink, op_symlink>::serve;
+    ops.link = Timed<RequestOp::link, op_link>::serve;
+    ops.unlink = Timed<RequestOp::unlink, op_unlink>::serve;
+    ops.rmdir = Timed<RequestOp::rmdir, op_rmdir>::serve;
+    ops.rename = Timed<RequestOp::rename, op_rename>::serve;
+    ops.open = Timed<RequestOp::open, op_open>::serve;
+    ops.create = Timed<RequestOp::create, op_create>::serve;
+    ops.read = Timed<RequestOp::read, op_read>::serve;
+    ops.write_buf = Timed<RequestOp::write, op_write_buf>::serve;
+    ops.flush = Timed<RequestOp::flush, op_flush>::serve;
+    ops.release = Timed<RequestOp::release, op_release>::serve;
+    ops.fsync = Timed<RequestOp::fsync, op_fsync>::serve;
+    ops.fallocate = Timed<RequestOp::fallocate, op_fallocate>::serve;
+    ops.lseek = Timed<RequestOp::lseek, op_lseek>::serve;
+    ops.copy_file_range = Timed<RequestOp::copy_file_range, op_copy_file_range>::serve;
+    ops.opendir = Timed<RequestOp::opendir, op_opendir>::serve;
+    ops.readdir = Timed<RequestOp::readdir, op_readdir>::serve;
+    ops.readdirplus = Timed<RequestOp::readdirplus, op_readdirplus>::serve;
+    ops.releasedir = Timed<RequestOp::releasedir, op_releasedir>::serve;
+    ops.fsyncdir = Timed<RequestOp::fsyncdir, op_fsyncdir>::serve;
+    ops.getxattr = Timed<RequestOp::getxattr, op_getxattr>::serve;
+    ops.listxattr = Timed<RequestOp::listxattr, op_listxattr>::serve;
+    ops.setxattr = Timed<RequestOp::setxattr, op_setxattr>::serve;
+    ops.removexattr = Timed<RequestOp::removexattr, op_removexattr>::serve;
+    ops.getlk = Timed<RequestOp::getlk, op_getlk>::serve;
+    ops.setlk = Timed<RequestOp::setlk, op_setlk>::serve;
+    ops.flock = Timed<RequestOp::flock, op_flock>::serve;
     return ops;
 }
 

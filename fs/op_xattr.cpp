@@ -11,11 +11,11 @@ namespace nfsguard::fs {
 namespace {
 
 // Replies to a size probe (size 0) with the size, otherwise with the data.
-void reply_sized(fuse_req_t req, size_t size, const ops::Result<size_t>& n,
+void reply_sized(Request& r, size_t size, const ops::Result<size_t>& n,
                  const std::vector<char>& buf) {
-    if (!n) return (void)fuse_reply_err(req, n.error());
-    if (size == 0) return (void)fuse_reply_xattr(req, *n);
-    fuse_reply_buf(req, buf.data(), *n);
+    if (!n) return r.reply_error(n);
+    if (size == 0) return (void)fuse_reply_xattr(r.raw(), *n);
+    fuse_reply_buf(r.raw(), buf.data(), *n);
 }
 
 }  // namespace
@@ -28,7 +28,7 @@ void op_getxattr(fuse_req_t req, fuse_ino_t id, const char* name, size_t size) {
     auto n = r.on_object(id, [&](const ops::Located& obj) {
         return ops::get_xattr(r.fs().sys, obj, name, size ? buf.data() : nullptr, size);
     });
-    reply_sized(req, size, n, buf);
+    reply_sized(r, size, n, buf);
 }
 
 void op_listxattr(fuse_req_t req, fuse_ino_t id, size_t size) {
@@ -39,7 +39,7 @@ void op_listxattr(fuse_req_t req, fuse_ino_t id, size_t size) {
     auto n = r.on_object(id, [&](const ops::Located& obj) {
         return ops::list_xattr(r.fs().sys, obj, size ? buf.data() : nullptr, size);
     });
-    reply_sized(req, size, n, buf);
+    reply_sized(r, size, n, buf);
 }
 
 void op_setxattr(fuse_req_t req, fuse_ino_t id, const char* name, const char* value, size_t size,

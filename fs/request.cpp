@@ -5,6 +5,8 @@
 #include <cstring>
 #include <vector>
 
+#include "fs/request_stats.hpp"
+
 namespace nfsguard::fs {
 Request::Request(fuse_req_t req)
     : req_(req), fs_(*static_cast<Filesystem*>(fuse_req_userdata(req))) {
@@ -18,11 +20,12 @@ Request::Request(fuse_req_t req)
         spdlog::error("cannot act as uid {} gid {}: {}", who.uid, who.gid,
                       std::strerror(r.error()));
         identity_ok_ = false;
-        fuse_reply_err(req_, EPERM);
+        reply_error(EPERM);
     }
 }
 
 void Request::reply_error(int err) {
+    RequestTimer::note_reply(err);
     fuse_reply_err(req_, err);
 }
 

@@ -1,6 +1,7 @@
 #include "fs/stats.hpp"
 
 #include "fs/paths.hpp"
+#include "fs/stats_text.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -36,6 +37,36 @@ void write_atomically(const std::string& path, const std::string& content) {
     }
     if (std::rename(tmp.c_str(), path.c_str()) != 0)
         spdlog::debug("cannot write {}: {}", path, std::strerror(errno));
+}
+
+double seconds(std::chrono::nanoseconds d) {
+    return std::chrono::duration<double>(d).count();
+}
+
+// {"count":N,"seconds":S,"buckets":[cumulative counts, the last for +Inf]}
+// with `extra` members first.
+std::string histogram_json(const LatencyHistogram::Snapshot& h, const std::string& extra) {
+    std::string buckets;
+    for (size_t i = 0; i < h.cumulative.size(); ++i)
+        buckets += fmt::format("{}{}", i ? "," : "", h.cumulative[i]);
+    return fmt::format("{{{}\"count\":{},\"seconds\":{:.9f},\"buckets\":[{}]}}", extra, h.count,
+                       seconds(h.sum), buckets);
+}
+
+// The samples of one Prometheus histogram: cumulative buckets with their
+// `le` bounds, then _sum and _count (equal to the +Inf bucket).
+std::string histogram_samples(const std::string& name, const std::string& labels,
+                              const LatencyHistogram::Snapshot& h) {
+    std::string out;
+    for (size_t i = 0; i < h.cumulative.size(); ++i) {
+        const std::string le = i < LatencyHistogram::kBounds.size()
+                                   ? fmt::format("{}", seconds(LatencyHistogram::kBounds[i]))
+                                   : "+Inf";
+        out += fmt::format("{}_bucket{{{},le=\"{}\"}} {}\n", name, labels, le, h.cumulative[i]);
+    }
+    out += fmt::format("{}_sum{{{}}} {:.9f}\n", name, labels, seconds(h.sum));
+    out += fmt::format("{}_count{{{}}} {}\n", name, labels, h.count);
+    return out;
 }
 
 }  // namespace
@@ -87,6 +118,21 @@ std::string StatsWriter::json() const {
         false_errors +=
             fmt::format("{}\"{}\":{}", i ? "," : "", ops::op_name(op), fs_.false_errors.count(op));
     }
+    std::string bounds;
+    for (size_t i = 0; i < LatencyHistogram::kBounds.size(); ++i)
+        bounds += fmt::format("{}{}", i ? "," : "", seconds(LatencyHistogram::kBounds[i]));
+    std::string requests;
+    for (size_t i = 0; i < kRequestOps; ++i) {
+        const auto op = static_cast<RequestOp>(i);
+        const OpStats& o = fs_.requests.of(op);
+        requests += fmt::format(
+            "{}\"{}\":{}", i ? "," : "", request_op_name(op),
+            histogram_json(
+                o.latency.snapshot(),
+                fmt::format("\"errors\":{},", o.errors.load(std::memory_order_relaxed))));
+    }
+    const std::string lock_waits =
+        histogram_json(fs_.waits.waited(), fmt::format("\"failed\":{},", fs_.waits.failed()));
     const auto uptime = std::chrono::duration_cast<std::chrono::seconds>(
                             std::chrono::steady_clock::now() - started_)
                             .count();
@@ -94,11 +140,13 @@ std::string StatsWriter::json() const {
         "{{\"mountpoint\":\"{}\",\"uptime_seconds\":{},\"backing_attached\":{},"
         "\"writes_refused\":{},\"false_errors_hidden\":{{{}}},\"estale_retries\":{},"
         "\"clock_skew_seconds\":{},\"lock_waits_now\":{},\"lock_owners_now\":{},"
-        "\"inodes_known\":{},\"directory_descriptors\":{}}}\n",
+        "\"inodes_known\":{},\"directory_descriptors\":{},\"lock_waits\":{},"
+        "\"latency_buckets_seconds\":[{}],\"requests\":{{{}}}}}\n",
         escape_json(mountpoint_), uptime, fs_.attached.load() ? "true" : "false",
         fs_.refused_writes.load(), false_errors, fs_.estale_retries.load(),
         fs_.skew.measured() ? fmt::format("{:.3f}", fs_.skew.seconds()) : "null",
-        fs_.waits.waiting(), fs_.locks.size(), fs_.inodes.size(), fs_.inodes.cached_dir_fds());
+        fs_.waits.waiting(), fs_.locks.size(), fs_.inodes.size(), fs_.inodes.cached_dir_fds(),
+        lock_waits, bounds, requests);
 }
 
 std::string StatsWriter::prometheus() const {
@@ -126,8 +174,30 @@ std::string StatsWriter::prometheus() const {
     out += fmt::format("nfsguard_clock_skew_seconds{{{}}} {:.3f}\n", m, fs_.skew.seconds());
     metric("lock_waits", "gauge", "Lock requests waiting now.");
     out += fmt::format("nfsguard_lock_waits{{{}}} {}\n", m, fs_.waits.waiting());
+    metric("lock_wait_seconds", "histogram",
+           "Lock requests that had to wait for another holder, by how long they waited.");
+    out += histogram_samples("nfsguard_lock_wait_seconds", m, fs_.waits.waited());
+    metric("lock_waits_failed_total", "counter",
+           "Lock waits that ended without the lock (interrupted by a signal, or an error).");
+    out += fmt::format("nfsguard_lock_waits_failed_total{{{}}} {}\n", m, fs_.waits.failed());
     metric("inodes", "gauge", "Inodes the kernel knows through this mount.");
     out += fmt::format("nfsguard_inodes{{{}}} {}\n", m, fs_.inodes.size());
+    metric("request_duration_seconds", "histogram",
+           "FUSE requests served, by operation and how long nfsguard took to answer.");
+    for (size_t i = 0; i < kRequestOps; ++i) {
+        const auto op = static_cast<RequestOp>(i);
+        out += histogram_samples("nfsguard_request_duration_seconds",
+                                 fmt::format("{},op=\"{}\"", m, request_op_name(op)),
+                                 fs_.requests.of(op).latency.snapshot());
+    }
+    metric("request_errors_total", "counter",
+           "FUSE requests answered with an error, by operation.");
+    for (size_t i = 0; i < kRequestOps; ++i) {
+        const auto op = static_cast<RequestOp>(i);
+        out += fmt::format("nfsguard_request_errors_total{{{},op=\"{}\"}} {}\n", m,
+                           request_op_name(op),
+                           fs_.requests.of(op).errors.load(std::memory_order_relaxed));
+    }
     return out;
 }
 
@@ -165,53 +235,12 @@ int print_stats(int argc, const char* const* argv) {
         std::fputs(content.str().c_str(), stdout);
         return 0;
     }
-    // Human form: one "key: value" line per field, nested objects flattened.
-    std::string text = content.str();
-    std::string key, out, prefix;
-    bool in_string = false, reading_key = true;
-    std::string token;
-    auto flush_value = [&] {
-        if (!token.empty()) out += fmt::format("{:<32} {}\n", prefix + key, token);
-        token.clear();
-    };
-    for (char c : text) {
-        if (in_string) {
-            if (c == '"')
-                in_string = false;
-            else
-                (reading_key ? key : token) += c;
-            continue;
-        }
-        switch (c) {
-            case '"':
-                in_string = true;
-                if (reading_key) key.clear();
-                break;
-            case ':':
-                reading_key = false;
-                break;
-            case '{':
-                if (!key.empty()) prefix = key + ".";
-                reading_key = true;
-                key.clear();
-                break;
-            case '}':
-                flush_value();
-                prefix.clear();
-                reading_key = true;
-                break;
-            case ',':
-                flush_value();
-                reading_key = true;
-                break;
-            case ' ':
-            case '\n':
-                break;
-            default:
-                token += c;
-        }
+    const std::string text = stats_as_text(content.str());
+    if (text.empty()) {
+        std::fprintf(stderr, "nfsguard: cannot read the stats in %s\n", path.c_str());
+        return 1;
     }
-    std::fputs(out.c_str(), stdout);
+    std::fputs(text.c_str(), stdout);
     return 0;
 }
 
