@@ -13,6 +13,8 @@ packages=(
   python3 python3-pytest python3-pytest-timeout util-linux procps
   # lock tools mail software uses, for the lock tests
   procmail liblockfile-bin
+  # the Debian package: dpkg-shlibdeps for its Depends, man to render its page
+  dpkg-dev man-db
 )
 
 missing=()

@@ -59,6 +59,8 @@ stage "format" 120 bash tests/check-format.sh
 stage "build" 1500 build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 stage "unit tests" 300 ctest --test-dir build --output-on-failure --timeout 120
 stage "integration tests" 1500 integration build
+# The .deb cpack makes from that build: its contents, and dpkg -i / -r / -P.
+NFSGUARD_BUILD="$REPO/build" stage "debian package" 600 bash tests/package/run.sh
 
 # The sanitizer build differs in every object, so it is a second build; its
 # integration run uses a smaller big-folder test (the sanitizers slow every
