@@ -7,11 +7,21 @@ window in which the NFS server's replies are blocked. Prints one line:
 "OK (<s>s)" or "ERR <ERRNO> (<strerror>) (<s>s)"; exit status 0 / 1.
 
 ops: rename A B | link A B | mkdir A | symlink TARGET A | unlink A | rmdir A
+     deliver-link TMP NEW    Maildir delivery: link(TMP, NEW), then unlink(TMP)
+     deliver-rename TMP NEW  Maildir delivery: rename(TMP, NEW)
+(the message file TMP is written beforehand, outside the window).
 """
 import errno
 import os
 import sys
 import time
+
+
+def deliver_link(tmp, new):
+    # A plain Maildir delivery (no NFS workaround of its own): an error from
+    # link() fails the delivery, and tmp/ keeps the file for a later retry.
+    os.link(tmp, new, follow_symlinks=False)
+    os.unlink(tmp)
 
 
 def main():
@@ -26,6 +36,8 @@ def main():
         "symlink": lambda: os.symlink(args[0], args[1]),
         "unlink": lambda: os.unlink(args[0]),
         "rmdir": lambda: os.rmdir(args[0]),
+        "deliver-link": lambda: deliver_link(args[0], args[1]),
+        "deliver-rename": lambda: os.rename(args[0], args[1]),
     }
     if op not in calls:
         print(f"bad op {op}", file=sys.stderr)

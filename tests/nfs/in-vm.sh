@@ -23,10 +23,11 @@ set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 NFSGUARD=$HERE/nfsguard
 FSOP=$HERE/fsop.py
+LANECHECK=$HERE/lanecheck.py
 OUT=${NFSVM_OUT:?run me through run-lane.sh}
 EXPORT=${NFSVM_EXPORT:-/export}
 VERS=${LANE_VERS:-"3 4.2"}
-OPS=${LANE_OPS:-"rename link mkdir symlink unlink rmdir"}
+OPS=${LANE_OPS:-"rename link mkdir symlink unlink rmdir deliver-link deliver-rename"}
 NFS_OPTS=${LANE_NFS_OPTS:-"hard,timeo=10,retrans=2"}
 RESULTS=$OUT/results.txt
 : > "$RESULTS"
@@ -57,9 +58,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-start_nfsguard() {  # start_nfsguard MOUNTPOINT LOG
+start_nfsguard() {  # start_nfsguard MOUNTPOINT LOG [MORE_OPTIONS]
     local mp=$1 log=$2
-    "$NFSGUARD" -f -o backing_fs=nfs,state_dir= "$mp" "$mp" > "$log" 2>&1 &
+    "$NFSGUARD" -f -o "backing_fs=nfs,state_dir=${3:+,$3}" "$mp" "$mp" > "$log" 2>&1 &
     NG_PID=$! NG_MP=$mp
     for _ in $(seq 1 150); do
         grep -q " $mp fuse.nfsguard " /proc/mounts && { say "nfsguard (pid $NG_PID) mounted on $mp"; return 0; }
@@ -83,7 +84,22 @@ unblock()    { nft delete table inet lane 2>/dev/null; }
 kill_conns() { ss -K -t '( sport = :2049 or dport = :2049 )' > /dev/null 2>&1; }
 
 expected_error() {
-    case $1 in rename | unlink | rmdir) echo ENOENT ;; *) echo EEXIST ;; esac
+    case $1 in rename | unlink | rmdir | deliver-rename) echo ENOENT ;; *) echo EEXIST ;; esac
+}
+# The call nfsguard names in its log for op $1, and the name it hides it for.
+logged_call() {
+    case $1 in deliver-link) echo "link new/msg" ;; deliver-rename) echo "rename new/msg" ;;
+        rename) echo "rename dst" ;; link) echo "link lnk" ;; mkdir) echo "mkdir new" ;;
+        symlink) echo "symlink sym" ;; *) echo "$1 victim" ;; esac
+}
+
+# Looks up every name the call and nfsguard's checks around it will need, so
+# that they are in the NFS client's caches (attributes for acregmin, 3 s).
+warm() {
+    local d=$1 op=$2
+    ls -la "$d" > /dev/null
+    stat "$d"/src "$d"/dst "$d"/lnk "$d"/new "$d"/sym "$d"/victim > /dev/null 2>&1
+    case $op in deliver-*) ls -la "$d/tmp" "$d/new" > /dev/null; stat "$d/tmp/msg" "$d/new/msg" > /dev/null 2>&1 ;; esac
 }
 
 # Prepares directory $1 (path through the mount under test) for op $2, warms
@@ -96,9 +112,9 @@ prepare() {
         rename | link) echo data > "$d/src" ;;
         unlink) echo data > "$d/victim" ;;
         rmdir) mkdir "$d/victim" ;;
+        deliver-*) mkdir "$d/tmp" "$d/new" "$d/cur" && echo message > "$d/tmp/msg" ;;
     esac
-    ls -la "$d" > /dev/null
-    stat "$d"/src "$d"/dst "$d"/lnk "$d"/new "$d"/sym "$d"/victim > /dev/null 2>&1
+    warm "$d" "$op"
     sync
     case $op in
         rename) echo "$d/src $d/dst" ;;
@@ -106,6 +122,7 @@ prepare() {
         mkdir) echo "$d/new" ;;
         symlink) echo "target-of-$op $d/sym" ;;
         unlink | rmdir) echo "$d/victim" ;;
+        deliver-*) echo "$d/tmp/msg $d/new/msg" ;;
     esac
 }
 
@@ -118,14 +135,23 @@ server_done() {
         mkdir) [ -d "$s/new" ] ;;
         symlink) [ -L "$s/sym" ] ;;
         unlink | rmdir) [ ! -e "$s/victim" ] ;;
+        deliver-*) [ -e "$s/new/msg" ] ;;
     esac
 }
 
+# A Maildir delivery is right when new/ holds the message exactly once (and,
+# for a delivery that reported success, tmp/ is empty). $1 dir, $2 mode.
+delivered_once() {
+    [ "$(ls -A "$1/new")" = msg ] && [ "$(cat "$1/new/msg" 2> /dev/null)" = message ] &&
+        { [ "$2" = straight ] || [ -z "$(ls -A "$1/tmp")" ]; }
+}
+
 # Is the end state right on the server? $1 server-side dir, $2 op, $3 inode
-# number of src before the call (rename).
+# number of src before the call (rename), $4 mode.
 server_state() {
-    local s=$1 op=$2 ino=$3
+    local s=$1 op=$2 ino=$3 mode=$4
     case $op in
+        deliver-*) delivered_once "$s" "$mode" ;;
         rename) [ ! -e "$s/src" ] && [ -f "$s/dst" ] && [ "$(stat -c %i "$s/dst")" = "$ino" ] ;;
         link) [ "$(stat -c %i "$s/lnk")" = "$(stat -c %i "$s/src")" ] && [ "$(stat -c %h "$s/src")" = 2 ] ;;
         mkdir) [ -d "$s/new" ] ;;
@@ -134,10 +160,12 @@ server_state() {
     esac
 }
 
-# Does the caller see that state? $1 the directory through the mount, $2 op.
+# Does the caller see that state? $1 the directory through the mount, $2 op,
+# $3 mode.
 caller_state() {
-    local d=$1 op=$2
+    local d=$1 op=$2 mode=${3:-nfsguard}
     case $op in
+        deliver-*) delivered_once "$d" "$mode" ;;
         rename) [ ! -e "$d/src" ] && [ "$(cat "$d/dst" 2>/dev/null)" = data ] ;;
         link) [ "$(cat "$d/lnk" 2>/dev/null)" = data ] && [ "$(stat -c %h "$d/src")" = 2 ] ;;
         mkdir) [ -d "$d/new" ] ;;
@@ -155,7 +183,7 @@ stale_view() {
         "$(for f in src dst lnk new sym victim; do stat -c '%n ' "$d/$f" 2>/dev/null; done)"
     if [ "$mode" = straight ]; then
         stat --cached=never "$d" > /dev/null   # statx AT_STATX_FORCE_SYNC on the directory
-        if caller_state "$d" "$op"; then t=yes; else t=no; fi
+        if caller_state "$d" "$op" straight; then t=yes; else t=no; fi
         say "  after statx(AT_STATX_FORCE_SYNC) on the directory the caller sees it: $t"
     else
         for t in $(seq 1 40); do caller_state "$d" "$op" && break; sleep 1; done
@@ -180,7 +208,7 @@ trial() {
     python3 "$FSOP" "$go" "$op" $args > "$res" 2>&1 &
     local opid=$!
     for _ in $(seq 1 200); do grep -q ready "$res" && break; sleep 0.05; done
-    ls -la "$d" > /dev/null                # warm once more, right before the block
+    warm "$d" "$op"                        # once more, right before the block
     local t0; t0=$(cut -d' ' -f1 /proc/uptime)
     block
     touch "$go"
@@ -203,57 +231,345 @@ trial() {
     wait $opid 2>/dev/null
     unblock
     TRIAL_RES=$(grep -v '^ready$' "$res" | head -1)
-    if server_state "$s" "$op" "$ino"; then
-        if caller_state "$d" "$op"; then TRIAL_STATE=right; else TRIAL_STATE="stale view"; fi
+    if server_state "$s" "$op" "$ino" "$mode"; then
+        if caller_state "$d" "$op" "$mode"; then TRIAL_STATE=right; else TRIAL_STATE="stale view"; fi
     fi
+    case $op in deliver-*)
+        say "  $name: server new/: [$(ls -A "$s/new" | tr '\n' ' ')] tmp/: [$(ls -A "$s/tmp" | tr '\n' ' ')]" ;;
+    esac
     [ "$TRIAL_STATE" = "stale view" ] && stale_view "$mode" "$s" "$d" "$op"
     say "$name: server did it while replies were blocked: $TRIAL_EXEC; caller got: $TRIAL_RES;" \
         "end state $TRIAL_STATE; replies blocked for $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}') s"
 }
 
-# --- main ---------------------------------------------------------------------
-sysctl -q -w fs.protected_hardlinks=0   # else link() sends an ACCESS first (see README)
-modprobe -a nf_tables inet_diag tcp_diag 2>/dev/null
-say "kernel $(uname -r); nfsguard: $(ldd "$NFSGUARD" | grep -c 'not found') missing libraries"
-ldd "$NFSGUARD" | grep 'not found' && { echo "nfsguard cannot run in the guest"; exit 3; }
-
+# --- results ------------------------------------------------------------------
 pass=0 fail=0
-for v in $VERS; do
-    m=/mnt/nfs$v; m=${m%%.*}
+result() {  # result ok|bad LINE
+    if [ "$1" = ok ]; then
+        pass=$((pass + 1)); echo "PASS $2" | tee -a "$RESULTS"
+    else
+        fail=$((fail + 1)); echo "FAIL $2" | tee -a "$RESULTS"
+    fi
+}
+lastline() { tail -n 1 "$1" | sed 's/^RESULT \(ok\|BAD\) //'; }
+resultok() { tail -n 1 "$1" | grep -q '^RESULT ok'; }
+# Waits up to $2 s for regex $3 in file $1 (from line $4 on); prints the seconds taken.
+wait_log() {
+    local f=$1 limit=$2 re=$3 from=${4:-1} t0=$SECONDS
+    while [ $((SECONDS - t0)) -lt "$limit" ]; do
+        tail -n +"$from" "$f" | grep -q "$re" && { echo $((SECONDS - t0)); return 0; }
+        sleep 0.2
+    done
+    return 1
+}
+errname() {  # the errno a shell command's message names
+    case $1 in *"Stale file handle"*) echo ESTALE ;; *"No space"*) echo ENOSPC ;;
+        *"Directory not empty"*) echo ENOTEMPTY ;; *"No such file"*) echo ENOENT ;;
+        *"File exists"*) echo EEXIST ;; *"Input/output"*) echo EIO ;; *) echo "${1:-?}" ;; esac
+}
+
+# --- the second NFS client ----------------------------------------------------
+# NFSv4.2: a client "host" in a network namespace (veth 10.99.0.2 -> 10.99.0.1,
+# its own hostname): nfsd sees a second NFSv4 client id. NFSv3: NLM from such
+# a namespace hung in the reference kit, so a nosharecache mount (its own
+# superblock and caches; the same lockd host, other lock owners).
+NETNS=no
+setup_netns() {
+    ip netns add lane2 || return 1
+    ip link add lanev0 type veth peer name lanev1 &&
+        ip link set lanev1 netns lane2 &&
+        ip addr add 10.99.0.1/24 dev lanev0 && ip link set lanev0 up &&
+        ip netns exec lane2 ip addr add 10.99.0.2/24 dev lanev1 &&
+        ip netns exec lane2 ip link set lanev1 up && ip netns exec lane2 ip link set lo up &&
+        exportfs -o rw,sync,no_subtree_check,no_root_squash,insecure 10.99.0.0/24:/export &&
+        NETNS=yes
+}
+mount_other() {  # mount_other VERS DIR: the second client's mount; prints what it is
+    local v=$1 dir=$2
+    mkdir -p "$dir"
+    if [ "$v" != 3 ] && [ $NETNS = yes ] &&
+        timeout 60 unshare --uts sh -c "hostname lane-client2; nsenter --net=/run/netns/lane2 mount -t nfs -o vers=$v 10.99.0.1:/export $dir"; then
+        echo "a client in a network namespace (its own NFSv4 client id)"
+        return 0
+    fi
+    local o=vers=$v,nosharecache
+    [ "$v" = 3 ] && o+=,proto=tcp
+    timeout 60 mount -t nfs -o "$o" 127.0.0.1:/export "$dir" && echo "a nosharecache mount (its own caches)"
+}
+
+# --- ESTALE: objects replaced on the server while nfsguard holds handles -------
+# $1 version, $2 the directory through nfsguard, $3 the same on the server,
+# $4 the same on the NFS mount (control).
+check_estale() {
+    local v=$1 d=$2 s=$3 raw=$4 ok=1 got='' ctl=''
+    mkdir -p "$d/sub" && echo old > "$d/f" && echo a > "$d/sub/a" || { result bad "v$v ESTALE: setup failed"; return; }
+    mkdir -p "$raw-ctl/sub" && echo old > "$raw-ctl/f"
+    cat "$d/f" "$d/sub/a" > /dev/null; ls -la "$d" "$d/sub" "$raw-ctl" "$raw-ctl/sub" > /dev/null
+    # Handles: a program holds the file open through nfsguard (nfsguard holds
+    # a backing descriptor), nfsguard holds its descriptor of sub/; the
+    # control holds descriptors straight on NFS.
+    local c1=/tmp/est-f.$v c2=/tmp/est-d.$v c3=/tmp/est-ng.$v
+    mkfifo "$c1.in" "$c2.in" "$c3.in"
+    python3 "$LANECHECK" heldfd "$raw-ctl/f" < "$c1.in" > "$c1" 2>&1 & local p1=$!
+    python3 "$LANECHECK" heldfd "$raw-ctl/sub" < "$c2.in" > "$c2" 2>&1 & local p2=$!
+    python3 "$LANECHECK" heldfd "$d/f" < "$c3.in" > "$c3" 2>&1 & local p3=$!
+    exec 5> "$c1.in" 6> "$c2.in" 7> "$c3.in"
+    for _ in $(seq 1 100); do grep -q ready "$c1" && grep -q ready "$c2" && grep -q ready "$c3" && break; sleep 0.1; done
+    # Replaced on the server's local filesystem: a new file renamed over the
+    # old one, the directory removed and made again.
+    for x in "$s" "$s-ctl"; do
+        echo new > "$x/f.new" && mv "$x/f.new" "$x/f"
+        rm -r "$x/sub" && mkdir "$x/sub" && echo b > "$x/sub/b"
+    done
+    echo go >&5; echo go >&6; echo go >&7; exec 5>&- 6>&- 7>&-
+    wait $p1 $p2 $p3
+    ctl="held descriptors straight on NFS: file $(lastline "$c1"), directory $(lastline "$c2"); a program's old descriptor through nfsguard: $(lastline "$c3")"
+    # The next operations through nfsguard, by name.
+    local r
+    r=$(timeout 60 cat "$d/f" 2>&1) ; [ "$r" = new ] || { ok=0; got+=" read f: '$r';"; }
+    r=$(timeout 60 sh -c "echo more >> '$d/f'" 2>&1) || { ok=0; got+=" append f: $(errname "$r");"; }
+    [ "$(cat "$s/f")" = "$(printf 'new\nmore')" ] || { ok=0; got+=" server f: '$(cat "$s/f" | tr '\n' ' ')';"; }
+    r=$(timeout 60 ls -A "$d/sub" 2>&1); [ "$r" = b ] || { ok=0; got+=" list sub: '$(echo $r)';"; }
+    r=$(timeout 60 cat "$d/sub/b" 2>&1); [ "$r" = b ] || { ok=0; got+=" read sub/b: '$r';"; }
+    r=$(timeout 60 sh -c "echo c > '$d/sub/c'" 2>&1) || { ok=0; got+=" create sub/c: $(errname "$r");"; }
+    [ -f "$s/sub/c" ] || { ok=0; got+=" sub/c not on the server;"; }
+    rm -f "$c1"* "$c2"* "$c3"*
+    if [ $ok = 1 ]; then
+        result ok "v$v ESTALE: file and directory replaced on the server: read, append, list, create through nfsguard all on the new objects; control: $ctl"
+    else
+        result bad "v$v ESTALE: through nfsguard:$got control: $ctl"
+    fi
+}
+
+# --- silly renames ------------------------------------------------------------
+# $1 version, $2 mode, $3 the directory (through nfsguard or straight), $4 on the server
+silly_trial() {
+    local v=$1 mode=$2 d=$3 s=$4 r
+    SILLY_OUT='' SILLY_OK=1
+    mkdir "$d" && echo data > "$d/f" || { SILLY_OUT="setup failed"; SILLY_OK=0; return; }
+    exec 8< "$d/f"
+    r=$(rm "$d/f" 2>&1) || { SILLY_OUT+="unlink: $(errname "$r"); "; SILLY_OK=0; }
+    local on_server shown
+    on_server=$(ls -A "$s" | tr '\n' ' ')
+    shown=$(ls -A "$d" | tr '\n' ' ')
+    case $on_server in .nfs*) ;; *) SILLY_OK=0 ;; esac
+    [ -z "$shown" ] || SILLY_OK=0
+    r=$(cat <&8); [ "$r" = data ] || { SILLY_OUT+="read of the open file: '$r'; "; SILLY_OK=0; }
+    exec 8<&-
+    local t0; t0=$(cut -d' ' -f1 /proc/uptime)
+    r=$(rmdir "$d" 2>&1) && r=OK || { r=$(errname "$r"); SILLY_OK=0; }
+    SILLY_OUT+="server shows [${on_server% }], readdir shows [${shown% }], rmdir right after the close: $r"
+    [ -e "$s" ] && SILLY_OUT+=" (on the server: [$(ls -A "$s" | tr '\n' ' ')])"
+    rmdir "$d" 2> /dev/null; rm -rf "$s"
+}
+check_silly() {
+    local v=$1 d=$2 s=$3 raw=$4 ctl
+    silly_trial "$v" straight "$raw-ctl" "$s-ctl"; ctl=$SILLY_OUT
+    silly_trial "$v" nfsguard "$d" "$s"
+    if [ $SILLY_OK = 1 ]; then
+        result ok "v$v silly rename: through nfsguard: $SILLY_OUT; straight: $ctl"
+    else
+        result bad "v$v silly rename: through nfsguard: $SILLY_OUT; straight: $ctl"
+    fi
+}
+
+# --- locks --------------------------------------------------------------------
+check_locks() {  # $1 version, $2 file through nfsguard, $3 on the server, $4 second client, $5 what it is
+    local v=$1 out=/tmp/locks.$1
+    echo > "$3"; chmod 666 "$3"; sync
+    timeout 300 python3 "$LANECHECK" locks "$2" "$3" "$4" > "$out" 2>&1
+    sed 's/^/  /' "$out"
+    if resultok "$out"; then
+        result ok "v$v locks (fcntl, flock) through nfsguard vs the server's local fs and $5: conflicts both ways, blocking locks granted when the holder lets go ($(lastline "$out"))"
+    else
+        result bad "v$v locks: $(grep -h '^BAD' "$out" | tr '\n' ';') $(tail -n 3 "$out" | grep -v '^RESULT\|^BAD\|^ok' | tr '\n' ' ')"
+    fi
+}
+
+# --- cache coherence ----------------------------------------------------------
+check_cache() {  # $1 version, $2 other client's dir, $3 through nfsguard, $4 raw, $5 what the other is
+    local v=$1 out=/tmp/cache.$1
+    mkdir "$2" || { result bad "v$v cache: setup failed"; return; }
+    timeout 200 python3 "$LANECHECK" cache "$2" "$3" "$4" 75 > "$out" 2>&1
+    sed 's/^/  /' "$out"
+    local opts; opts=$(awk -v m="$NG_MP" '$2 == m && $3 ~ /^nfs/ {print $4}' /proc/mounts | head -1)
+    local line
+    line="v$v cache coherence (changes by $5, cache=shared): $(lastline "$out"); the NFS mount under nfsguard has ${opts:-?} (attribute cache acregmin 3 s..acregmax 60 s, acdirmin 30 s..acdirmax 60 s unless set)"
+    if resultok "$out"; then result ok "$line"; else result bad "$line; $(grep -h '^BAD' "$out" | tr '\n' ';')"; fi
+}
+
+# --- close errors on a small export ------------------------------------------
+SMALL=/small
+setup_small() {
+    mkdir -p $SMALL && mount -t tmpfs -o size=4m tmpfs $SMALL && chmod 1777 $SMALL &&
+        exportfs -o rw,sync,no_subtree_check,no_root_squash,insecure,fsid=4242 127.0.0.1/8:$SMALL
+}
+fill_small() {  # leaves 128 KiB free
+    rm -f $SMALL/*
+    dd if=/dev/zero of=$SMALL/fill bs=64k 2> /dev/null
+    truncate -s -128K $SMALL/fill
+    sync
+}
+closeerr_trials() {  # $1 the directory; sets CE_TXT, CE_OK (every trial saw the error)
+    local d=$1 out=/tmp/closeerr
+    CE_TXT='' CE_OK=1
+    for how in close fsync; do
+        fill_small
+        timeout 120 python3 "$LANECHECK" closeerr "$d/t-$how" 1048576 ${how/close/} > "$out" 2>&1
+        resultok "$out" || CE_OK=0
+        CE_TXT+="write 1 MiB then $how: $(lastline "$out"); "
+    done
+    CE_TXT=${CE_TXT%; }
+}
+check_closeerr() {
+    local v=$1 m=/mnt/small${1%%.*} o ctl
     mkdir -p "$m"
     if [ "$v" = 3 ]; then o=vers=3,proto=tcp,$NFS_OPTS; else o=vers=$v,$NFS_OPTS; fi
-    mount -t nfs -o "$o" 127.0.0.1:/export "$m" || { echo "v$v: cannot mount NFS" | tee -a "$RESULTS"; fail=$((fail + 1)); continue; }
+    timeout 60 mount -t nfs -o "$o" 127.0.0.1:$SMALL "$m" || { result bad "v$v close errors: cannot mount $SMALL"; return; }
+    closeerr_trials "$m"; ctl=$CE_TXT
+    if start_nfsguard "$m" "$OUT/nfsguard-v$v-small.log"; then
+        closeerr_trials "$m"
+        stop_nfsguard
+        if [ $CE_OK = 1 ]; then
+            result ok "v$v close errors (4 MiB export filled, 128 KiB left): through nfsguard: $CE_TXT; straight: $ctl"
+        else
+            result bad "v$v close errors: through nfsguard: $CE_TXT; straight: $ctl"
+        fi
+    else
+        result bad "v$v close errors: nfsguard did not mount on $m"
+    fi
+    rm -f $SMALL/*
+    umount "$m" || umount -f -l "$m"
+}
+
+# --- the backing guard: the NFS server goes away and comes back ----------------
+ROOTVIEW=/tmp/rootview
+check_guard() {
+    local v=$1 m=$2 r t ok=1 txt=''
+    local log=$OUT/nfsguard-v$v-guard.log
+    start_nfsguard "$m" "$log" guard_interval=1000 || { result bad "v$v guard: nfsguard did not mount"; return; }
+    r=$(timeout 60 sh -c "echo before > '$m/guard-before'" 2>&1) || { ok=0; txt+="write before: $(errname "$r"); "; }
+    local from; from=$(($(wc -l < "$log") + 1))
+    rpc.nfsd 0
+    say "v$v guard: nfsd stopped"
+    if t=$(wait_log "$log" 30 'backing NOT attached' "$from"); then
+        txt+="detached ${t} s after nfsd stopped; "
+        local t0; t0=$(cut -d' ' -f1 /proc/uptime)
+        r=$(timeout 30 sh -c "echo x > '$m/guard-probe'" 2>&1) && { ok=0; r=OK; } || r=$(errname "$r")
+        [ "$r" = ESTALE ] || ok=0
+        txt+="a write got $r in $(awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN{printf "%.1f", b-a}') s; "
+        r=$(timeout 30 ls -A "$m" 2>&1) || ok=0
+        txt+="listing [$(echo $r)]; "
+        [ -z "$r" ] || ok=0
+        if [ -e "$ROOTVIEW$m/guard-probe" ] || [ -n "$(ls -A "$ROOTVIEW$m")" ]; then
+            ok=0; txt+="the local directory under the mounts holds [$(ls -A "$ROOTVIEW$m" | tr '\n' ' ')]; "
+        else
+            txt+="nothing written locally; "
+        fi
+    else
+        ok=0; txt+="not detached within 30 s of nfsd stopping; "
+    fi
+    from=$(($(wc -l < "$log") + 1))
+    rpc.nfsd 8
+    say "v$v guard: nfsd started again"
+    if t=$(wait_log "$log" 90 'backing attached' "$from"); then
+        txt+="re-attached ${t} s after nfsd came back; "
+        t=$SECONDS
+        r=$(timeout 120 sh -c "echo after > '$m/guard-after'" 2>&1) && r=OK || { ok=0; r=$(errname "$r"); }
+        [ "$(cat "$EXPORT/guard-after" 2>/dev/null)" = after ] || ok=0
+        txt+="a write then: $r in $((SECONDS - t)) s"
+    else
+        ok=0; txt+="not re-attached within 90 s of nfsd coming back"
+    fi
+    stop_nfsguard
+    say "nfsguard's log (v$v guard):"; sed 's/^/  | /' "$log"
+    result "$([ $ok = 1 ] && echo ok || echo bad)" "v$v guard (nfsd stopped under nfsguard, guard_interval=1000): $txt"
+}
+
+# --- main ---------------------------------------------------------------------
+CHECKS=${LANE_CHECKS:-"lostreply estale silly cache locks closeerr guard"}
+has() { case " $CHECKS " in *" $1 "*) return 0 ;; esac; return 1; }
+sysctl -q -w fs.protected_hardlinks=0   # else link() sends an ACCESS first (see README)
+modprobe -a nf_tables inet_diag tcp_diag veth 2>/dev/null
+say "kernel $(uname -r); nfsguard: $(ldd "$NFSGUARD" | grep -c 'not found') missing libraries; checks: $CHECKS"
+ldd "$NFSGUARD" | grep 'not found' && { echo "nfsguard cannot run in the guest"; exit 3; }
+mkdir -p $ROOTVIEW && mount --bind / $ROOTVIEW   # the local directories under the mounts
+if has locks || has cache; then setup_netns || say "no network namespace client: $(ip netns list)"; fi
+has closeerr && { setup_small || say "cannot export a small tmpfs"; }
+
+declare -A TABLE=()
+for v in $VERS; do
+    m=/mnt/nfs$v; m=${m%%.*}
+    raw=/mnt/raw${v%%.*} other=/mnt/other${v%%.*}
+    mkdir -p "$m" "$raw"
+    if [ "$v" = 3 ]; then o=vers=3,proto=tcp,$NFS_OPTS; else o=vers=$v,$NFS_OPTS; fi
+    mount -t nfs -o "$o" 127.0.0.1:/export "$m" || { result bad "v$v: cannot mount NFS"; continue; }
     say "mounted $(grep " $m nfs" /proc/mounts)"
+    # The NFS mount seen straight while nfsguard sits on top: a bind mount
+    # (the same client, the same caches).
+    mount --bind "$m" "$raw"
     declare -A straight=() guarded=()
 
-    say "=== v$v control: straight on the NFS mount"
-    for op in $OPS; do
-        trial "$v" straight "$op" "$m"
-        straight[$op]="$TRIAL_EXEC|$TRIAL_RES|$TRIAL_STATE"
-    done
+    if has lostreply; then
+        say "=== v$v control: straight on the NFS mount"
+        for op in $OPS; do
+            trial "$v" straight "$op" "$m"
+            straight[$op]="$TRIAL_EXEC|$TRIAL_RES|$TRIAL_STATE"
+        done
+    fi
 
     say "=== v$v through nfsguard on top of $m"
     log=$OUT/nfsguard-v$v.log
     if start_nfsguard "$m" "$log"; then
         grep " $m " /proc/mounts
-        for op in $OPS; do
-            trial "$v" nfsguard "$op" "$m"
-            guarded[$op]="$TRIAL_EXEC|$TRIAL_RES|$TRIAL_STATE"
-        done
+        if has lostreply; then
+            for op in $OPS; do
+                trial "$v" nfsguard "$op" "$m"
+                guarded[$op]="$TRIAL_EXEC|$TRIAL_RES|$TRIAL_STATE"
+            done
+        fi
+        if has estale; then say "=== v$v ESTALE"; check_estale "$v" "$m/v$v-estale" "$EXPORT/v$v-estale" "$raw/v$v-estale"; fi
+        if has silly; then say "=== v$v silly renames"; check_silly "$v" "$m/v$v-silly" "$EXPORT/v$v-silly" "$raw/v$v-silly"; fi
+        if has cache || has locks; then
+            other_is=$(mount_other "$v" "$other") || { other_is=''; say "v$v: no second client"; }
+            [ -n "$other_is" ] && say "second client on $other: $other_is: $(grep " $other " /proc/mounts)"
+        fi
+        if has cache; then
+            say "=== v$v cache coherence"
+            if [ -n "$other_is" ]; then check_cache "$v" "$other/v$v-cache" "$m/v$v-cache" "$raw/v$v-cache" "$other_is"
+            else result bad "v$v cache: no second client"; fi
+        fi
+        if has locks; then
+            say "=== v$v locks"
+            if [ -n "$other_is" ]; then check_locks "$v" "$m/v$v-lockfile" "$EXPORT/v$v-lockfile" "$other/v$v-lockfile" "$other_is"
+            else result bad "v$v locks: no second client"; fi
+        fi
         stop_nfsguard
+    else
+        result bad "v$v: nfsguard did not mount on $m"
     fi
     say "nfsguard's log (v$v):"; sed 's/^/  | /' "$log"
+    grep -qs " $other " /proc/mounts && { umount "$other" || umount -f -l "$other"; }
+
+    if has closeerr; then say "=== v$v close errors"; check_closeerr "$v"; fi
+    if has guard; then say "=== v$v guard"; check_guard "$v" "$m"; fi
 
     for op in $OPS; do
+        has lostreply || break
         want=$(expected_error "$op")
         IFS='|' read -r s_exec s_res s_state <<< "${straight[$op]}"
         IFS='|' read -r g_exec g_res g_state <<< "${guarded[$op]:-no|nfsguard did not mount|wrong}"
-        hid=$(grep -c "hid a false $want from $op of /v$v-$op-nfsguard/" "$log" 2>/dev/null)
+        read -r call hidname <<< "$(logged_call "$op")"
+        hid=$(grep -c "hid a false $want from $call of /v$v-$op-nfsguard/$hidname:" "$log" 2>/dev/null)
         ok=1 why=
         case $s_res in
-            "ERR $want "*) s_txt="$want (false error)" ;;
-            OK*) s_txt="OK (no false error: recipe did not reproduce)"; ok=0 ;;
-            *) s_txt="${s_res%% (*} (unexpected)"; ok=0 ;;
+            "ERR $want "*) s_txt="$want (false error)"; TABLE["$op $v bare"]=$want ;;
+            OK*) s_txt="OK (no false error: recipe did not reproduce)"; ok=0; TABLE["$op $v bare"]=OK ;;
+            *) s_txt="${s_res%% (*} (unexpected)"; ok=0; TABLE["$op $v bare"]=${s_res%% (*} ;;
+        esac
+        case $op in
+            deliver-*) [ "$s_state" = right ] && [ "${s_res%% *}" = ERR ] &&
+                s_txt+=": the delivery failed with the message already in new/ (a retry delivers it twice)" ;;
         esac
         case $s_state in
             right) ;;
@@ -261,18 +577,39 @@ for v in $VERS; do
             *) ok=0; why+=" straight end state wrong on the server;" ;;
         esac
         case $g_res in
-            OK*) if [ "$hid" -ge 1 ]; then g_txt="ok (hidden)"; else g_txt="ok (no false error hidden)"; ok=0; fi ;;
-            ERR*) g_txt="${g_res%% (*} (NOT hidden)"; ok=0 ;;
-            *) g_txt="$g_res"; ok=0 ;;
+            OK*) if [ "$hid" -ge 1 ]; then g_txt="ok (hidden)"; else g_txt="ok (no false error hidden)"; ok=0; fi
+                TABLE["$op $v ng"]="OK (hidden: $hid)" ;;
+            ERR*) g_txt="${g_res%% (*} (NOT hidden)"; ok=0; TABLE["$op $v ng"]=${g_res%% (*} ;;
+            *) g_txt="$g_res"; ok=0; TABLE["$op $v ng"]=${g_res:0:20} ;;
         esac
+        case $op in deliver-*) [ "$g_state" = right ] && g_txt+=", delivered exactly once" ;; esac
         [ "$g_state" = right ] || { ok=0; why+=" end state through nfsguard: $g_state;"; }
         [ "$g_exec" = yes ] && [ "$s_exec" = yes ] || why+=" server had not done the call before the recovery;"
-        line="v$v $op: through nfsguard $g_txt, straight: $s_txt"
-        if [ $ok = 1 ]; then pass=$((pass + 1)); line="PASS $line"; else fail=$((fail + 1)); line="FAIL $line;$why"; fi
-        echo "$line" | tee -a "$RESULTS"
+        result "$([ $ok = 1 ] && echo ok || echo bad)" "v$v $op: through nfsguard $g_txt, straight: $s_txt${why:+;$why}"
     done
     unset straight guarded
+    umount "$raw"
     umount "$m" || umount -f -l "$m"
 done
+
+if has lostreply; then
+    {
+        echo
+        echo "Lost replies (the server did the call; its reply was lost and the retransmission answered):"
+        printf '%-15s' "call"
+        for v in $VERS; do printf '| %-16s| %-20s' "v$v bare NFS" "v$v through nfsguard"; done
+        echo
+        for op in $OPS; do
+            printf '%-15s' "$op"
+            for v in $VERS; do printf '| %-16s| %-20s' "${TABLE["$op $v bare"]:--}" "${TABLE["$op $v ng"]:--}"; done
+            echo
+        done
+        echo
+    } | tee -a "$RESULTS"
+fi
+
+[ $NETNS = yes ] && { ip netns del lane2; ip link del lanev0 2>/dev/null; }
+mountpoint -q $SMALL && { exportfs -u 127.0.0.1/8:$SMALL; umount $SMALL; }
+umount $ROOTVIEW
 echo "$pass passed, $fail failed" | tee -a "$RESULTS"
 [ $fail = 0 ]

@@ -18,8 +18,10 @@
 #      EXTRA_PACKAGES  guest packages added to the image (default: the Debian
 #                   packages owning nfsguard's libraries that the stock image
 #                   lacks, e.g. libspdlog1.10,libfmt9)
-#      LANE_VERS ("3 4.2"), LANE_OPS ("rename link mkdir symlink unlink rmdir"),
-#      LANE_NFS_OPTS ("hard,timeo=10,retrans=2"), VM_TIMEOUT (480 s)
+#      LANE_VERS ("3 4.2"), LANE_OPS ("rename link mkdir symlink unlink rmdir
+#      deliver-link deliver-rename"), LANE_CHECKS ("lostreply estale silly cache
+#      locks closeerr guard"), LANE_NFS_OPTS ("hard,timeo=10,retrans=2"),
+#      VM_TIMEOUT (720 s)
 set -uo pipefail
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
@@ -29,7 +31,8 @@ LANE_DIR=${LANE_DIR:-/tmp/nfslane}
 IMG_DIR=${IMG_DIR:-$LANE_DIR/image}
 SHARE_DIR=$LANE_DIR/share
 export LANE_VERS=${LANE_VERS:-"3 4.2"}
-export LANE_OPS=${LANE_OPS:-"rename link mkdir symlink unlink rmdir"}
+export LANE_OPS=${LANE_OPS:-"rename link mkdir symlink unlink rmdir deliver-link deliver-rename"}
+export LANE_CHECKS=${LANE_CHECKS:-"lostreply estale silly cache locks closeerr guard"}
 export LANE_NFS_OPTS=${LANE_NFS_OPTS:-"hard,timeo=10,retrans=2"}
 T0=$SECONDS
 
@@ -97,13 +100,13 @@ fi
 rm -rf "$SHARE_DIR"
 mkdir -p "$SHARE_DIR"
 install -m 755 "$NFSGUARD_BIN" "$SHARE_DIR/nfsguard"
-install -m 755 "$REPO/tests/nfs/in-vm.sh" "$REPO/tests/nfs/fsop.py" "$SHARE_DIR/"
+install -m 755 "$REPO/tests/nfs/in-vm.sh" "$REPO/tests/nfs/fsop.py" "$REPO/tests/nfs/lanecheck.py" "$SHARE_DIR/"
 
 say "booting the VM (nfsguard: $NFSGUARD_BIN; versions: $LANE_VERS)"
 t_vm=$SECONDS
-VM_TIMEOUT=${VM_TIMEOUT:-480}
+VM_TIMEOUT=${VM_TIMEOUT:-720}
 export IMG_DIR SHARE_DIR VM_TIMEOUT OUT_NAME=out NFSVM_NOMOUNT=1 TEST_TIMEOUT=$((VM_TIMEOUT - 60))
-export PASS_ENV="LANE_VERS LANE_OPS LANE_NFS_OPTS"
+export PASS_ENV="LANE_VERS LANE_OPS LANE_NFS_OPTS LANE_CHECKS"
 "$NFSVM_DIR/run-in-vm.sh" "$SHARE_DIR/in-vm.sh"
 rc=$?
 OUT=$SHARE_DIR/out

@@ -1,0 +1,305 @@
+#!/usr/bin/env python3
+"""lanecheck.py -- the real-NFS lane's checks that need more than a shell.
+
+Runs inside the nfsvm guest (Debian's python3), called by in-vm.sh. Each
+subcommand prints its detail lines, then one last line "RESULT ok|BAD <summary>".
+
+  locks NG LOCAL OTHER
+      NG, LOCAL, OTHER: the same file through nfsguard, on the server's local
+      filesystem (the export's path) and through a second NFS client. For
+      fcntl and flock taken through nfsguard: a holder through nfsguard makes
+      a try on LOCAL and on OTHER fail (EAGAIN); a holder on LOCAL and on
+      OTHER makes a try through nfsguard fail, and a blocking lock through
+      nfsguard is granted once that holder lets go. The server's local side
+      always uses fcntl: nfsd takes POSIX locks for its clients, and local
+      flock locks do not conflict with POSIX ones; the NFS client emulates
+      flock with whole-file POSIX locks, so flock from a client conflicts.
+  closeerr PATH SIZE [fsync]
+      write SIZE bytes to PATH in one write(), fsync() if asked, close();
+      prints which call failed with which errno.
+  heldfd PATH
+      ESTALE control: opens PATH (a file or directory), waits for "go" on
+      stdin, then uses the descriptor (fstat+read, or an openat in the
+      directory) and prints the result.
+  cache OTHER NG RAW LIMIT
+      OTHER: a directory through a second NFS client; NG: the same through
+      nfsguard; RAW: the same on the NFS mount under nfsguard (a bind mount
+      of it: the same client and cache). Changes made through OTHER; prints
+      when each is seen through NG and RAW (polling, at most LIMIT s).
+"""
+import errno
+import fcntl
+import os
+import signal
+import struct
+import sys
+import time
+
+
+def ename(e):
+    return errno.errorcode.get(e.errno, str(e.errno))
+
+
+# --- locks -------------------------------------------------------------------
+
+def lock(fd, kind, wait):
+    if kind == "flock":
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    else:
+        fcntl.fcntl(fd, fcntl.F_SETLKW if wait else fcntl.F_SETLK,
+                    struct.pack("hhqqi", fcntl.F_WRLCK, 0, 0, 0, 0))
+
+
+def holder(path, kind):
+    """Forks a process that takes the lock and holds it until told; returns
+    (pid, to_child, result) where result is "L" or an errno name."""
+    r1, w1 = os.pipe()
+    r2, w2 = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r1)
+        os.close(w2)
+        try:
+            fd = os.open(path, os.O_RDWR)
+            lock(fd, kind, False)
+            os.write(w1, b"L")
+        except OSError as e:
+            os.write(w1, ename(e).encode())
+            os._exit(1)
+        msg = os.read(r2, 16)  # "R<seconds>": release after that long
+        if msg.startswith(b"R"):
+            time.sleep(float(msg[1:] or b"0"))
+        os.close(fd)  # lets go (close drops fcntl and flock locks)
+        os._exit(0)
+    os.close(w1)
+    os.close(r2)
+    res = os.read(r1, 64).decode() or "holder died"
+    os.close(r1)
+    return pid, w2, res
+
+
+def attempt(path, kind, wait, timeout=60):
+    """Returns ("GRANTED"|errno name, seconds). A blocking attempt is bounded
+    by an alarm."""
+    t0 = time.monotonic()
+    fd = os.open(path, os.O_RDWR)
+    try:
+        if wait:
+            signal.signal(signal.SIGALRM, lambda *a: None)
+            signal.alarm(timeout)
+        lock(fd, kind, wait)
+        res = "GRANTED"
+    except OSError as e:
+        res = ename(e)
+    finally:
+        if wait:
+            signal.alarm(0)
+        os.close(fd)
+    return res, time.monotonic() - t0
+
+
+def cmd_locks(ng, local, other):
+    ok = True
+    notes = []
+    for kind in ("fcntl", "flock"):
+        okind = kind  # the second client uses the same call
+        # 1. holder through nfsguard: the server's local fs and the other client conflict
+        pid, tell, res = holder(ng, kind)
+        if res != "L":
+            print(f"BAD {kind}: holder through nfsguard failed: {res}", flush=True)
+            ok = False
+            os.close(tell)
+            os.waitpid(pid, 0)
+            continue
+        for name, path, k in (("server-local", local, "fcntl"), ("second client", other, okind)):
+            r, t = attempt(path, k, False)
+            good = r in ("EAGAIN", "EACCES")
+            ok &= good
+            print(f"{'ok ' if good else 'BAD'} {kind}: held through nfsguard; {k} try on {name}: "
+                  f"{r} in {t:.1f}s (expect EAGAIN)", flush=True)
+        os.write(tell, b"R0")
+        os.close(tell)
+        os.waitpid(pid, 0)
+        # 2. holder on the server's local fs / the other client: nfsguard's try
+        # fails, its blocking lock is granted when the holder lets go
+        for name, path, k in (("server-local", local, "fcntl"), ("second client", other, okind)):
+            pid, tell, res = holder(path, k)
+            if res != "L":
+                print(f"BAD {kind}: {k} holder on {name} failed: {res}", flush=True)
+                ok = False
+                os.close(tell)
+                os.waitpid(pid, 0)
+                continue
+            r, t = attempt(ng, kind, False)
+            good = r in ("EAGAIN", "EACCES")
+            ok &= good
+            os.write(tell, b"R2")  # lets go 2 s from now
+            os.close(tell)
+            rb, tb = attempt(ng, kind, True)
+            os.waitpid(pid, 0)
+            goodb = rb == "GRANTED" and tb >= 1.5
+            ok &= goodb
+            print(f"{'ok ' if good and goodb else 'BAD'} {kind}: {k} held on {name}; try through "
+                  f"nfsguard: {r} in {t:.1f}s (expect EAGAIN); blocking lock through nfsguard: "
+                  f"{rb} after {tb:.1f}s (holder let go after 2 s)", flush=True)
+            notes.append(f"{kind}/{name} wait {tb:.1f}s")
+    print(f"RESULT {'ok' if ok else 'BAD'} " + ", ".join(notes), flush=True)
+    return 0 if ok else 1
+
+
+# --- close errors ------------------------------------------------------------
+
+def cmd_closeerr(path, size, do_fsync):
+    out = {}
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        n = os.write(fd, b"m" * size)
+        out["write"] = "OK" if n == size else f"short {n}"
+    except OSError as e:
+        out["write"] = ename(e)
+    if do_fsync:
+        try:
+            os.fsync(fd)
+            out["fsync"] = "OK"
+        except OSError as e:
+            out["fsync"] = ename(e)
+    try:
+        os.close(fd)
+        out["close"] = "OK"
+    except OSError as e:
+        out["close"] = ename(e)
+    line = " ".join(f"{k}={v}" for k, v in out.items())
+    seen = [k for k, v in out.items() if v in ("ENOSPC", "EDQUOT", "EIO")]
+    print(f"RESULT {'ok' if seen else 'BAD'} {line}", flush=True)
+    return 0 if seen else 1
+
+
+# --- ESTALE control ----------------------------------------------------------
+
+def cmd_heldfd(path):
+    isdir = os.path.isdir(path)
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if isdir else 0))
+    print("ready", flush=True)
+    sys.stdin.readline()
+    try:
+        if isdir:
+            nfd = os.open("probe", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
+            os.close(nfd)
+            res = "OK (created a name in the old directory)"
+        else:
+            os.fstat(fd)
+            data = os.pread(fd, 64, 0)
+            res = f"OK (read {data!r})"
+    except OSError as e:
+        res = ename(e)
+    print(f"RESULT ok {res}", flush=True)
+    return 0
+
+
+# --- cache coherence -----------------------------------------------------------
+
+def cmd_cache(other, ng, raw, limit):
+    def w(p, data, mode="w"):
+        with open(p, mode) as f:
+            f.write(data)
+
+    def exists(p):
+        try:
+            os.lstat(p)
+            return True
+        except FileNotFoundError:
+            return False
+
+    def read(p):
+        try:
+            with open(p) as f:
+                return f.read()
+        except OSError as e:
+            return ename(e)
+
+    def size(p):
+        try:
+            return os.stat(p).st_size
+        except OSError:
+            return -1
+
+    # Each change in a directory of its own, and each poll looks only there:
+    # a READDIRPLUS or a directory revalidation would refresh its neighbours.
+    # name: (set-up through OTHER, change through OTHER, seen in dir D?, names to warm)
+    items = {
+        "size change (stat)": (lambda o: w(f"{o}/f", "x"), lambda o: w(f"{o}/f", "y" * 99, "a"),
+                               lambda d: size(f"{d}/f") == 100, ["f"]),
+        "new data (open+read)": (lambda o: w(f"{o}/f", "old"), lambda o: w(f"{o}/f", "new"),
+                                 lambda d: read(f"{d}/f") == "new", ["f"]),
+        "created name (lookup)": (lambda o: None, lambda o: w(f"{o}/new", "n"),
+                                  lambda d: exists(f"{d}/new"), ["new"]),
+        "created name (readdir)": (lambda o: None, lambda o: w(f"{o}/new", "n"),
+                                   lambda d: "new" in os.listdir(d), []),
+        "unlinked name (lookup)": (lambda o: w(f"{o}/gone", "g"), lambda o: os.unlink(f"{o}/gone"),
+                                   lambda d: not exists(f"{d}/gone"), ["gone"]),
+        "renamed (old gone, new there)": (
+            lambda o: w(f"{o}/r1", "r"), lambda o: os.rename(f"{o}/r1", f"{o}/r2"),
+            lambda d: not exists(f"{d}/r1") and exists(f"{d}/r2"), ["r1", "r2"]),
+    }
+    sub = {k: f"c{i}" for i, k in enumerate(items)}
+    for k, (setup, _, _, _) in items.items():
+        os.mkdir(f"{other}/{sub[k]}")
+        setup(f"{other}/{sub[k]}")
+    os.sync()
+    time.sleep(1)
+    # Warm this client's caches (through nfsguard and on the raw mount: one
+    # client, one cache): every directory listed, every name looked up.
+    for d in (ng, raw):
+        for k, (_, _, _, names) in items.items():
+            os.listdir(f"{d}/{sub[k]}")
+            for n in names:
+                exists(f"{d}/{sub[k]}/{n}")
+                size(f"{d}/{sub[k]}/{n}")
+        read(f"{d}/{sub['new data (open+read)']}/f")
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    for k, (_, change, _, _) in items.items():
+        change(f"{other}/{sub[k]}")
+    seen = {(k, d): None for k in items for d in ("ng", "raw")}
+    while time.monotonic() - t0 < limit and None in seen.values():
+        for (k, d), v in seen.items():
+            if v is None and items[k][2](f"{ng if d == 'ng' else raw}/{sub[k]}"):
+                seen[(k, d)] = time.monotonic() - t0
+        time.sleep(0.2)
+    ok = True
+    worst = 0.0
+    for k in items:
+        a, b = seen[(k, "ng")], seen[(k, "raw")]
+        fa = f"{a:5.1f}s" if a is not None else f">{limit:.0f}s"
+        fb = f"{b:5.1f}s" if b is not None else f">{limit:.0f}s"
+        # nfsguard must see it, and add nothing to the NFS client's own
+        # staleness (a poll round of slack).
+        good = a is not None and (b is None or a <= b + 1.5)
+        ok &= good
+        worst = max(worst, a if a is not None else limit)
+        print(f"{'ok ' if good else 'BAD'} {k:30s} through nfsguard after {fa}; "
+              f"on the NFS mount under it after {fb}", flush=True)
+    print(f"RESULT {'ok' if ok else 'BAD'} every change seen through nfsguard within "
+          f"{worst:.1f} s, as soon as on the NFS mount itself", flush=True)
+    return 0 if ok else 1
+
+
+def main():
+    a = sys.argv[1:]
+    if not a:
+        print(__doc__, file=sys.stderr)
+        return 2
+    if a[0] == "locks" and len(a) == 4:
+        return cmd_locks(*a[1:])
+    if a[0] == "closeerr" and len(a) in (3, 4):
+        return cmd_closeerr(a[1], int(a[2]), len(a) == 4)
+    if a[0] == "heldfd" and len(a) == 2:
+        return cmd_heldfd(a[1])
+    if a[0] == "cache" and len(a) == 5:
+        return cmd_cache(a[1], a[2], a[3], float(a[4]))
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
