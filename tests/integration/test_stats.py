@@ -209,8 +209,9 @@ def test_stats_count_a_lock_wait_and_the_time_it_waited(held_lock):
         assert wait_for(lambda: json.loads(stats(run, mnt, "--json"))["lock_waits_now"] == 1)
         seen_waiting = time.monotonic()
         time.sleep(1)
-        fcntl.lockf(fd, fcntl.LOCK_UN)
+        # the wait began before it was seen and ends after the unlock began
         held = time.monotonic() - seen_waiting
+        fcntl.lockf(fd, fcntl.LOCK_UN)
         assert waiter.communicate(timeout=10)[0].strip() == "ok"
     finally:
         waiter.kill()
