@@ -486,6 +486,59 @@ check_guard() {
     result "$([ $ok = 1 ] && echo ok || echo bad)" "v$v guard (nfsd stopped under nfsguard, guard_interval=1000): $txt"
 }
 
+# --- the NFS mount under nfsguard lazily unmounted ------------------------------
+# $1 version, $2 NFS mount options. Both setups, each on an NFS mount of its
+# own: nfsguard apart from the NFS mount (BACKING /mnt/lazyN, MOUNTPOINT
+# /mnt/mailN), and on top of it (one path). A write through nfsguard's mount
+# point afterwards must not hang and must not land on the local disk.
+lazy_probe() {  # lazy_probe PATH: writes PATH (bounded), prints where it went
+    local r
+    r=$(timeout 20 sh -c "echo probe > '$1'" 2>&1) && r=OK || r=$(errname "$r")
+    [ "$r" = "${r#timeout}" ] || r="hung"
+    echo "$r"
+}
+check_lazy_umount() {
+    local v=$1 o=$2 n=${1%%.*} ok=1 txt='' r
+    local nfs=/mnt/lazy$n mail=/mnt/mail$n log=$OUT/nfsguard-v$v-lazy-apart.log
+    local log2=$OUT/nfsguard-v$v-lazy-onepath.log
+    mkdir -p "$nfs" "$mail"
+    # apart: NFS on /mnt/lazyN, nfsguard on /mnt/mailN
+    timeout 60 mount -t nfs -o "$o" 127.0.0.1:/export "$nfs" || { result bad "v$v umount -l: cannot mount"; return; }
+    "$NFSGUARD" -f -o backing_fs=nfs,state_dir=,guard_interval=1000 "$nfs" "$mail" > "$log" 2>&1 &
+    NG_PID=$! NG_MP=$mail
+    for _ in $(seq 1 100); do grep -q " $mail fuse.nfsguard " /proc/mounts && break; sleep 0.1; done
+    umount -l "$nfs"
+    sleep 2.5   # more than a guard interval
+    r=$(lazy_probe "$mail/lazy-apart-v$n")
+    txt+="apart (nfsguard on $mail, NFS on $nfs): after umount -l of $nfs a write through nfsguard: $r"
+    if [ -e "$EXPORT/lazy-apart-v$n" ]; then txt+=", on the server"; else txt+=", not on the server"; fi
+    [ -e "$ROOTVIEW$nfs/lazy-apart-v$n" ] && { ok=0; txt+=", ON THE LOCAL DISK"; }
+    [ "$r" = hung ] && ok=0
+    grep -q 'backing NOT attached' "$log" && txt+=" (nfsguard detached)"
+    stop_nfsguard
+    # one path: nfsguard on top of the NFS mount. The kernel resolves a mount
+    # point to the top of its stack, so `umount -l PATH` reaches nfsguard's
+    # own mount, never the NFS mount under it (not even through nfsguard's
+    # descriptor of the NFS root).
+    timeout 60 mount -t nfs -o "$o" 127.0.0.1:/export "$nfs" || { result bad "v$v umount -l: cannot mount"; return; }
+    start_nfsguard "$nfs" "$log2" guard_interval=1000 || { result bad "v$v umount -l: nfsguard did not mount"; return; }
+    umount -l "$nfs"
+    for _ in $(seq 1 100); do kill -0 "$NG_PID" 2>/dev/null || break; sleep 0.1; done
+    local gone=no st
+    kill -0 "$NG_PID" 2>/dev/null || { gone=yes; wait "$NG_PID"; st=$?; }
+    r=$(lazy_probe "$nfs/lazy-onepath-v$n")
+    txt+="; one path: umount -l $nfs unmounted $(grep -q " $nfs nfs" /proc/mounts && echo "nfsguard's mount (the top one); the NFS mount stayed" || echo "both mounts")"
+    txt+=", nfsguard exited: $gone${st:+ (status $st)}; a write to $nfs then: $r"
+    if [ -e "$ROOTVIEW$nfs/lazy-onepath-v$n" ]; then
+        ok=0; txt+=", ON THE LOCAL DISK"; rm -f "$ROOTVIEW$nfs/lazy-onepath-v$n"
+    elif [ -e "$EXPORT/lazy-onepath-v$n" ]; then txt+=", on the server (unguarded)"
+    fi
+    if [ $gone = yes ]; then NG_PID='' NG_MP=''; else stop_nfsguard; fi
+    grep -q " $nfs nfs" /proc/mounts && umount "$nfs"
+    say "nfsguard's logs (v$v umount -l):"; sed 's/^/  | /' "$log" "$log2"
+    result "$([ $ok = 1 ] && echo ok || echo bad)" "v$v umount -l of the NFS mount: $txt"
+}
+
 # --- main ---------------------------------------------------------------------
 CHECKS=${LANE_CHECKS:-"lostreply estale silly cache locks closeerr guard"}
 has() { case " $CHECKS " in *" $1 "*) return 0 ;; esac; return 1; }
@@ -552,7 +605,10 @@ for v in $VERS; do
     grep -qs " $other " /proc/mounts && { umount "$other" || umount -f -l "$other"; }
 
     if has closeerr; then say "=== v$v close errors"; check_closeerr "$v"; fi
-    if has guard; then say "=== v$v guard"; check_guard "$v" "$m"; fi
+    if has guard; then
+        say "=== v$v guard"; check_guard "$v" "$m"
+        say "=== v$v umount -l"; check_lazy_umount "$v" "$o"
+    fi
 
     for op in $OPS; do
         has lostreply || break
