@@ -8,6 +8,16 @@
 // default_permissions the kernel checks no directory search permission itself,
 // nfsguard's lookup as the caller does it, so a cached dentry would let one
 // user walk a path another user had looked up.
+//
+// "pinned" is for a host that is the only writer of its mailboxes (users
+// pinned to one server): names, attributes and file data stay in the kernel
+// for a minute, and nfsguard itself drops what it changes behind the kernel's
+// back (cache/invalidations.hpp). Since cached dentries skip nfsguard's lookup
+// as the caller, the kernel checks permissions itself (default_permissions)
+// from the attributes nfsguard gave it; the backing still checks every call
+// it serves, so access is only ever narrowed. Negative entries are not kept:
+// mail software asks for new unique names all the time, so they would save
+// little, and a name that appears when the backing re-attaches must be seen.
 #pragma once
 
 #include <string>
@@ -16,14 +26,18 @@
 namespace nfsguard::cache {
 
 struct CachePolicy {
-    std::string mode;              // "shared"
-    double entry_timeout = 0;      // seconds the kernel may keep a name -> inode
-    double attr_timeout = 0;       // seconds the kernel may keep attributes
-    double negative_timeout = 0;   // seconds the kernel may remember "no such name"
-    bool keep_page_cache = false;  // whether open() may keep cached file data
+    std::string mode;                 // "shared" or "pinned"
+    double entry_timeout = 0;         // seconds the kernel may keep a name -> inode
+    double attr_timeout = 0;          // seconds the kernel may keep attributes
+    double negative_timeout = 0;      // seconds the kernel may remember "no such name"
+    bool keep_page_cache = false;     // whether open() may keep cached file data
+    bool kernel_permissions = false;  // the kernel checks permissions (default_permissions)
+    bool invalidates = false;         // nfsguard drops the kernel's copies it made stale
 
     // The policy for a mode name; false for a mode this build does not know.
     static bool for_mode(std::string_view mode, CachePolicy& out);
+    // The mode names this build knows, for messages.
+    static constexpr std::string_view kModes = "shared, pinned";
 };
 
 }  // namespace nfsguard::cache

@@ -5,6 +5,8 @@
 
 #include <cstring>
 
+#include "fs/kernel_cache.hpp"
+
 namespace nfsguard::fs {
 
 // One check, run on a thread of its own so that a hung NFS call holds only
@@ -27,6 +29,10 @@ BackingMonitor::BackingMonitor(Filesystem& fs, std::string backing_path, bool re
       timeout_(timeout) {}
 
 BackingMonitor::~BackingMonitor() {
+    stop();
+}
+
+void BackingMonitor::stop() {
     {
         std::lock_guard lock(stop_mutex_);
         stopping_ = true;
@@ -91,6 +97,9 @@ void BackingMonitor::tick() {
             fs_.attached = false;
             spdlog::error("backing NOT attached: {}; refusing every write ({}) until it is back",
                           o.problem, strerrorname_np(fs_.guard_errno));
+            // The tree now shows empty: nothing the kernel kept from the
+            // backing may be served from its caches either.
+            if (was_attached) drop_everything_from_kernel();
         }
         return;
     }
@@ -100,6 +109,15 @@ void BackingMonitor::tick() {
         fs_.attached = true;
         spdlog::warn("backing attached: {} can be vouched for; writes are served", path_);
     }
+    // What the kernel learned while detached (the empty tree) or from the
+    // old root is wrong now.
+    if (!was_attached || o.reopened.valid()) drop_everything_from_kernel();
+}
+
+void BackingMonitor::drop_everything_from_kernel() {
+    cache::Invalidations all;
+    all.all_changed();
+    drop_from_kernel(fs_, all);
 }
 
 }  // namespace nfsguard::fs

@@ -43,6 +43,9 @@ class BackingMonitor {
     // Keeps checking on a thread of its own (after daemonizing: a fork
     // keeps no threads).
     void start();
+    // Stops checking (waits for the thread): before the FUSE session it
+    // notifies the kernel through is destroyed.
+    void stop();
 
   private:
     struct Outcome {
@@ -54,6 +57,7 @@ class BackingMonitor {
 
     Outcome check_bounded();
     void tick();
+    void drop_everything_from_kernel();
     void run();
 
     Filesystem& fs_;

@@ -19,6 +19,8 @@
 #include "ops/syscalls.hpp"
 #include "ops/timestamps.hpp"
 
+struct fuse_session;
+
 namespace nfsguard::fs {
 
 struct Filesystem {
@@ -42,6 +44,9 @@ struct Filesystem {
     ops::DotlockCreator dotlocks;
     InodeTable inodes;
     cache::CachePolicy cache;
+    // Set once the FUSE session exists: the kernel caches are dropped through
+    // it (fs/kernel_cache.hpp).
+    std::atomic<fuse_session*> session{nullptr};
     CallerIdentity callers;
     std::atomic<uint64_t> estale_retries{0};
     RequestStats requests;

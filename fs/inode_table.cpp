@@ -37,7 +37,7 @@ Inode& InodeTable::from_id(uint64_t id) {
 }
 
 Inode& InodeTable::remember(Inode& parent, const std::string& name, const struct stat& st,
-                            bool made) {
+                            bool made, Names* evicted) {
     std::lock_guard lock(mutex_);
     const mode_t type = st.st_mode & S_IFMT;
     const Key key{st.st_dev, st.st_ino};
@@ -68,7 +68,7 @@ Inode& InodeTable::remember(Inode& parent, const std::string& name, const struct
         index_.emplace(key, std::move(fresh));
     }
     ++inode->nlookup;
-    if (inode != root_) add_alias(*inode, parent, name);
+    if (inode != root_) add_alias(*inode, parent, name, evicted);
     return *inode;
 }
 
@@ -79,17 +79,17 @@ void InodeTable::forget(Inode& inode, uint64_t nlookup) {
 }
 
 void InodeTable::moved(const struct stat& st, Inode& from, const std::string& from_name, Inode& to,
-                       const std::string& to_name) {
+                       const std::string& to_name, Names* evicted) {
     std::lock_guard lock(mutex_);
     auto it = index_.find(Key{st.st_dev, st.st_ino});
     if (it == index_.end() || it->second->type != (st.st_mode & S_IFMT)) return;
     Inode& inode = *it->second;
     if (&inode == root_) return;
     drop_alias(inode, &from, from_name);
-    add_alias(inode, to, to_name);
+    add_alias(inode, to, to_name, evicted);
 }
 
-void InodeTable::add_alias(Inode& inode, Inode& parent, const std::string& name) {
+void InodeTable::add_alias(Inode& inode, Inode& parent, const std::string& name, Names* evicted) {
     auto& aliases = inode.aliases;
     auto same = [&](const Inode::Alias& a) { return a.parent == &parent && a.name == name; };
     if (auto it = std::find_if(aliases.begin(), aliases.end(), same); it != aliases.end()) {
@@ -102,6 +102,7 @@ void InodeTable::add_alias(Inode& inode, Inode& parent, const std::string& name)
     const size_t max = S_ISDIR(inode.type) ? 1 : Inode::kMaxAliases;
     while (aliases.size() > max) {
         Inode* old_parent = aliases.back().parent;
+        if (evicted) evicted->emplace_back(id_of(*old_parent), std::move(aliases.back().name));
         aliases.pop_back();
         --old_parent->children;
         release_if_unused(old_parent);
@@ -290,6 +291,26 @@ void InodeTable::forget_directory_fds() {
     std::lock_guard lock(mutex_);
     for (Inode* dir : lru_) closing.push_back(std::move(dir->dir_fd));
     lru_.clear();
+}
+
+InodeTable::Names InodeTable::known_names() const {
+    std::lock_guard lock(mutex_);
+    Names names;
+    auto add = [&](const Inode& inode) {
+        for (const auto& a : inode.aliases) names.emplace_back(id_of(*a.parent), a.name);
+    };
+    for (const auto& [key, inode] : index_) add(*inode);
+    for (const auto& [ptr, inode] : orphans_) add(*inode);
+    return names;
+}
+
+std::vector<uint64_t> InodeTable::known_ids() const {
+    std::lock_guard lock(mutex_);
+    std::vector<uint64_t> ids{kRootId};
+    for (const auto& [key, inode] : index_)
+        if (inode.get() != root_) ids.push_back(id_of(*inode));
+    for (const auto& [ptr, inode] : orphans_) ids.push_back(id_of(*inode));
+    return ids;
 }
 
 size_t InodeTable::size() const {

@@ -101,13 +101,19 @@ class InodeTable {
     // the kernel, which may trust a dentry for up to a jiffy even with
     // entry timeouts of 0, would show the new object under the old name:
     // dotlockfile compares inode numbers to decide it holds a lock.
+    //
+    // An object keeps at most Inode::kMaxAliases names; the oldest beyond
+    // that are forgotten, and added to `evicted` (directory nodeid, name) if
+    // given: a kernel that keeps dentries (cache=pinned) must drop them, or
+    // it would send requests for an object nfsguard can no longer find.
+    using Names = std::vector<std::pair<uint64_t, std::string>>;
     Inode& remember(Inode& parent, const std::string& name, const struct stat& st,
-                    bool made = false);
+                    bool made = false, Names* evicted = nullptr);
     void forget(Inode& inode, uint64_t nlookup);
     // The object `st` (if the table knows it) was renamed from
     // `from`/`from_name` to `to`/`to_name`.
     void moved(const struct stat& st, Inode& from, const std::string& from_name, Inode& to,
-               const std::string& to_name);
+               const std::string& to_name, Names* evicted = nullptr);
 
     // A caller opened the object; `fd` lives as long as that open file.
     void opened(Inode& inode, const ops::SharedFd& fd);
@@ -129,6 +135,11 @@ class InodeTable {
     // ESTALE any of them may stand for a directory another host replaced,
     // and the next use resolves names afresh.
     void forget_directory_fds();
+
+    // Every (directory nodeid, name) and every nodeid the table holds, for
+    // dropping all the kernel caches (fs/kernel_cache.hpp).
+    Names known_names() const;
+    std::vector<uint64_t> known_ids() const;
 
     size_t size() const;
     size_t cached_dir_fds() const;
@@ -156,7 +167,7 @@ class InodeTable {
         std::vector<Step> steps;
     };
 
-    void add_alias(Inode& inode, Inode& parent, const std::string& name);
+    void add_alias(Inode& inode, Inode& parent, const std::string& name, Names* evicted);
     void drop_alias(Inode& inode, const Inode* parent, const std::string& name);
     void release_if_unused(Inode* inode);
     ops::Result<Plan> plan(Inode& dir);                 // locked

@@ -107,8 +107,12 @@ void op_flush(fuse_req_t req, fuse_ino_t id, struct fuse_file_info* fi) {
     // Written since the last close: the mtime is this host's time, not the
     // server's. (A writer who does not own the file may not set it: then the
     // server's time stays.)
-    if (file.written.exchange(false) && r.fs().client_timestamps)
-        (void)ops::stamp_modified(r.fs().sys, file.get());
+    // The kernel may have fetched the server's mtime since the last write:
+    // dropped before the reply, so that a stat after close() sees ours (an
+    // attribute-only notify takes no lock the closing process holds).
+    if (file.written.exchange(false) && r.fs().client_timestamps &&
+        ops::stamp_modified(r.fs().sys, file.get()))
+        r.drop_attributes_now(id);
     auto flushed = ops::flush_file(r.fs().sys, file.get());
     // A close by a process drops all its POSIX locks on the file (POSIX says
     // so, and mail software relies on it when it dies holding one). After the

@@ -15,10 +15,22 @@ ops::Result<ops::SharedFd> parent_dir(Request& r, Inode& parent, const char* nam
     return r.fs().inodes.directory_fd(parent);
 }
 
+// Notes `name` in `parent` as stale in the kernel when the call's outcome
+// may differ from what the kernel will believe: it failed (a lost reply may
+// have done it anyway, which verify-after-error could not prove), or an error
+// was hidden (the call ran twice on the server). Rare, and cheap to redo.
+template <typename T>
+void note_uncertain(Request& r, const ops::Result<T>& result, uint64_t false_errors_before,
+                    Inode& parent, const char* name) {
+    if (result && r.fs().false_errors.total() == false_errors_before) return;
+    r.stale().name_changed(r.fs().inodes.id_of(parent), name);
+}
+
 // Resolves the parent, makes the entry with `make(dirfd)`, and replies with
 // the new entry (or the error). A `new_object` gets this host's times.
 template <typename Make>
 void make_entry(Request& r, Inode& parent, const char* name, bool new_object, Make make) {
+    const uint64_t hidden = r.fs().false_errors.total();
     auto st = r.retry_stale([&]() -> ops::Result<struct stat> {
         auto dir = parent_dir(r, parent, name);
         if (!dir) return ops::Errno{dir.error()};
@@ -27,6 +39,7 @@ void make_entry(Request& r, Inode& parent, const char* name, bool new_object, Ma
         if (made && new_object) r.stamp_new_object(*made, before, -1, (*dir)->get(), name);
         return made;
     });
+    note_uncertain(r, st, hidden, parent, name);
     if (!st) return r.reply_error(st);
     r.reply_entry(parent, name, *st, new_object);
 }
@@ -34,11 +47,14 @@ void make_entry(Request& r, Inode& parent, const char* name, bool new_object, Ma
 // Resolves the parent and removes the entry with `remove(dirfd)`.
 template <typename Remove>
 void remove_entry(Request& r, Inode& parent, const char* name, Remove remove) {
-    r.reply_error(r.retry_stale([&]() -> ops::Result<void> {
+    const uint64_t hidden = r.fs().false_errors.total();
+    auto removed = r.retry_stale([&]() -> ops::Result<void> {
         auto dir = parent_dir(r, parent, name);
         if (!dir) return ops::Errno{dir.error()};
         return remove((*dir)->get());
-    }));
+    });
+    note_uncertain(r, removed, hidden, parent, name);
+    r.reply_error(removed);
 }
 
 }  // namespace
@@ -107,6 +123,7 @@ void op_rename(fuse_req_t req, fuse_ino_t parent_id, const char* name, fuse_ino_
     if (r.refused_while_detached(true)) return;
     Inode& parent = r.inode(parent_id);
     Inode& newparent = r.inode(newparent_id);
+    const uint64_t hidden = r.fs().false_errors.total();
     auto moved = r.retry_stale([&]() -> ops::Result<ops::Renamed> {
         auto dir = parent_dir(r, parent, name);
         if (!dir) return ops::Errno{dir.error()};
@@ -115,11 +132,16 @@ void op_rename(fuse_req_t req, fuse_ino_t parent_id, const char* name, fuse_ino_
         return ops::rename_entry(r.fs().sys, r.fs().false_errors, (*dir)->get(), name,
                                  (*newdir)->get(), newname, flags);
     });
+    note_uncertain(r, moved, hidden, parent, name);
+    note_uncertain(r, moved, hidden, newparent, newname);
     if (!moved) return r.reply_error(moved);
     // Keep the table's names current, so that an inode the kernel reaches by
     // nodeid (a process's cwd, an open directory) is found at its new name.
-    r.fs().inodes.moved(moved->moved, parent, name, newparent, newname);
-    if (moved->exchanged) r.fs().inodes.moved(*moved->exchanged, newparent, newname, parent, name);
+    InodeTable::Names evicted;
+    r.fs().inodes.moved(moved->moved, parent, name, newparent, newname, &evicted);
+    if (moved->exchanged)
+        r.fs().inodes.moved(*moved->exchanged, newparent, newname, parent, name, &evicted);
+    for (auto& [dir, old_name] : evicted) r.stale().name_dropped(dir, std::move(old_name));
     r.reply_ok();
 }
 

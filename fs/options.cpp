@@ -179,8 +179,10 @@ BACKING may be the same path as MOUNTPOINT: nfsguard opens it before mounting.
 
 options (-o):
   log_level=LEVEL     trace, debug, info (default), warn, error, critical, off
-  cache=shared        what the kernel may cache (shared: nothing; other hosts
-                      may change the same files)
+  cache=MODE          what the kernel may cache. shared (default): nothing;
+                      other hosts may change the same files. pinned: names,
+                      attributes and pages for 60 s, dropped by nfsguard when
+                      it changes them; this host must be the only writer
   dir_fds=N           directory descriptors kept open at most (default 256)
   threads=N           request threads at most (default 16)
   fsname=NAME         source shown in /proc/mounts (default BACKING)

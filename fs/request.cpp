@@ -5,6 +5,7 @@
 #include <cstring>
 #include <vector>
 
+#include "fs/kernel_cache.hpp"
 #include "fs/request_stats.hpp"
 
 namespace nfsguard::fs {
@@ -22,6 +23,16 @@ Request::Request(fuse_req_t req)
         identity_ok_ = false;
         reply_error(EPERM);
     }
+}
+
+Request::~Request() {
+    if (!stale_.empty()) drop_from_kernel(fs_, stale_);
+}
+
+void Request::drop_attributes_now(fuse_ino_t id) {
+    cache::Invalidations now;
+    now.attributes_changed(id);
+    drop_from_kernel(fs_, now);
 }
 
 void Request::reply_error(int err) {
@@ -51,6 +62,9 @@ bool Request::refused_while_detached(bool write) {
 void Request::note_estale_retry(int attempt) {
     fs_.estale_retries.fetch_add(1, std::memory_order_relaxed);
     fs_.inodes.forget_directory_fds();
+    // A directory another host replaced: any name, attribute or page the
+    // kernel holds from below it may be wrong, and which ones cannot be told.
+    stale_.all_changed();
     if (attempt + 1 == kEstaleRetries)
         spdlog::warn("ESTALE persists after {} retries; passing it on", kEstaleRetries);
     else
@@ -64,7 +78,9 @@ void Request::reply_attr(const struct stat& st) {
 void Request::fill_entry(Inode& parent, const char* name, const struct stat& st,
                          struct fuse_entry_param& e, bool made) {
     std::memset(&e, 0, sizeof e);
-    Inode& inode = fs_.inodes.remember(parent, name, st, made);
+    InodeTable::Names evicted;
+    Inode& inode = fs_.inodes.remember(parent, name, st, made, &evicted);
+    for (auto& [dir, old_name] : evicted) stale_.name_dropped(dir, std::move(old_name));
     e.ino = fs_.inodes.id_of(inode);
     e.attr = st;
     e.attr_timeout = fs_.cache.attr_timeout;

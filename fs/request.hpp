@@ -10,6 +10,7 @@
 
 #include <utility>
 
+#include "cache/invalidations.hpp"
 #include "fs/filesystem.hpp"
 #include "ops/result.hpp"
 
@@ -18,6 +19,18 @@ namespace nfsguard::fs {
 class Request {
   public:
     explicit Request(fuse_req_t req);
+    // Drops what the request made stale in the kernel's caches: by now the
+    // reply has been sent (cache/invalidations.hpp says why after it).
+    ~Request();
+    Request(const Request&) = delete;
+    Request& operator=(const Request&) = delete;
+
+    // What the kernel may hold that this request has made stale (pinned
+    // mode; in shared mode the kernel holds nothing and this stays unused).
+    cache::Invalidations& stale() { return stale_; }
+    // Drops the kernel's attributes of `id` at once, before the reply: for
+    // a change the caller's very next call must see.
+    void drop_attributes_now(fuse_ino_t id);
 
     Filesystem& fs() { return fs_; }
     fuse_req_t raw() { return req_; }
@@ -85,6 +98,7 @@ class Request {
     fuse_req_t req_;
     Filesystem& fs_;
     bool identity_ok_ = true;
+    cache::Invalidations stale_;
 };
 
 }  // namespace nfsguard::fs

@@ -104,7 +104,8 @@ int run_session(const Options& opts) {
 
     cache::CachePolicy policy;
     if (!cache::CachePolicy::for_mode(opts.cache_mode, policy))
-        return fail("unknown cache mode '" + opts.cache_mode + "' (this build knows: shared)");
+        return fail("unknown cache mode '" + opts.cache_mode +
+                    "' (this build knows: " + std::string(cache::CachePolicy::kModes) + ")");
 
     // New objects get exactly the mode the caller asked for: the kernel has
     // applied the caller's umask already.
@@ -145,6 +146,8 @@ int run_session(const Options& opts) {
     const std::string backing_path = absolute_path(opts.backing);
     const std::string mountpoint_path = absolute_path(opts.mountpoint);
     if (mount_opts.fsname.empty()) mount_opts.fsname = backing_path;
+    // Cached dentries skip nfsguard's lookup as the caller (cache_policy.hpp).
+    if (policy.kernel_permissions) mount_opts.mount_flags.emplace_back("default_permissions");
 
     // Static: lock waits on threads of their own may still be blocked in a
     // backing call when the session ends.
@@ -186,6 +189,7 @@ int run_session(const Options& opts) {
     guard.se = fuse_session_new(&args, &op_table(), sizeof(struct fuse_lowlevel_ops), &fs);
     fuse_opt_free_args(&args);
     if (guard.se == nullptr) return fail("cannot start a FUSE session (see the line above)");
+    fs.session.store(guard.se, std::memory_order_release);
     if (fuse_set_signal_handlers(guard.se) != 0) return fail("cannot set signal handlers");
     guard.handlers = true;
     if (fuse_session_mount(guard.se, opts.mountpoint.c_str()) != 0)
@@ -224,6 +228,8 @@ int run_session(const Options& opts) {
         rc = fuse_session_loop_mt(guard.se, cfg);
         fuse_loop_cfg_destroy(cfg);
     }
+    monitor.stop();
+    fs.session.store(nullptr, std::memory_order_release);
     notify_service("STOPPING=1");
     log_false_errors(fs.false_errors);
     spdlog::info("ESTALE retries: {}", fs.estale_retries.load());

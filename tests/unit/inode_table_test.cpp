@@ -217,6 +217,38 @@ TEST_F(InodeTableTest, AnObjectKeepsABoundedNumberOfNames) {
     EXPECT_EQ(f.aliases.front().name, "link9");
 }
 
+TEST_F(InodeTableTest, NamesBeyondTheBoundAreReportedAsEvicted) {
+    // cache=pinned drops these from the kernel, which would otherwise send
+    // requests for the object by a name the table no longer has.
+    dir.write("f", "x");
+    Inode& root = table().root();
+    (void)lookup(root, "f", "f");
+    InodeTable::Names evicted;
+    for (size_t i = 0; i < Inode::kMaxAliases; ++i) {
+        std::string name = "link" + std::to_string(i);
+        ASSERT_EQ(::link((dir / "f").c_str(), (dir / name).c_str()), 0);
+        (void)table().remember(root, name, lstat(name), false, &evicted);
+    }
+    ASSERT_EQ(evicted.size(), 1U);
+    EXPECT_EQ(evicted[0].first, table().id_of(root));
+    EXPECT_EQ(evicted[0].second, "f");
+}
+
+TEST_F(InodeTableTest, KnownNamesAndIdsCoverEveryInode) {
+    ::mkdir((dir / "d").c_str(), 0755);
+    dir.write("d/f", "x");
+    Inode& d = lookup(table().root(), "d", "d");
+    Inode& f = lookup(d, "d/f", "f");
+    auto names = table().known_names();
+    EXPECT_EQ(names.size(), 2U);
+    EXPECT_NE(std::find(names.begin(), names.end(), std::pair{table().id_of(d), std::string("f")}),
+              names.end());
+    auto ids = table().known_ids();
+    EXPECT_EQ(ids.front(), InodeTable::kRootId);
+    EXPECT_NE(std::find(ids.begin(), ids.end(), table().id_of(f)), ids.end());
+    EXPECT_EQ(ids.size(), 3U);
+}
+
 TEST_F(InodeTableTest, ADirectoryHasOneNameAndMovesWithItsLatestLookup) {
     ::mkdir((dir / "a").c_str(), 0755);
     ::mkdir((dir / "b").c_str(), 0755);

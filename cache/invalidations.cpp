@@ -1,0 +1,24 @@
+#include "cache/invalidations.hpp"
+
+#include <algorithm>
+
+namespace nfsguard::cache {
+
+void Invalidations::name_changed(uint64_t parent, std::string_view name) {
+    Entry e{parent, std::string(name)};
+    if (std::find(entries.begin(), entries.end(), e) == entries.end())
+        entries.push_back(std::move(e));
+    attributes_changed(parent);
+}
+
+void Invalidations::name_dropped(uint64_t parent, std::string name) {
+    Entry e{parent, std::move(name)};
+    if (std::find(entries.begin(), entries.end(), e) == entries.end())
+        entries.push_back(std::move(e));
+}
+
+void Invalidations::attributes_changed(uint64_t id) {
+    if (std::find(inodes.begin(), inodes.end(), id) == inodes.end()) inodes.push_back(id);
+}
+
+}  // namespace nfsguard::cache
