@@ -17,6 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("NFSGUARD_BUILD", REPO / "build"))
 NFSGUARD = Path(os.environ.get("NFSGUARD_BIN", BUILD / "nfsguard"))
 FAULTFS = Path(os.environ.get("FAULTFS_BIN", BUILD / "tests" / "faultfs" / "nfsguard-faultfs"))
+CACHE_MODE = os.environ.get("NFSGUARD_CACHE", "")
 
 SCRATCH_PREFIX = "nfsguard-it-"
 MOUNT_TIMEOUT = 15  # seconds for a mount to appear
@@ -117,6 +118,9 @@ def start_nfsguard(backing, mountpoint, *options, log_path=None, binary=None, **
     argv = [str(binary or NFSGUARD), "-f"]
     if not any(o.startswith("backing_fs=") for o in options):
         options = ("backing_fs=any",) + options
+    # NFSGUARD_CACHE=pinned runs the suite in another cache mode.
+    if CACHE_MODE and not any(o.startswith("cache=") for o in options):
+        options = (f"cache={CACHE_MODE}",) + options
     argv += ["-o", ",".join(options)]
     argv += [str(backing), str(mountpoint)]
     log_path = log_path or Path(mountpoint).parent / f"nfsguard-{Path(mountpoint).name}.log"

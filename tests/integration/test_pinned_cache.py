@@ -1,0 +1,226 @@
+"""cache=pinned: the kernel keeps names, attributes and data, and nfsguard
+drops what it changes behind the kernel's back.
+
+What the whole suite checks in shared mode it also passes with
+NFSGUARD_CACHE=pinned (README, "Caching"); these tests are what only pinned
+mode has: that the kernel really caches (a change made on the backing
+directly, against the pinning rule, stays unseen), that its caches follow
+every change made through the mount, that permissions hold although cached
+dentries skip nfsguard's lookup, and that what nfsguard itself changes (times
+at close, false errors, a re-attached backing) is dropped from the kernel.
+
+    backing dir  [<-  nfsguard-faultfs]  <-  nfsguard (cache=pinned)  <-  program
+"""
+
+import errno
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "faultfs"))
+import faultfs_control  # noqa: E402
+
+NOBODY = 65534
+
+
+@pytest.fixture
+def pinned(scratch, mount_factory):
+    back, mnt = scratch / "back", scratch / "mnt"
+    back.mkdir()
+    mnt.mkdir()
+    m = mount_factory(back, mnt, "cache=pinned")
+    return back, mnt, m
+
+
+@pytest.fixture
+def pinned_on_faultfs(scratch, mount_factory):
+    back, fault, mnt = scratch / "back", scratch / "fault", scratch / "mnt"
+    for d in (back, fault, mnt):
+        d.mkdir()
+    ffs = faultfs_control.start_faultfs(back, fault, scratch / "ff.sock", scratch / "ff.log")
+    mount_factory.started.append(ffs)
+    guard = mount_factory(fault, mnt, "cache=pinned")
+    return back, fault, mnt, ffs.control, guard
+
+
+def as_user(uid, code, *args):
+    """Runs Python `code` as uid (and gid) `uid`; returns the completed process."""
+    def drop():
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+    return subprocess.run([sys.executable, "-c", code, *map(str, args)], preexec_fn=drop,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_the_mode_is_shown_at_mount(pinned):
+    _, _, m = pinned
+    assert "cache=pinned" in m.log()
+
+
+def test_the_kernel_keeps_attributes_in_pinned_mode(pinned):
+    # Against the pinning rule, on purpose: a change made on the backing
+    # directly is not seen while the kernel may trust what it has.
+    back, mnt, _ = pinned
+    (mnt / "f").write_bytes(b"12345")
+    assert os.stat(mnt / "f").st_size == 5
+    (back / "f").write_bytes(b"1234567890")
+    assert os.stat(mnt / "f").st_size == 5
+
+
+def test_the_kernel_keeps_nothing_in_shared_mode(scratch, mount_factory):
+    back, mnt = scratch / "back", scratch / "mnt"
+    back.mkdir()
+    mnt.mkdir()
+    mount_factory(back, mnt, "cache=shared")
+    (mnt / "f").write_bytes(b"12345")
+    assert os.stat(mnt / "f").st_size == 5
+    (back / "f").write_bytes(b"1234567890")
+    assert os.stat(mnt / "f").st_size == 10
+
+
+def test_rename_over_an_existing_name_is_seen_at_once(pinned):
+    _, mnt, _ = pinned
+    (mnt / "a").write_bytes(b"aaa")
+    (mnt / "b").write_bytes(b"bbbbbb")
+    ino_a = os.stat(mnt / "a").st_ino
+    os.stat(mnt / "b")  # both names cached
+    os.rename(mnt / "a", mnt / "b")
+    assert not (mnt / "a").exists()
+    st = os.stat(mnt / "b")
+    assert (st.st_ino, st.st_size) == (ino_a, 3)
+    assert (mnt / "b").read_bytes() == b"aaa"
+
+
+def test_link_counts_follow_link_and_unlink(pinned):
+    _, mnt, _ = pinned
+    (mnt / "f").write_bytes(b"x")
+    assert os.stat(mnt / "f").st_nlink == 1
+    os.link(mnt / "f", mnt / "g")
+    assert os.stat(mnt / "f").st_nlink == 2
+    os.unlink(mnt / "g")
+    assert os.stat(mnt / "f").st_nlink == 1
+
+
+def test_data_written_is_read_back_through_the_kept_page_cache(pinned):
+    _, mnt, _ = pinned
+    (mnt / "f").write_bytes(b"first version")
+    assert (mnt / "f").read_bytes() == b"first version"
+    with open(mnt / "f", "r+b") as f:
+        f.write(b"FIRST")
+    assert (mnt / "f").read_bytes() == b"FIRST version"
+    os.truncate(mnt / "f", 5)
+    assert (mnt / "f").read_bytes() == b"FIRST"
+
+
+def test_a_cached_path_does_not_let_another_user_through(pinned):
+    # Root walks into a directory only root may search; the dentries stay
+    # cached, so without the kernel's own permission check nobody could walk
+    # the same path without nfsguard ever being asked.
+    _, mnt, _ = pinned
+    private = mnt / "private"
+    private.mkdir(mode=0o700)
+    (private / "inbox").write_bytes(b"secret")
+    os.chmod(private / "inbox", 0o644)
+    assert (private / "inbox").read_bytes() == b"secret"
+    r = as_user(NOBODY, "import os,sys; open(sys.argv[1]).read()", private / "inbox")
+    assert r.returncode != 0 and "Permission denied" in r.stderr, r.stderr
+    r = as_user(NOBODY, "import os,sys; os.stat(sys.argv[1])", private / "inbox")
+    assert "Permission denied" in r.stderr, r.stderr
+
+
+def test_a_user_may_use_what_the_modes_allow(pinned):
+    _, mnt, _ = pinned
+    shared = mnt / "shared"
+    shared.mkdir(mode=0o755)
+    os.chmod(shared, 0o1777)
+    r = as_user(NOBODY, "import sys; open(sys.argv[1], 'w').write('mine')", shared / "n")
+    assert r.returncode == 0, r.stderr
+    st = os.stat(shared / "n")
+    assert (st.st_uid, (shared / "n").read_text()) == (NOBODY, "mine")
+    r = as_user(NOBODY, "import os,sys; os.chmod(sys.argv[1], 0o600)", shared)
+    assert "Operation not permitted" in r.stderr, r.stderr
+
+
+def test_the_time_stamped_at_close_is_seen_after_close(pinned_on_faultfs):
+    # The server's clock is 300 s ahead: a stat between write and close
+    # caches the server's mtime, which nfsguard replaces at close.
+    _, _, mnt, control, _ = pinned_on_faultfs
+    control.clock_offset(300)
+    try:
+        with open(mnt / "mbox", "wb") as f:
+            f.write(b"From a\n")
+            f.flush()
+            os.fstat(f.fileno())
+            os.stat(mnt / "mbox")
+        now = time.time()
+        assert abs(os.stat(mnt / "mbox").st_mtime - now) < 5
+    finally:
+        control.clock_offset(0)
+
+
+def test_a_hidden_false_error_leaves_the_kernel_right(pinned_on_faultfs):
+    _, _, mnt, control, guard = pinned_on_faultfs
+    (mnt / "tmp").mkdir()
+    (mnt / "new").mkdir()
+    (mnt / "tmp" / "m").write_bytes(b"message")
+    os.stat(mnt / "tmp" / "m")
+    control.lost_reply("rename", "*", 1)
+    os.rename(mnt / "tmp" / "m", mnt / "new" / "m")
+    assert not (mnt / "tmp" / "m").exists()
+    assert (mnt / "new" / "m").read_bytes() == b"message"
+    assert os.listdir(mnt / "tmp") == []
+
+
+def test_a_hidden_false_eexist_from_link_leaves_the_link_count_right(pinned_on_faultfs):
+    # The link was done twice on the server; the kernel is told it succeeded
+    # once, and nfsguard drops the names and attributes involved.
+    _, _, mnt, control, _ = pinned_on_faultfs
+    (mnt / "f").write_bytes(b"x")
+    os.stat(mnt / "f")
+    control.lost_reply("link", "*", 1)
+    os.link(mnt / "f", mnt / "g")  # false EEXIST, hidden
+    assert os.stat(mnt / "g").st_ino == os.stat(mnt / "f").st_ino
+    assert os.stat(mnt / "f").st_nlink == 2
+
+
+def test_estale_drops_what_the_kernel_holds(pinned_on_faultfs):
+    _, _, mnt, control, guard = pinned_on_faultfs
+    (mnt / "d").mkdir()
+    (mnt / "d" / "f").write_bytes(b"x")
+    os.stat(mnt / "d" / "f")
+    control.estale("d", 1)
+    (mnt / "d" / "g").write_bytes(b"y")
+    assert sorted(os.listdir(mnt / "d")) == ["f", "g"]
+    assert (mnt / "d" / "f").read_bytes() == b"x"
+
+
+def test_a_detached_backing_hides_what_the_kernel_had_cached(scratch, mount_factory):
+    back, fault, mnt = scratch / "back", scratch / "fault", scratch / "mnt"
+    for d in (back, fault, mnt):
+        d.mkdir()
+    ffs = faultfs_control.start_faultfs(back, fault, scratch / "ff.sock", scratch / "ff.log")
+    mount_factory.started.append(ffs)
+    mount_factory(fault, mnt, "cache=pinned", "backing_fs=fuse", "guard_interval=100")
+    (mnt / "inbox").write_bytes(b"mail")
+    assert os.stat(mnt / "inbox").st_size == 4  # cached for a minute
+    ffs.control.vanish("EIO")
+    try:
+        deadline = time.monotonic() + 10
+        while (mnt / "inbox").exists():
+            assert time.monotonic() < deadline, "the cached name stayed visible while detached"
+            time.sleep(0.1)
+        with pytest.raises(OSError) as e:
+            (mnt / "new").write_bytes(b"lost")
+        assert e.value.errno == errno.ESTALE
+    finally:
+        ffs.control.restore()
+    deadline = time.monotonic() + 10
+    while not (mnt / "inbox").exists():
+        assert time.monotonic() < deadline, "the name did not come back after re-attach"
+        time.sleep(0.1)
+    assert (mnt / "inbox").read_bytes() == b"mail"
