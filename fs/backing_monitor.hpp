@@ -52,6 +52,7 @@ class BackingMonitor {
         std::string problem;  // empty: vouched for
         ops::UniqueFd reopened;
         struct stat st {};
+        bool timed_out = false;
     };
     struct Pending;
 

@@ -89,6 +89,23 @@ def test_a_backing_that_vanishes_under_a_running_mount_is_guarded_and_comes_back
     assert refused >= 1
 
 
+def test_one_stale_answer_to_the_health_check_does_not_refuse_mail(scratch, mount_factory):
+    # A busy NFS mount gives an ESTALE now and then; the guard must not take
+    # one for a gone backing (it did, and refused mail for whole intervals).
+    export, fault, mnt = scratch / "export", scratch / "fault", scratch / "mnt"
+    for d in (export, fault, mnt):
+        d.mkdir()
+    ffs = faultfs_control.start_faultfs(export, fault, scratch / "ff.sock", scratch / "ff.log")
+    mount_factory.started.append(ffs)
+    m = mount_factory(fault, mnt, *GUARD)
+    for i in range(15):  # idle mount: the next call, often the check's, gets it
+        ffs.control.estale("*", 1)
+        time.sleep(0.25)
+    assert ffs.control.stats()["estale"] >= 10
+    assert "NOT attached" not in m.log()
+    assert write_refused(mnt, "msg") == 0
+
+
 def test_a_missing_sentinel_keeps_the_guard_shut(scratch, mount_factory):
     backing, mnt = scratch / "backing", scratch / "mnt"
     backing.mkdir()
