@@ -57,9 +57,24 @@ def as_user(uid, code, *args):
                           capture_output=True, text=True, timeout=60)
 
 
-def test_the_mode_is_shown_at_mount(pinned):
-    _, _, m = pinned
-    assert "cache=pinned" in m.log()
+def mount_options(mountpoint):
+    """The mount's options as the kernel shows them (mount and superblock)."""
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, right = line.split(" - ", 1)
+            if left.split()[4] == str(mountpoint):
+                return set(left.split()[5].split(",")) | set(right.split()[2].split(","))
+    raise AssertionError(f"{mountpoint} not mounted")
+
+
+def test_the_kernel_checks_permissions_itself_in_pinned_mode(pinned, scratch, mount_factory):
+    _, mnt, _ = pinned
+    assert "default_permissions" in mount_options(mnt)
+    back2, mnt2 = scratch / "back2", scratch / "mnt2"
+    back2.mkdir()
+    mnt2.mkdir()
+    mount_factory(back2, mnt2, "cache=shared")
+    assert "default_permissions" not in mount_options(mnt2)
 
 
 def test_the_kernel_keeps_attributes_in_pinned_mode(pinned):
