@@ -15,10 +15,15 @@
 # first straight on the NFS mount (the control: the caller must see the false
 # error), then through nfsguard mounted on top of the NFS mount point itself
 # (the caller must see success, the tree must be right, and nfsguard must have
-# logged "hid a false E... from OP of ..."). One result line per (version, op)
-# goes to $NFSVM_OUT/results.txt; run-lane.sh prints them.
+# logged "hid a false E... from OP of ..."). The same for a Maildir delivery's
+# link and rename. Then, through nfsguard: ESTALE, silly renames, cache
+# coherence against a second client, locks, close errors on a small export,
+# the guard with nfsd stopped, umount -l (see README.md). One PASS/FAIL line
+# per (version, check) goes to $NFSVM_OUT/results.txt, then the lost-reply
+# table; run-lane.sh prints them.
 #
-# Env (forwarded by run-lane.sh): LANE_VERS ("3 4.2"), LANE_OPS, LANE_NFS_OPTS.
+# Env (forwarded by run-lane.sh): LANE_VERS ("3 4.2"), LANE_OPS, LANE_CHECKS,
+# LANE_NFS_OPTS.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 NFSGUARD=$HERE/nfsguard
@@ -54,6 +59,7 @@ cleanup() {
     nft delete table inet lane 2>/dev/null
     [ -d /proc/fs/nfsd ] && [ "$(cat /proc/fs/nfsd/threads 2>/dev/null)" = 0 ] && rpc.nfsd 8
     stop_nfsguard
+    ip netns del lane2 2>/dev/null
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -61,7 +67,7 @@ trap 'exit 130' INT TERM
 start_nfsguard() {  # start_nfsguard MOUNTPOINT LOG [MORE_OPTIONS]
     local mp=$1 log=$2
     "$NFSGUARD" -f -o "backing_fs=nfs,state_dir=${3:+,$3}" "$mp" "$mp" > "$log" 2>&1 &
-    NG_PID=$! NG_MP=$mp
+    NG_PID=$! NG_MP=$mp NG_LOG=$log
     for _ in $(seq 1 150); do
         grep -q " $mp fuse.nfsguard " /proc/mounts && { say "nfsguard (pid $NG_PID) mounted on $mp"; return 0; }
         kill -0 "$NG_PID" 2>/dev/null || break
@@ -301,7 +307,7 @@ mount_other() {  # mount_other VERS DIR: the second client's mount; prints what 
 # $1 version, $2 the directory through nfsguard, $3 the same on the server,
 # $4 the same on the NFS mount (control).
 check_estale() {
-    local v=$1 d=$2 s=$3 raw=$4 ok=1 got='' ctl=''
+    local v=$1 d=$2 s=$3 raw=$4 ok=1 got=''
     mkdir -p "$d/sub" && echo old > "$d/f" && echo a > "$d/sub/a" || { result bad "v$v ESTALE: setup failed"; return; }
     mkdir -p "$raw-ctl/sub" && echo old > "$raw-ctl/f"
     cat "$d/f" "$d/sub/a" > /dev/null; ls -la "$d" "$d/sub" "$raw-ctl" "$raw-ctl/sub" > /dev/null
@@ -323,15 +329,30 @@ check_estale() {
     done
     echo go >&5; echo go >&6; echo go >&7; exec 5>&- 6>&- 7>&-
     wait $p1 $p2 $p3
+    local ctl
     ctl="held descriptors straight on NFS: file $(lastline "$c1"), directory $(lastline "$c2"); a program's old descriptor through nfsguard: $(lastline "$c3")"
-    # The next operations through nfsguard, by name.
-    local r
+    # The next operations through nfsguard, by name. Noted: which of them
+    # made nfsguard give up on ESTALE (the kernel then walks the path again
+    # with LOOKUP_REVAL, so the caller may still succeed).
+    local r gaveup='' n0 n1
+    n0=$(grep -c 'ESTALE persists' "$NG_LOG")
+    estale_step() {
+        n1=$(grep -c 'ESTALE persists' "$NG_LOG")
+        [ "$n1" = "$n0" ] || gaveup+=" $1 ($((n1 - n0))x)"
+        n0=$n1
+    }
     r=$(timeout 60 cat "$d/f" 2>&1) ; [ "$r" = new ] || { ok=0; got+=" read f: '$r';"; }
+    estale_step "read f"
     r=$(timeout 60 sh -c "echo more >> '$d/f'" 2>&1) || { ok=0; got+=" append f: $(errname "$r");"; }
+    estale_step "append f"
     [ "$(cat "$s/f")" = "$(printf 'new\nmore')" ] || { ok=0; got+=" server f: '$(cat "$s/f" | tr '\n' ' ')';"; }
     r=$(timeout 60 ls -A "$d/sub" 2>&1); [ "$r" = b ] || { ok=0; got+=" list sub: '$(echo $r)';"; }
+    estale_step "list sub"
     r=$(timeout 60 cat "$d/sub/b" 2>&1); [ "$r" = b ] || { ok=0; got+=" read sub/b: '$r';"; }
+    estale_step "read sub/b"
     r=$(timeout 60 sh -c "echo c > '$d/sub/c'" 2>&1) || { ok=0; got+=" create sub/c: $(errname "$r");"; }
+    estale_step "create sub/c"
+    [ -n "$gaveup" ] && ctl+="; nfsguard passed ESTALE on after 10 retries at:$gaveup"
     [ -f "$s/sub/c" ] || { ok=0; got+=" sub/c not on the server;"; }
     rm -f "$c1"* "$c2"* "$c3"*
     if [ $ok = 1 ]; then
