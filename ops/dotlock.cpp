@@ -106,14 +106,23 @@ Result<Opened> DotlockCreator::create(Syscalls& sys, FalseErrors& false_errors, 
         finish();
         return Errno{fd.error()};
     }
-    auto ours = sys.fstat(fd->get());
+    auto ours = stat_open_file(sys, fd->get());
     Result<struct stat> lock = Errno{EIO};
     if (ours) {
         // Whatever link() answers, the lock is ours exactly when the lock
         // name is now our file.
         auto linked = sys.linkat(dirfd, temp.c_str(), dirfd, name, 0);
-        lock = sys.fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW);
-        const bool is_ours = lock && lock->st_dev == ours->st_dev && lock->st_ino == ours->st_ino;
+        lock = lookup_entry(sys, dirfd, name);
+        bool is_ours = lock && lock->st_dev == ours->st_dev && lock->st_ino == ours->st_ino;
+        if (!lock) {
+            // The lock name cannot be looked at (ESTALE that persists): our
+            // file's link count tells, as liblockfile checks it, since no one
+            // else knows its name. Answering an error for a lock that was taken
+            // would leave it behind for good: every later try meets EEXIST.
+            auto again = stat_open_file(sys, fd->get());
+            is_ours = again ? again->st_nlink == ours->st_nlink + 1 : bool(linked);
+            if (is_ours) lock = again ? *again : *ours;
+        }
         if (is_ours && !linked)
             false_errors.hidden(FalseErrorOp::link, dirfd, name, linked.error());
         // Not ours: someone else holds the lock (EEXIST), or link() failed for
@@ -126,9 +135,9 @@ Result<Opened> DotlockCreator::create(Syscalls& sys, FalseErrors& false_errors, 
                        0);  // an ENOENT here is a lost reply: gone all the same
     finish();
     if (!lock) return Errno{lock.error()};
-    auto st = sys.fstat(fd->get());
-    if (!st) return Errno{st.error()};
-    return Opened{std::move(*fd), *st};
+    // The lock is held: an error now would make the caller's retry meet it.
+    auto st = stat_open_file(sys, fd->get());
+    return Opened{std::move(*fd), st ? *st : *lock};
 }
 
 }  // namespace nfsguard::ops

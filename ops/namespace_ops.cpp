@@ -12,8 +12,24 @@
 
 namespace nfsguard::ops {
 
+namespace {
+constexpr int kLookRetries = 3;
+
+template <typename Look>
+Result<struct stat> look_again_on_estale(Look&& look) {
+    for (int attempt = 0;; ++attempt) {
+        auto st = look();
+        if (st || st.error() != ESTALE || attempt == kLookRetries) return st;
+    }
+}
+}  // namespace
+
 Result<struct stat> lookup_entry(Syscalls& sys, int dirfd, const char* name) {
-    return sys.fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW);
+    return look_again_on_estale([&] { return sys.fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW); });
+}
+
+Result<struct stat> stat_open_file(Syscalls& sys, int fd) {
+    return look_again_on_estale([&] { return sys.fstat(fd); });
 }
 
 Result<Opened> open_entry(Syscalls& sys, int dirfd, const char* name, dev_t dev, ino_t ino) {
@@ -32,7 +48,7 @@ Result<Opened> create_file(Syscalls& sys, int dirfd, const char* name, int flags
     // us; one that appears here since was planted and must not be followed.
     auto fd = sys.openat(dirfd, name, flags | O_CREAT | O_NOFOLLOW, mode);
     if (!fd) return Errno{fd.error()};
-    auto st = sys.fstat(fd->get());
+    auto st = stat_open_file(sys, fd->get());
     if (!st) return Errno{st.error()};
     return Opened{std::move(*fd), *st};
 }

@@ -36,6 +36,28 @@ class DotlockTest : public ::testing::Test {
     DotlockCreator creator{"testhost", journal};
 };
 
+// Looks at names (lstat) or open files (fstat) answer ESTALE while armed,
+// as an NFS server does whose file handle went stale: every look fails.
+class StaleLooks : public LostReplySyscalls {
+  public:
+    int stale_name_looks = 0;  // lstat calls still to fail
+    int stale_file_looks = 0;  // fstat calls still to fail
+    Result<struct stat> fstatat(int dirfd, const char* path, int flags) override {
+        if (stale_name_looks > 0 && --stale_name_looks >= 0) return Errno{ESTALE};
+        return LostReplySyscalls::fstatat(dirfd, path, flags);
+    }
+    int file_looks_fail_from = 0;  // fstat calls from this one on fail (1: the first)
+    Result<struct stat> fstat(int fd) override {
+        ++file_looks_;
+        if (stale_file_looks > 0 && --stale_file_looks >= 0) return Errno{ESTALE};
+        if (file_looks_fail_from > 0 && file_looks_ >= file_looks_fail_from) return Errno{ESTALE};
+        return LostReplySyscalls::fstat(fd);
+    }
+
+  private:
+    int file_looks_ = 0;
+};
+
 }  // namespace
 
 TEST_F(DotlockTest, AFreeLockIsTakenAndLeavesOnlyTheLockFile) {
@@ -96,4 +118,42 @@ TEST_F(DotlockTest, UniqueNamesAreRecognised) {
     EXPECT_TRUE(is_dotlock_temp(".nfsguard-dotlock.host.1.2"));
     EXPECT_FALSE(is_dotlock_temp("user.lock"));
     EXPECT_FALSE(is_dotlock_temp(".nfsguard"));
+}
+
+// Found by the end-to-end tests: an ESTALE on the look after the link made
+// the taker answer EEXIST for a lock it had taken, and the lock stayed for
+// good (Postfix deferred that mailbox's mail until its stale-lock timeout).
+TEST_F(DotlockTest, ALockNameThatCannotBeLookedAtIsJudgedByTheLinkCount) {
+    StaleLooks stale;
+    stale.stale_name_looks = 100;  // the lock name cannot be looked at at all
+    auto lock = creator.create(stale, false_errors, dir.fd(), "user.lock", O_WRONLY | O_EXCL, 0644);
+    ASSERT_TRUE(lock) << lock.error();
+    EXPECT_EQ(names(), std::vector<std::string>{"user.lock"});
+}
+
+TEST_F(DotlockTest, AHeldLockThatCannotBeLookedAtIsStillEexist) {
+    dir.write("user.lock", "1111\n");
+    StaleLooks stale;
+    stale.stale_name_looks = 100;
+    auto lock = creator.create(stale, false_errors, dir.fd(), "user.lock", O_WRONLY | O_EXCL, 0644);
+    EXPECT_EQ(lock.error(), EEXIST);
+    EXPECT_EQ(dir.read("user.lock"), "1111\n");
+}
+
+TEST_F(DotlockTest, ATakenLockIsAnsweredEvenWhenItsLastLookIsStale) {
+    StaleLooks stale;
+    stale.file_looks_fail_from = 2;  // the look before the link works, the last one not
+    auto lock = creator.create(stale, false_errors, dir.fd(), "user.lock", O_WRONLY | O_EXCL, 0644);
+    ASSERT_TRUE(lock) << lock.error();
+    EXPECT_EQ(names(), std::vector<std::string>{"user.lock"});
+}
+
+TEST_F(DotlockTest, AFewStaleLooksAreLookedAgain) {
+    StaleLooks stale;
+    stale.stale_name_looks = 2;
+    stale.stale_file_looks = 2;
+    auto lock = creator.create(stale, false_errors, dir.fd(), "user.lock", O_WRONLY | O_EXCL, 0644);
+    ASSERT_TRUE(lock) << lock.error();
+    EXPECT_EQ(lock->st.st_nlink, 1U);
+    EXPECT_EQ(names(), std::vector<std::string>{"user.lock"});
 }
