@@ -10,6 +10,7 @@
 namespace nfsguard::fs {
 namespace {
 constexpr std::chrono::milliseconds kConfirmPause{100};
+constexpr int kEstaleRechecks = 10;
 }  // namespace
 
 // One check, run on a thread of its own so that a hung NFS call holds only
@@ -76,6 +77,8 @@ BackingMonitor::Outcome BackingMonitor::check_bounded() {
             if (o.problem.empty()) o.problem = ops::check_backing(fs_.sys, fd, policy_);
             if (o.problem.empty() && ::fstat(fd, &o.st) != 0)
                 o.problem = fmt::format("cannot stat {}: {}", path_, std::strerror(errno));
+            // Every problem names its cause by strerror.
+            o.estale = o.problem.find(std::strerror(ESTALE)) != std::string::npos;
             std::lock_guard lock(p->mutex);
             p->outcome = std::move(o);
             p->done = true;
@@ -98,10 +101,15 @@ void BackingMonitor::tick() {
     const bool was_attached = fs_.attached.load();
     // One failed check is not yet a gone backing: a single ESTALE or EIO that
     // a busy NFS mount gives now and then would refuse mail for a whole
-    // interval (found by the end-to-end tests with faults). Two more checks
-    // a moment apart confirm it; a timeout has waited long enough already.
-    for (int again = 0; was_attached && !o.problem.empty() && !o.timed_out && again < 2; ++again) {
-        {
+    // interval (found by the end-to-end tests with faults). An ESTALE is
+    // checked again at once, as requests retry it; other failures twice more
+    // a moment apart. A timeout has waited long enough already.
+    for (int again = 0, stale = 0;
+         was_attached && !o.problem.empty() && !o.timed_out && again < 2;) {
+        if (o.estale && stale < kEstaleRechecks) {
+            ++stale;
+        } else {
+            ++again;
             std::unique_lock lock(stop_mutex_);
             if (stop_cv_.wait_for(lock, kConfirmPause, [this] { return stopping_; })) return;
         }

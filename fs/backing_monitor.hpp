@@ -53,6 +53,7 @@ class BackingMonitor {
         ops::UniqueFd reopened;
         struct stat st {};
         bool timed_out = false;
+        bool estale = false;  // the failure was an ESTALE
     };
     struct Pending;
 
