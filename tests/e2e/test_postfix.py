@@ -1,0 +1,76 @@
+"""Scenarios 1 and 3 for Postfix: local delivery to mbox (fcntl + dot-lock)
+and to Maildir for several users through nfsguard, clean and with faults at
+a steady rate; every message arrives exactly once, intact."""
+
+import os
+import re
+import time
+
+import pytest
+
+import mailcheck
+import mailstack
+from conftest import MESSAGES
+from fault_pump import FaultPump
+
+KINDS = ["mbox", "maildir", "mbox", "maildir"]
+DELIVERY_TIMEOUT = int(os.environ.get("NFSGUARD_E2E_WAIT", "300"))
+
+
+def census_of(users, export):
+    """Each user's store, read straight from the export (not through a mount)."""
+    found = {}
+    for u in users:
+        c = mailcheck.Census()
+        if u.kind == "mbox":
+            mailcheck.read_mbox(export / u.name, c)
+        else:
+            mailcheck.read_maildir(export / "home" / u.name / "Maildir", c)
+        found[u.name] = c
+    return found
+
+
+def delivered_count(users, export):
+    return sum(len(c.ids) for c in census_of(users, export).values())
+
+
+def postfix_problems(log):
+    """Log lines of trouble that a correct filesystem would not cause."""
+    return [line for line in log.splitlines()
+            if re.search(r"status=(deferred|bounced)|warning:|fatal:|panic:", line)
+            and "dict_eval_action" not in line]
+
+
+def deliver_through_postfix(scratch, mail_root, export, make_users, services, tag, count):
+    users = make_users(KINDS, mail_root)
+    mailstack.prepare_mail_root(mail_root, users)
+    postfix = services(mailstack.Postfix(scratch / "postfix", spool=mail_root))
+    plan = mailcheck.plan_messages(users, count, tag)
+    start = time.monotonic()
+    refused = mailcheck.send_all(plan, postfix.port)
+    assert not refused, refused[:5]
+    mailcheck.wait_until(lambda: postfix.queued() == 0 and
+                         delivered_count(users, export) >= plan.total, DELIVERY_TIMEOUT)
+    seconds = time.monotonic() - start
+    summary = mailcheck.compare(tag, plan.by_user, census_of(users, export), seconds)
+    print(summary.line())
+    return summary, postfix
+
+
+@pytest.mark.parametrize("faults", [False, True], ids=["clean", "faults"])
+def test_postfix_delivers_every_message_exactly_once(scratch, stack, users, services, faults):
+    ffs = stack.start_faultfs()
+    stack.start_nfsguard()
+    if faults:
+        with FaultPump(ffs.control) as pump:
+            summary, postfix = deliver_through_postfix(
+                scratch, stack.mail, stack.export, users, services, "postfix-faults", MESSAGES)
+            injected = pump.injected()
+        print(f"[e2e] postfix-faults: injected {injected}")
+        assert injected["lost_reply"] > 0 and injected["estale"] > 0, injected
+    else:
+        summary, postfix = deliver_through_postfix(
+            scratch, stack.mail, stack.export, users, services, "postfix", MESSAGES)
+    assert summary.perfect, summary
+    assert postfix.queued() == 0
+    assert postfix_problems(postfix.log()) == []
