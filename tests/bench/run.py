@@ -1,0 +1,425 @@
+#!/usr/bin/python3
+"""The mail benchmark: nfsguard against the raw directory, in the same run.
+
+    bash tests/bench/run.sh [--quick] [--rounds N] [--cache shared,pinned]
+                            [--workloads a,b,...] [--no-faultfs] [--no-strace]
+
+Mounts nfsguard itself (the build in NFSGUARD_BUILD, default build/) over a
+scratch directory on local disk and runs each mail-shaped workload
+(tests/bench/mailbench.cpp) on the raw directory and through the mount,
+alternating which goes first, for several rounds. The machine is shared and
+noisy, so each round gives one ratio (nfsguard ops/s / raw ops/s, both timed
+within seconds of each other) and the table shows the median ratio and the
+spread (lowest to highest). Counted figures do not depend on noise: the
+system calls per operation of the program on the raw directory, and of the
+nfsguard process (strace -f -c -p) for the same workload through the mount,
+split into calls on the backing tree, FUSE channel calls (requests read,
+replies written) and identity switches.
+
+A latency mode stacks nfsguard on the fault-injecting filesystem
+(tests/faultfs) with 200 us added to every call, standing for an NFS round
+trip: there the ratio is nfsguard-on-faultfs against the same program
+straight on faultfs, and every extra backing call nfsguard makes shows.
+
+Everything mounted here is unmounted (fusermount3 -u -z) on the way out,
+also after an error or Ctrl-C.
+"""
+
+import argparse
+import os
+import platform
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(REPO / "tests" / "integration"))
+sys.path.insert(0, str(REPO / "tests" / "faultfs"))
+import mounts  # noqa: E402
+from faultfs_control import start_faultfs  # noqa: E402
+
+BUILD = Path(os.environ.get("NFSGUARD_BUILD", REPO / "build"))
+NFSGUARD = BUILD / "nfsguard"
+FAULTFS = Path(os.environ.get("FAULTFS_BIN", BUILD / "tests" / "faultfs" / "nfsguard-faultfs"))
+MAILBENCH = BUILD / "tests" / "bench" / "nfsguard-mailbench"
+
+
+class Workload:
+    def __init__(self, name, program, ops, quick_ops, procs=1, files=0, quick_files=0,
+                 cold=False, shared_dir=None, warm_up=False, latency=True):
+        self.name = name
+        self.program = program
+        self.ops, self.quick_ops = ops, quick_ops
+        self.procs = procs
+        self.files, self.quick_files = files, quick_files
+        self.cold = cold              # caches dropped (and nfsguard remounted) before each run
+        self.shared_dir = shared_dir  # a prepared directory used by every run
+        self.warm_up = warm_up        # one untimed run first
+        self.latency = latency        # also run in the latency mode
+
+
+WORKLOADS = [
+    Workload("maildir-rename", "maildir-rename", 400, 40),
+    Workload("maildir-link", "maildir-link", 400, 40),
+    Workload("maildir-rename-4p", "maildir-rename", 800, 80, procs=4),
+    Workload("maildir-link-4p", "maildir-link", 800, 80, procs=4),
+    Workload("mbox", "mbox", 300, 30),
+    Workload("create-unlink", "create-unlink", 1000, 100),
+    Workload("scan-cold", "scan", 10**9, 10**9, files=10000, quick_files=500, cold=True,
+             shared_dir="scan", latency=False),
+    Workload("scan-warm", "scan", 10**9, 10**9, files=10000, quick_files=500,
+             shared_dir="scan", warm_up=True),
+    Workload("seq-write", "seq-write", 256, 16),
+    Workload("seq-read", "seq-read", 10**9, 10**9, shared_dir="data", warm_up=True),
+    Workload("rand-read", "rand-read", 4000, 200, shared_dir="data", warm_up=True),
+    Workload("rand-write", "rand-write", 1000, 100, shared_dir="data"),
+    Workload("postmark", "postmark", 2000, 100, files=500, quick_files=50),
+]
+DATA_BLOCKS = 256  # 32 MiB for the read workloads
+DATA_BLOCKS_QUICK = 16
+
+# strace names: what nfsguard does besides calls on the backing tree.
+FUSE_CHANNEL = {"read", "readv", "writev", "write", "splice", "vmsplice", "poll", "ppoll"}
+IDENTITY = {"setfsuid", "setfsgid", "setgroups", "getgroups", "setresuid", "setresgid"}
+THREADING = {"futex", "clone", "clone3", "set_robust_list", "rseq", "madvise", "mmap", "munmap",
+             "mprotect", "rt_sigprocmask", "sched_yield", "gettid", "exit", "brk", "getpid",
+             "restart_syscall", "clock_gettime", "nanosleep", "clock_nanosleep"}
+
+
+def sh(*argv, **kw):
+    return subprocess.run([str(a) for a in argv], check=True, **kw)
+
+
+def drop_caches():
+    os.sync()
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3\n")
+
+
+def run_program(w, directory, ops, files, quick):
+    argv = [MAILBENCH, w.program, directory, "--ops", ops, "--procs", w.procs]
+    if files:
+        argv += ["--files", files]
+    res = subprocess.run([str(a) for a in argv], capture_output=True, text=True, timeout=600)
+    if res.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, argv))}: {res.stderr.strip()}")
+    out = res.stdout
+    m = re.search(r"ops=(\d+) seconds=([\d.]+)", out)
+    return int(m.group(1)), float(m.group(2))
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.quick = args.quick
+        self.scratch = Path(tempfile.mkdtemp(prefix="nfsguard-bench-", dir=args.tmp))
+        self.scratch.chmod(0o755)
+        self.mounted = []  # mounts.Mount, most recent last
+        self.counter = 0
+
+    # --- mounts -----------------------------------------------------------
+    def start_nfsguard(self, backing, mountpoint, cache):
+        extra = [o for o in self.args.options.split(",") if o]
+        m = mounts.start_nfsguard(backing, mountpoint, f"cache={cache}", "backing_fs=any",
+                                  "log_level=warn", f"state_dir={self.scratch}/state",
+                                  f"run_dir={self.scratch}/run", *extra, binary=NFSGUARD,
+                                  log_path=self.scratch / f"nfsguard-{mountpoint.name}.log")
+        self.mounted.append(m)
+        return m
+
+    def stop(self, m):
+        m.close()
+        self.mounted.remove(m)
+
+    def cleanup(self):
+        for m in reversed(self.mounted):
+            try:
+                m.close()
+            except Exception as e:  # keep unmounting the rest
+                print(f"cleanup: {e}", file=sys.stderr)
+        self.mounted.clear()
+        for point in mounts.fuse_mounts():
+            if point.startswith(f"{self.scratch}/"):
+                mounts.lazy_unmount(point)
+
+    # --- one mode: raw directory vs nfsguard ------------------------------
+    def prepare(self, raw_root, via_root, workloads):
+        """Shared inputs, made on the backing directly (not timed)."""
+        blocks = DATA_BLOCKS_QUICK if self.quick else DATA_BLOCKS
+        for w in workloads:
+            if w.shared_dir == "scan":
+                for root in (raw_root, via_root):
+                    d = root / "scan"
+                    if not (d / "folder").exists():
+                        d.mkdir(parents=True, exist_ok=True)
+                        files = w.quick_files if self.quick else w.files
+                        run_program(Workload("p", "populate", 0, 0), d, 0, files, self.quick)
+            if w.shared_dir == "data":
+                for root, tag in ((raw_root, "raw"), (via_root, "via")):
+                    d = root / f"data-{tag}"
+                    if not (d / "data").exists():
+                        d.mkdir(parents=True, exist_ok=True)
+                        run_program(Workload("w", "seq-write", 0, 0), d, blocks, 0, self.quick)
+
+    def directory(self, w, root, tag):
+        if w.shared_dir == "scan":
+            return root / "scan"
+        if w.shared_dir == "data":
+            return root / f"data-{tag}"
+        self.counter += 1
+        d = root / f"{w.name}-{tag}-{self.counter}"
+        d.mkdir()
+        return d
+
+    def measure(self, title, raw_root, via_root, workloads, remount=None):
+        """Interleaved rounds; returns {workload: [(raw ops/s, via ops/s), ...]}."""
+        self.prepare(raw_root, via_root, workloads)
+        results = {w.name: [] for w in workloads}
+        rounds = self.args.rounds or (2 if self.quick else 5)
+        for rnd in range(rounds):
+            for w in workloads:
+                ops = w.quick_ops if self.quick else w.ops
+                files = w.quick_files if self.quick else w.files
+                order = ["raw", "via"] if (rnd + hash(w.name)) % 2 == 0 else ["via", "raw"]
+                speed = {}
+                for tag in order:
+                    root = raw_root if tag == "raw" else via_root
+                    d = self.directory(w, root, tag)
+                    if w.warm_up:
+                        run_program(w, d, ops, files, self.quick)
+                    if w.cold:
+                        if tag == "via" and remount:
+                            remount()
+                        drop_caches()
+                    n, s = run_program(w, d, ops, files, self.quick)
+                    speed[tag] = n / s
+                results[w.name].append((speed["raw"], speed["via"]))
+            print(f"  {title}: round {rnd + 1}/{rounds} done", file=sys.stderr, flush=True)
+        return results
+
+    # --- system calls, counted --------------------------------------------
+    def strace_counts(self, argv, pid=None):
+        """System calls by name, and the ops the program reports."""
+        out = self.scratch / f"strace-{self.counter}.txt"
+        self.counter += 1
+        argv = [str(a) for a in argv]
+        if pid is None:
+            res = subprocess.run(["strace", "-f", "-c", "-U", "name,calls", "-o", str(out),
+                                  *argv], check=True, capture_output=True, text=True)
+        else:
+            tracer = subprocess.Popen(["strace", "-f", "-c", "-U", "name,calls", "-o", str(out),
+                                       "-p", str(pid)], stderr=subprocess.DEVNULL)
+            time.sleep(1.0)  # until strace has attached to every thread
+            try:
+                res = subprocess.run(argv, check=True, capture_output=True, text=True)
+                time.sleep(0.5)  # releases arrive after close() has returned
+            finally:
+                tracer.send_signal(signal.SIGINT)
+                tracer.wait(timeout=30)
+        counts = {}
+        for line in out.read_text().splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[1].isdigit() and parts[0] != "total":
+                counts[parts[0]] = counts.get(parts[0], 0) + int(parts[1])
+        m = re.search(r"ops=(\d+)", res.stdout)
+        return counts, int(m.group(1))
+
+    def syscalls(self, raw_root, via_root, workloads, via_pid, raw_pid=None):
+        """Per operation: the raw program's calls and nfsguard's, by name.
+
+        Each count is a run of N operations less a run of none, over N: the
+        program's start and set-up cancel out."""
+        table = {}
+        for w in workloads:
+            if w.cold:
+                continue
+            ops = min(w.quick_ops, 200)
+            files = w.quick_files if self.quick else w.files
+            row = {}
+            for tag, root in (("raw", raw_root), ("via", via_root)):
+                d = self.directory(w, root, tag)
+                extra = ["--procs", w.procs] + (["--files", files] if files else [])
+                argv = [MAILBENCH, w.program, d, "--ops", ops, *extra]
+                if w.warm_up:
+                    sh(*argv, stdout=subprocess.DEVNULL)
+                pid = raw_pid if tag == "raw" else via_pid
+                full, n = self.strace_counts(argv, pid)
+                empty, _ = self.strace_counts([MAILBENCH, w.program, d, "--ops", 0, *extra], pid)
+                row[tag] = {k: (full.get(k, 0) - empty.get(k, 0)) / max(n, 1)
+                            for k in set(full) | set(empty)}
+            table[w.name] = row
+            with open(self.scratch / "syscalls.txt", "a") as f:
+                for tag in ("raw", "via"):
+                    top = sorted(row[tag].items(), key=lambda kv: -kv[1])[:16]
+                    f.write(f"{w.name} {tag}: " +
+                            " ".join(f"{k}={v:.2f}" for k, v in top if v > 0.005) + "\n")
+        return table
+
+    # --- the modes ---------------------------------------------------------
+    def local_mode(self, cache, workloads):
+        back = self.scratch / f"back-{cache}"
+        mnt = self.scratch / f"mnt-{cache}"
+        back.mkdir()
+        mnt.mkdir()
+        (back / "raw").mkdir()
+        (back / "via").mkdir()
+        state = {"m": self.start_nfsguard(back, mnt, cache)}
+
+        def remount():
+            self.stop(state["m"])
+            state["m"] = self.start_nfsguard(back, mnt, cache)
+
+        results = self.measure(f"local, cache={cache}", back / "raw", mnt / "via", workloads,
+                               remount)
+        counts = {}
+        if not self.args.no_strace:
+            counts = self.syscalls(back / "raw", mnt / "via", workloads, state["m"].pid)
+        self.stop(state["m"])
+        return results, counts
+
+    def latency_mode(self, cache, workloads):
+        back = self.scratch / f"lback-{cache}"
+        ff = self.scratch / f"ff-{cache}"
+        mnt = self.scratch / f"lmnt-{cache}"
+        for d in (back, ff, mnt):
+            d.mkdir()
+        (back / "raw").mkdir()
+        (back / "via").mkdir()
+        f = start_faultfs(back, ff, self.scratch / f"ff-{cache}.sock",
+                          self.scratch / f"faultfs-{cache}.log", binary=FAULTFS)
+        self.mounted.append(f)
+        m = self.start_nfsguard(ff, mnt, cache)
+        f.control.latency(self.args.latency_us)
+        results = self.measure(f"faultfs +{self.args.latency_us} us, cache={cache}",
+                               ff / "raw", mnt / "via", [w for w in workloads if w.latency])
+        f.control.latency(0)
+        counts = {}
+        if not self.args.no_strace:
+            # What faultfs serves per operation, straight and under nfsguard:
+            # each of its backing calls is one NFS round trip in this mode.
+            counts = self.syscalls(ff / "raw", mnt / "via", [w for w in workloads if w.latency],
+                                   f.pid, raw_pid=f.pid)
+        self.stop(m)
+        self.stop(f)
+        return results, counts
+
+
+def kinds_of(per_op):
+    """nfsguard's (or faultfs's) calls per operation, by kind."""
+    kinds = {"backing": 0.0, "channel": 0.0, "identity": 0.0, "other": 0.0}
+    for k, v in per_op.items():
+        kind = ("channel" if k in FUSE_CHANNEL else "identity" if k in IDENTITY
+                else "other" if k in THREADING else "backing")
+        kinds[kind] += v
+    # Threads of nfsguard's own (guard, stats) run meanwhile: a count of a
+    # run less a run of none can come out a little below zero.
+    return {k: max(v, 0.0) for k, v in kinds.items()}
+
+
+def renames(per_op):
+    """Renames faultfs made per operation. Where the program renames nothing
+    (maildir-link), each is a file unlinked while still open through faultfs
+    (.fuse_hidden), what an NFS client turns into a .nfsXXXX silly rename."""
+    return max(sum(v for k, v in per_op.items() if k.startswith("rename")), 0.0)
+
+
+def summarize(title, results, counts, latency=False):
+    print(f"\n{title}")
+    head = (f"{'workload':18} {'ratio':>5} {'spread':>11} {'raw op/s':>9} {'nfsg op/s':>9}")
+    if latency:
+        head += f"  {'calls/op':>8} {'via':>5}  {'renames':>7} {'via':>5}"
+    else:
+        head += f"  {'sc/op raw':>9} {'backing':>7} {'FUSE ch':>7} {'ident':>5} {'other':>5}"
+    print(head)
+    for name, pairs in results.items():
+        ratios = [v / r for r, v in pairs if r > 0]
+        raw = statistics.median(r for r, _ in pairs)
+        via = statistics.median(v for _, v in pairs)
+        line = (f"{name:18} {statistics.median(ratios):5.2f} "
+                f"{min(ratios):5.2f}-{max(ratios):5.2f} {raw:9.0f} {via:9.0f}")
+        row = counts.get(name)
+        if row and latency:
+            line += (f"  {kinds_of(row['raw'])['backing']:8.1f} "
+                     f"{kinds_of(row['via'])['backing']:5.1f}  {renames(row['raw']):7.2f} "
+                     f"{renames(row['via']):5.2f}")
+        elif row:
+            raw_total = max(sum(row["raw"].values()), 0.0)
+            k = kinds_of(row["via"])
+            line += (f"  {raw_total:9.1f} {k['backing']:7.1f} {k['channel']:7.1f} "
+                     f"{k['identity']:5.1f} {k['other']:5.1f}")
+        print(line)
+    sys.stdout.flush()
+
+
+def interrupted(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="each workload briefly (a smoke run)")
+    p.add_argument("--rounds", type=int, default=0, help="rounds (default 5; quick 2)")
+    p.add_argument("--cache", default="shared,pinned", help="cache modes to run")
+    p.add_argument("--workloads", default="", help="comma-separated subset")
+    p.add_argument("--no-faultfs", action="store_true", help="skip the latency mode")
+    p.add_argument("--no-strace", action="store_true", help="skip the system call counts")
+    p.add_argument("--latency-us", type=int, default=200)
+    p.add_argument("--options", default="", help="more nfsguard -o options (timestamps=server)")
+    p.add_argument("--tmp", default="/tmp", help="where the scratch (backing) directory goes")
+    args = p.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("run.py: needs root (mounts, drop_caches, strace -p)")
+    for binary in (NFSGUARD, MAILBENCH, FAULTFS):
+        if not binary.exists():
+            sys.exit(f"run.py: {binary} missing (build first; NFSGUARD_BUILD picks the build)")
+    workloads = WORKLOADS
+    if args.workloads:
+        wanted = set(args.workloads.split(","))
+        workloads = [w for w in WORKLOADS if w.name in wanted]
+    signal.signal(signal.SIGTERM, interrupted)
+
+    bench = Bench(args)
+    print(f"nfsguard mail benchmark: {platform.node()}, {os.cpu_count()} CPUs, "
+          f"kernel {platform.release()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+          f"build {BUILD}, scratch {bench.scratch} ({'quick' if args.quick else 'full'}"
+          f"{', -o ' + args.options if args.options else ''})")
+    try:
+        for cache in args.cache.split(","):
+            results, counts = bench.local_mode(cache, workloads)
+            summarize(f"local disk, cache={cache}: ratio = nfsguard / raw directory "
+                      "(sc/op: system calls per operation; raw program, then nfsguard's)",
+                      results, counts)
+        if not args.no_faultfs:
+            for cache in args.cache.split(","):
+                results, counts = bench.latency_mode(cache, workloads)
+                summarize(f"faultfs with {args.latency_us} us per call, cache={cache}: ratio = "
+                          "nfsguard on faultfs / straight on faultfs (calls/op: faultfs's "
+                          "backing calls, straight, then under nfsguard)", results, counts,
+                          latency=True)
+        if not args.no_strace:
+            print(f"\nper-call breakdown: {bench.scratch / 'syscalls.txt'}")
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (RuntimeError, subprocess.SubprocessError, OSError) as e:
+        print(f"run.py: {e}", file=sys.stderr)
+        return 1
+    finally:
+        bench.cleanup()
+        if not args.no_strace and (bench.scratch / "syscalls.txt").exists():
+            keep = Path("/tmp") / f"{bench.scratch.name}-syscalls.txt"
+            (bench.scratch / "syscalls.txt").replace(keep)
+            print(f"(moved to {keep})")
+        if not any(pt.startswith(f"{bench.scratch}/") for pt in mounts.fuse_mounts()):
+            subprocess.run(["rm", "-rf", "--one-file-system", str(bench.scratch)], check=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
