@@ -72,7 +72,8 @@ void op_mkdir(fuse_req_t req, fuse_ino_t parent_id, const char* name, mode_t mod
     if (!r.acting_as_caller()) return;
     if (r.refused_while_detached(true)) return;
     make_entry(r, r.inode(parent_id), name, true, [&](int dirfd) {
-        return ops::make_directory(r.fs().sys, r.fs().false_errors, dirfd, name, mode);
+        return ops::make_directory(r.fs().sys, r.fs().false_errors, dirfd, name, mode,
+                                   r.fs().skew.seconds());
     });
 }
 

@@ -54,10 +54,10 @@ Result<Opened> create_file(Syscalls& sys, int dirfd, const char* name, int flags
 }
 
 Result<struct stat> make_directory(Syscalls& sys, FalseErrors& false_errors, int dirfd,
-                                   const char* name, mode_t mode) {
+                                   const char* name, mode_t mode, double server_ahead_seconds) {
     // An EEXIST can only be false if the name was free before the call.
     const bool free_before = lookup_entry(sys, dirfd, name).error() == ENOENT;
-    const auto window = CallWindow::now();
+    const auto window = CallWindow::now(server_ahead_seconds);
     if (auto r = sys.mkdirat(dirfd, name, mode); !r) {
         if (r.error() != EEXIST || !free_before ||
             !mkdir_was_done(sys, dirfd, name, current_fsuid(), window))

@@ -43,8 +43,10 @@ Result<Opened> open_entry(Syscalls& sys, int dirfd, const char* name, dev_t dev,
 
 // Creates and opens a regular file (flags as for open(2); O_CREAT is added).
 Result<Opened> create_file(Syscalls& sys, int dirfd, const char* name, int flags, mode_t mode);
+// `server_ahead_seconds`: the measured clock skew, which the check of a
+// lost reply needs to judge the new directory's ctime.
 Result<struct stat> make_directory(Syscalls& sys, FalseErrors& false_errors, int dirfd,
-                                   const char* name, mode_t mode);
+                                   const char* name, mode_t mode, double server_ahead_seconds = 0);
 Result<struct stat> make_node(Syscalls& sys, int dirfd, const char* name, mode_t mode, dev_t rdev);
 Result<struct stat> make_symlink(Syscalls& sys, FalseErrors& false_errors, const char* target,
                                  int dirfd, const char* name);

@@ -1,5 +1,7 @@
 #include "ops/verify_after_error.hpp"
 
+#include <cmath>
+
 #include "ops/directory_entries.hpp"
 
 #include <fcntl.h>
@@ -34,16 +36,18 @@ void refresh(Syscalls& sys, int dirfd) {
 
 }  // namespace
 
-CallWindow CallWindow::now() {
+CallWindow CallWindow::now(double server_ahead_seconds) {
     CallWindow w;
     ::clock_gettime(CLOCK_REALTIME, &w.start);
+    w.server_ahead_seconds = server_ahead_seconds;
     return w;
 }
 
 bool CallWindow::contains(const struct timespec& t) const {
     struct timespec end;
     ::clock_gettime(CLOCK_REALTIME, &end);
-    return t.tv_sec >= start.tv_sec - slack_seconds && t.tv_sec <= end.tv_sec + slack_seconds;
+    const auto ours = t.tv_sec - static_cast<time_t>(std::lround(server_ahead_seconds));
+    return ours >= start.tv_sec - slack_seconds && ours <= end.tv_sec + slack_seconds;
 }
 
 bool rename_was_done(Syscalls& sys, int olddirfd, const char* oldname, int newdirfd,

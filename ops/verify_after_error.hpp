@@ -20,8 +20,11 @@ namespace nfsguard::ops {
 struct CallWindow {
     struct timespec start;
     int slack_seconds = 2;
+    // The server's clock runs this far ahead of ours (ClockSkew): the times
+    // it stamps are compared after taking it off.
+    double server_ahead_seconds = 0;
 
-    static CallWindow now();
+    static CallWindow now(double server_ahead_seconds = 0);
     // True when `t` (a server timestamp) falls between the start of the call
     // and now, give or take the slack.
     bool contains(const struct timespec& t) const;

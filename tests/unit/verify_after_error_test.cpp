@@ -146,6 +146,30 @@ TEST_F(VerifyAfterErrorTest, MkdirLostReplyIsHidden) {
     EXPECT_EQ(false_errors.count(FalseErrorOp::mkdir), 1U);
 }
 
+// A server whose clock runs 300 s ahead stamps ctimes so.
+class ServerAhead : public LostReplySyscalls {
+  public:
+    Result<struct stat> fstatat(int dirfd, const char* path, int flags) override {
+        auto st = LostReplySyscalls::fstatat(dirfd, path, flags);
+        if (st) st->st_ctim.tv_sec += 300;
+        return st;
+    }
+};
+
+// Found by the end-to-end tests (Dovecot creating ~/mail and Archive with a
+// server clock 300 s ahead): the new directory's ctime fell outside the
+// call's window, and the false EEXIST reached Dovecot.
+TEST_F(VerifyAfterErrorTest, MkdirLostReplyIsHiddenWhenTheServerClockRunsAhead) {
+    ServerAhead ahead;
+    ahead.lose_reply(Op::mkdir, EEXIST);
+    EXPECT_EQ(make_directory(ahead, false_errors, dir.fd(), "a", 0700).error(), EEXIST)
+        << "without the measured skew the ctime looks wrong";
+    ahead.lose_reply(Op::mkdir, EEXIST);
+    auto st = make_directory(ahead, false_errors, dir.fd(), "b", 0700, 300.2);
+    ASSERT_TRUE(st) << st.error();
+    EXPECT_EQ(false_errors.count(FalseErrorOp::mkdir), 1U);
+}
+
 TEST_F(VerifyAfterErrorTest, MkdirOverAnotherUsersDirectoryIsARealEexist) {
     // mkdir as a lock: another user's lock directory must stay theirs.
     sys.instead(Op::mkdir, EEXIST, [&] {
