@@ -29,6 +29,7 @@ import argparse
 import os
 import platform
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -177,8 +178,9 @@ class Bench:
         d.mkdir()
         return d
 
-    def measure(self, title, raw_root, via_root, workloads, remount=None):
-        """Interleaved rounds; returns {workload: [(raw ops/s, via ops/s), ...]}."""
+    def measure(self, title, raw_root, via_root, workloads, remount=None, scale=1):
+        """Interleaved rounds; returns {workload: [(raw ops/s, via ops/s), ...]}.
+        `scale` divides the operation counts (the latency mode is slow)."""
         self.prepare(raw_root, via_root, workloads)
         results = {w.name: [] for w in workloads}
         rounds = self.args.rounds or (2 if self.quick else 5)
@@ -186,6 +188,9 @@ class Bench:
             for w in workloads:
                 ops = w.quick_ops if self.quick else w.ops
                 files = w.quick_files if self.quick else w.files
+                if scale > 1:  # the whole folder or file is the unit otherwise
+                    ops = min(ops, files or DATA_BLOCKS)
+                    ops = max(ops // scale, 10)
                 order = ["raw", "via"] if (rnd + hash(w.name)) % 2 == 0 else ["via", "raw"]
                 speed = {}
                 for tag in order:
@@ -297,7 +302,8 @@ class Bench:
         m = self.start_nfsguard(ff, mnt, cache)
         f.control.latency(self.args.latency_us)
         results = self.measure(f"faultfs +{self.args.latency_us} us, cache={cache}",
-                               ff / "raw", mnt / "via", [w for w in workloads if w.latency])
+                               ff / "raw", mnt / "via", [w for w in workloads if w.latency],
+                               scale=1 if self.quick else 4)
         f.control.latency(0)
         counts = {}
         if not self.args.no_strace:
@@ -322,6 +328,12 @@ def kinds_of(per_op):
     return {k: max(v, 0.0) for k, v in kinds.items()}
 
 
+def requests(per_op):
+    """FUSE requests faultfs answered per operation: one reply (writev) each;
+    each is one NFS round trip in the latency mode."""
+    return max(per_op.get("writev", 0.0), 0.0)
+
+
 def renames(per_op):
     """Renames faultfs made per operation. Where the program renames nothing
     (maildir-link), each is a file unlinked while still open through faultfs
@@ -333,7 +345,7 @@ def summarize(title, results, counts, latency=False):
     print(f"\n{title}")
     head = (f"{'workload':18} {'ratio':>5} {'spread':>11} {'raw op/s':>9} {'nfsg op/s':>9}")
     if latency:
-        head += f"  {'calls/op':>8} {'via':>5}  {'renames':>7} {'via':>5}"
+        head += f"  {'req/op':>8} {'via':>5}  {'renames':>7} {'via':>5}"
     else:
         head += f"  {'sc/op raw':>9} {'backing':>7} {'FUSE ch':>7} {'ident':>5} {'other':>5}"
     print(head)
@@ -345,9 +357,8 @@ def summarize(title, results, counts, latency=False):
                 f"{min(ratios):5.2f}-{max(ratios):5.2f} {raw:9.0f} {via:9.0f}")
         row = counts.get(name)
         if row and latency:
-            line += (f"  {kinds_of(row['raw'])['backing']:8.1f} "
-                     f"{kinds_of(row['via'])['backing']:5.1f}  {renames(row['raw']):7.2f} "
-                     f"{renames(row['via']):5.2f}")
+            line += (f"  {requests(row['raw']):8.1f} {requests(row['via']):5.1f}  "
+                     f"{renames(row['raw']):7.2f} {renames(row['via']):5.2f}")
         elif row:
             raw_total = max(sum(row["raw"].values()), 0.0)
             k = kinds_of(row["via"])
@@ -355,6 +366,13 @@ def summarize(title, results, counts, latency=False):
                      f"{k['identity']:5.1f} {k['other']:5.1f}")
         print(line)
     sys.stdout.flush()
+
+
+def fs_type(path):
+    """The filesystem type of path, as findmnt names it."""
+    r = subprocess.run(["findmnt", "-n", "-o", "FSTYPE", "--target", str(path)],
+                       capture_output=True, text=True, check=False)
+    return r.stdout.strip() or "?"
 
 
 def interrupted(signum, frame):
@@ -392,15 +410,15 @@ def main():
     try:
         for cache in args.cache.split(","):
             results, counts = bench.local_mode(cache, workloads)
-            summarize(f"local disk, cache={cache}: ratio = nfsguard / raw directory "
+            summarize(f"{args.tmp} ({fs_type(args.tmp)}), cache={cache}: ratio = nfsguard / raw directory "
                       "(sc/op: system calls per operation; raw program, then nfsguard's)",
                       results, counts)
         if not args.no_faultfs:
             for cache in args.cache.split(","):
                 results, counts = bench.latency_mode(cache, workloads)
                 summarize(f"faultfs with {args.latency_us} us per call, cache={cache}: ratio = "
-                          "nfsguard on faultfs / straight on faultfs (calls/op: faultfs's "
-                          "backing calls, straight, then under nfsguard)", results, counts,
+                          "nfsguard on faultfs / straight on faultfs (req/op: requests faultfs "
+                          "served per operation, straight, then under nfsguard)", results, counts,
                           latency=True)
         if not args.no_strace:
             print(f"\nper-call breakdown: {bench.scratch / 'syscalls.txt'}")
@@ -414,7 +432,7 @@ def main():
         bench.cleanup()
         if not args.no_strace and (bench.scratch / "syscalls.txt").exists():
             keep = Path("/tmp") / f"{bench.scratch.name}-syscalls.txt"
-            (bench.scratch / "syscalls.txt").replace(keep)
+            shutil.move(bench.scratch / "syscalls.txt", keep)
             print(f"(moved to {keep})")
         if not any(pt.startswith(f"{bench.scratch}/") for pt in mounts.fuse_mounts()):
             subprocess.run(["rm", "-rf", "--one-file-system", str(bench.scratch)], check=False)
