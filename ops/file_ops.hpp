@@ -13,7 +13,8 @@ namespace nfsguard::ops {
 // fsync: this flushes now so the error reaches the caller's close().
 Result<void> flush_file(Syscalls& sys, int fd);
 Result<void> sync_file(Syscalls& sys, int fd, bool datasync);
-// fsync of a directory: makes its entries (a delivered message's name) durable.
+// fsync of a directory: makes its entries (a delivered message's name)
+// durable. ESTALE is no error here (file_ops.cpp says why).
 Result<void> sync_directory(Syscalls& sys, int dirfd, bool datasync);
 Result<void> allocate_file(Syscalls& sys, int fd, int mode, off_t offset, off_t length);
 Result<off_t> seek_file(Syscalls& sys, int fd, off_t offset, int whence);
