@@ -112,7 +112,7 @@ Result<Opened> DotlockCreator::create(Syscalls& sys, FalseErrors& false_errors, 
         // Whatever link() answers, the lock is ours exactly when the lock
         // name is now our file.
         auto linked = sys.linkat(dirfd, temp.c_str(), dirfd, name, 0);
-        lock = lookup_entry(sys, dirfd, name);
+        lock = look_at_made(sys, dirfd, name);
         bool is_ours = lock && lock->st_dev == ours->st_dev && lock->st_ino == ours->st_ino;
         if (!lock) {
             // The lock name cannot be looked at (ESTALE that persists): our

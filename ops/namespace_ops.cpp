@@ -25,7 +25,11 @@ Result<struct stat> look_again_on_estale(Look&& look) {
 }  // namespace
 
 Result<struct stat> lookup_entry(Syscalls& sys, int dirfd, const char* name) {
-    return look_again_on_estale([&] { return sys.fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW); });
+    return sys.fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW);
+}
+
+Result<struct stat> look_at_made(Syscalls& sys, int dirfd, const char* name) {
+    return look_again_on_estale([&] { return lookup_entry(sys, dirfd, name); });
 }
 
 Result<struct stat> stat_open_file(Syscalls& sys, int fd) {
@@ -64,12 +68,12 @@ Result<struct stat> make_directory(Syscalls& sys, FalseErrors& false_errors, int
             return Errno{r.error()};
         false_errors.hidden(FalseErrorOp::mkdir, dirfd, name, EEXIST);
     }
-    return lookup_entry(sys, dirfd, name);
+    return look_at_made(sys, dirfd, name);
 }
 
 Result<struct stat> make_node(Syscalls& sys, int dirfd, const char* name, mode_t mode, dev_t rdev) {
     if (auto r = sys.mknodat(dirfd, name, mode, rdev); !r) return Errno{r.error()};
-    return lookup_entry(sys, dirfd, name);
+    return look_at_made(sys, dirfd, name);
 }
 
 Result<struct stat> make_symlink(Syscalls& sys, FalseErrors& false_errors, const char* target,
@@ -81,7 +85,7 @@ Result<struct stat> make_symlink(Syscalls& sys, FalseErrors& false_errors, const
             return Errno{r.error()};
         false_errors.hidden(FalseErrorOp::symlink, dirfd, name, EEXIST);
     }
-    return lookup_entry(sys, dirfd, name);
+    return look_at_made(sys, dirfd, name);
 }
 
 namespace {
@@ -167,7 +171,7 @@ Result<struct stat> link_entry(Syscalls& sys, FalseErrors& false_errors, const L
             return Errno{r.error()};
         false_errors.hidden(FalseErrorOp::link, newdirfd, newname, EEXIST);
     }
-    return lookup_entry(sys, newdirfd, newname);
+    return look_at_made(sys, newdirfd, newname);
 }
 
 }  // namespace nfsguard::ops

@@ -25,11 +25,13 @@
 
 namespace nfsguard::ops {
 
-// lstat of `name` in `dirfd`, and fstat of `fd`. Both look again, a few
-// times, at an ESTALE: they are also the looks at what a non-idempotent call
-// has just made, and the caller's retry of the whole call after an ESTALE
-// here would meet its own result (a false EEXIST, a dot-lock left behind).
+// lstat of `name` in `dirfd`.
 Result<struct stat> lookup_entry(Syscalls& sys, int dirfd, const char* name);
+// The looks at what a non-idempotent call has just made (lstat of its name,
+// fstat of its descriptor) look again, a few times, at an ESTALE: the
+// caller's retry of the whole call after an ESTALE here would meet its own
+// result (a false EEXIST, a dot-lock left behind).
+Result<struct stat> look_at_made(Syscalls& sys, int dirfd, const char* name);
 Result<struct stat> stat_open_file(Syscalls& sys, int fd);
 
 // An O_PATH descriptor on `name`, which must still be the object (dev, ino):
