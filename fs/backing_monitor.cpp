@@ -11,6 +11,8 @@ namespace nfsguard::fs {
 namespace {
 constexpr std::chrono::milliseconds kConfirmPause{100};
 constexpr int kEstaleRechecks = 10;
+// Long enough for any delivery that began while detached to reach its write.
+constexpr std::chrono::milliseconds kWritesSettle{1000};
 }  // namespace
 
 // One check, run on a thread of its own so that a hung NFS call holds only
@@ -129,6 +131,8 @@ void BackingMonitor::tick() {
     if (o.reopened.valid()) fs_.inodes.replace_root(std::move(o.reopened), o.st);
     if (!was_attached) {
         fs_.detach_reason_logged = false;
+        fs_.writes_refused_until_ns =
+            (std::chrono::steady_clock::now() + kWritesSettle).time_since_epoch().count();
         fs_.attached = true;
         spdlog::warn("backing attached: {} can be vouched for; writes are served", path_);
     }

@@ -54,6 +54,11 @@ struct Filesystem {
     // The backing guard (backing_monitor.hpp). Detached: every write is
     // refused with guard_errno, and the tree shows empty.
     std::atomic<bool> attached{true};
+    // Writes stay refused until then (steady clock, ns) after an attach: a
+    // delivery that looked for ~/.forward while detached (Postfix takes any
+    // error there for "none") must not write into the mbox spool the moment
+    // the backing is back (seen in the end-to-end tests).
+    std::atomic<int64_t> writes_refused_until_ns{0};
     std::atomic<bool> detach_reason_logged{false};
     int guard_errno = ESTALE;
     std::atomic<uint64_t> refused_writes{0};

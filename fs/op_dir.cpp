@@ -92,6 +92,18 @@ int fill_listing(Request& r, OpenDir& d, Inode& parent, off_t off, bool plus,
     return err;
 }
 
+// A stream on directory `id`, opened anew for the caller.
+ops::Result<DIR*> open_directory_stream(Request& r, fuse_ino_t id) {
+    auto fd = r.on_object(id, [&](const ops::Located& obj) {
+        return ops::reopen(r.fs().sys, obj, O_RDONLY | O_DIRECTORY);
+    });
+    if (!fd) return ops::Errno{fd.error()};
+    DIR* dir = fdopendir(fd->get());
+    if (dir == nullptr) return ops::Errno{errno};
+    fd->release();  // the stream owns it now
+    return dir;
+}
+
 void read_directory(fuse_req_t req, fuse_ino_t id, size_t size, off_t off,
                     struct fuse_file_info* fi, bool plus) {
     Request r(req);
@@ -105,6 +117,23 @@ void read_directory(fuse_req_t req, fuse_ino_t id, size_t size, off_t off,
         OpenDir& d = OpenDir::of(fi);
         std::lock_guard lock(d.mutex);
         err = fill_listing(r, d, r.inode(id), off, plus, buf, used, looked_up);
+        // The directory's handle went stale before anything was listed
+        // (another host replaced it, or a stale answer of a busy server): a
+        // stream opened anew starts where this one stood, at the beginning.
+        // Later in a listing the positions of the old stream mean nothing
+        // to a new one, and the caller gets the ESTALE.
+        for (int attempt = 0;
+             err == ESTALE && off == 0 && used == 0 && attempt < Request::kEstaleRetries;
+             ++attempt) {
+            r.note_estale_retry(attempt);
+            auto dir = open_directory_stream(r, id);
+            if (!dir) break;
+            closedir(d.dir);
+            d.dir = *dir;
+            d.pending = nullptr;
+            d.offset = 0;
+            err = fill_listing(r, d, r.inode(id), off, plus, buf, used, looked_up);
+        }
     }
     // Replied only once the handle's lock is let go: the reply lets the
     // caller close the directory, and releasedir frees the handle (and its
@@ -129,14 +158,9 @@ void op_opendir(fuse_req_t req, fuse_ino_t id, struct fuse_file_info* fi) {
         if (fuse_reply_open(req, fi) != 0) delete d;
         return;
     }
-    auto fd = r.on_object(id, [&](const ops::Located& obj) {
-        return ops::reopen(r.fs().sys, obj, O_RDONLY | O_DIRECTORY);
-    });
-    if (!fd) return r.reply_error(fd);
-    DIR* dir = fdopendir(fd->get());
-    if (dir == nullptr) return r.reply_error(errno);
-    fd->release();  // the stream owns it now
-    auto* d = new OpenDir(dir);
+    auto dir = open_directory_stream(r, id);
+    if (!dir) return r.reply_error(dir);
+    auto* d = new OpenDir(*dir);
     fi->fh = reinterpret_cast<uintptr_t>(d);
     if (fuse_reply_open(req, fi) != 0) delete d;
 }

@@ -17,7 +17,8 @@ void op_lookup(fuse_req_t req, fuse_ino_t parent_id, const char* name) {
     // deliver into the mbox spool the moment the backing came back (seen in
     // the end-to-end tests). The guard's errno makes it defer instead.
     // Counted with the refused writes: a lookup is how every create starts.
-    if (r.refused_while_detached(true)) return;
+    // (Not refused in the moment after an attach when writes still are.)
+    if (r.detached()) return (void)r.refused_while_detached(true);
     Inode& parent = r.inode(parent_id);
     auto st = r.retry_stale([&]() -> ops::Result<struct stat> {
         auto dir = r.fs().inodes.directory_fd(parent);

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <cstring>
 #include <vector>
 
@@ -53,7 +54,9 @@ void Request::stamp_new_object(struct stat& st, const struct timespec& before, i
 }
 
 bool Request::refused_while_detached(bool write) {
-    if (!detached()) return false;
+    const bool settling = write && std::chrono::steady_clock::now().time_since_epoch().count() <
+                                       fs_.writes_refused_until_ns.load(std::memory_order_relaxed);
+    if (!detached() && !settling) return false;
     if (write) fs_.refused_writes.fetch_add(1, std::memory_order_relaxed);
     reply_error(fs_.guard_errno);
     return true;

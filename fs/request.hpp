@@ -92,9 +92,11 @@ class Request {
     void fill_entry(Inode& parent, const char* name, const struct stat& st,
                     struct fuse_entry_param& e, bool made = false);
 
-  private:
+    // Counts a retry after ESTALE and drops what may be stale (retry_stale
+    // does it; so do handlers that retry on their own, as readdir).
     void note_estale_retry(int attempt);
 
+  private:
     fuse_req_t req_;
     Filesystem& fs_;
     bool identity_ok_ = true;
