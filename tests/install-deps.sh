@@ -15,6 +15,8 @@ packages=(
   procmail liblockfile-bin
   # the Debian package: dpkg-shlibdeps for its Depends, man to render its page
   dpkg-dev man-db
+  # the end-to-end tests run real mail software (private instances)
+  postfix dovecot-core dovecot-imapd dovecot-lmtpd
 )
 
 missing=()
@@ -24,6 +26,15 @@ done
 if ((${#missing[@]})); then
   echo "installing: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # Postfix and Dovecot are installed for the tests' own instances: no
+  # configuration for the machine's mail, and no service started by the
+  # package scripts (policy-rc.d says no while they run).
+  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

@@ -62,6 +62,11 @@ stage "integration tests" 1500 integration build
 # The .deb cpack makes from that build: its contents, and dpkg -i / -r / -P.
 NFSGUARD_BUILD="$REPO/build" stage "debian package" 600 bash tests/package/run.sh
 
+# Real Postfix and Dovecot (private instances on 127.0.0.1) delivering through
+# nfsguard over faultfs: every message once and intact (tests/e2e).
+NFSGUARD_BUILD="$REPO/build" stage "end-to-end mail" 900 \
+  "$PYTHON" -m pytest "$REPO/tests/e2e" -q -p no:cacheprovider
+
 # The sanitizer build differs in every object, so it is a second build; its
 # integration run uses a smaller big-folder test (the sanitizers slow every
 # call) and skips the memory-growth check (ASan's quarantine grows by design).

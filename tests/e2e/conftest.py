@@ -3,6 +3,7 @@ for the NFS export, nfsguard mounted over it as the mail root, test users,
 and private Postfix and Dovecot instances. Teardown unmounts, stops and
 removes all of it, also when a test fails."""
 
+import fcntl
 import os
 import shutil
 import sys
@@ -19,6 +20,17 @@ import mounts  # noqa: E402
 
 # Scaled down for CI; a manual run sets NFSGUARD_E2E_MESSAGES=2000.
 MESSAGES = int(os.environ.get("NFSGUARD_E2E_MESSAGES", "400"))
+
+
+_machine_lock = None
+
+
+def pytest_sessionstart(session):
+    # The test users (ngmail1, ...) are the machine's: two runs at once
+    # would delete and remake each other's. They take turns.
+    global _machine_lock
+    _machine_lock = open("/run/lock/nfsguard-e2e.lock", "w")
+    fcntl.flock(_machine_lock, fcntl.LOCK_EX)
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -60,9 +72,13 @@ class Stack:
         return m
 
     def close(self):
+        keep = os.environ.get("NFSGUARD_E2E_LOGS")
         for m in reversed(self.mounts):
             rc = m.close()
             print(f"--- {m.log_path.name} (exit {rc}) ---\n{m.log()[-4000:]}")
+            if keep:
+                Path(keep).mkdir(parents=True, exist_ok=True)
+                shutil.copy(m.log_path, Path(keep) / m.log_path.name)
 
 
 @pytest.fixture

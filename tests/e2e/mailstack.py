@@ -80,21 +80,23 @@ def create_test_users(kinds, mail_root):
     return users
 
 
-def prepare_mail_root(mail_root, users):
+def prepare_mail_root(root, users):
     """The layout an administrator would have on the export: the mbox spool
     at the root (root:mail 2775, as /var/mail), homes below it, and a
-    .forward naming each Maildir user's Maildir."""
-    root = Path(mail_root)
+    .forward naming each Maildir user's Maildir. `root` is where it is made:
+    the mail root itself, or the export while no mount can write there."""
+    root = Path(root)
     os.chown(root, 0, grp.getgrnam("mail").gr_gid)
     root.chmod(0o2775)
     (root / "home").mkdir(exist_ok=True)
     (root / "home").chmod(0o755)
     for u in users:
-        u.home.mkdir(exist_ok=True)
-        os.chown(u.home, u.uid, u.gid)
-        u.home.chmod(0o700)
+        home = root / "home" / u.name
+        home.mkdir(exist_ok=True)
+        os.chown(home, u.uid, u.gid)
+        home.chmod(0o700)
         if u.kind == "maildir":
-            forward = u.home / ".forward"
+            forward = home / ".forward"
             forward.write_text(f"{u.home}/Maildir/\n")
             os.chown(forward, u.uid, u.gid)
             forward.chmod(0o644)
@@ -218,7 +220,13 @@ class Dovecot:
         self.started = False
 
     def start(self):
-        run(["dovecot", "-c", str(self.conf)])
+        # The daemon keeps the descriptors it was given: no pipes to wait on.
+        with open(self.root / "start.log", "w") as out:
+            r = subprocess.run(["dovecot", "-c", str(self.conf)], stdout=out,
+                               stderr=subprocess.STDOUT, timeout=60)
+        if r.returncode != 0:
+            raise RuntimeError(f"dovecot: exit {r.returncode}: "
+                               f"{(self.root / 'start.log').read_text()}")
         self.started = True
         deadline = time.monotonic() + 30
         for port in (self.imap_port, self.lmtp_port):

@@ -41,7 +41,8 @@ def postfix_problems(log):
             and "dict_eval_action" not in line]
 
 
-def deliver_through_postfix(scratch, mail_root, export, make_users, services, tag, count):
+def deliver_through_postfix(scratch, mail_root, export, make_users, services, tag, count,
+                            wait=DELIVERY_TIMEOUT):
     users = make_users(KINDS, mail_root)
     mailstack.prepare_mail_root(mail_root, users)
     postfix = services(mailstack.Postfix(scratch / "postfix", spool=mail_root))
@@ -50,7 +51,7 @@ def deliver_through_postfix(scratch, mail_root, export, make_users, services, ta
     refused = mailcheck.send_all(plan, postfix.port)
     assert not refused, refused[:5]
     mailcheck.wait_until(lambda: postfix.queued() == 0 and
-                         delivered_count(users, export) >= plan.total, DELIVERY_TIMEOUT)
+                         delivered_count(users, export) >= plan.total, wait)
     seconds = time.monotonic() - start
     summary = mailcheck.compare(tag, plan.by_user, census_of(users, export), seconds)
     print(summary.line())
@@ -74,3 +75,25 @@ def test_postfix_delivers_every_message_exactly_once(scratch, stack, users, serv
     assert summary.perfect, summary
     assert postfix.queued() == 0
     assert postfix_problems(postfix.log()) == []
+
+
+def test_without_nfsguard_the_same_faults_reach_postfix(scratch, stack, users, services):
+    """The control: Postfix straight on faultfs with the same steady faults.
+    What it shows is what nfsguard hides; it must show something, or the
+    faults of the test above prove nothing."""
+    ffs = stack.start_faultfs()
+    with FaultPump(ffs.control) as pump:
+        summary, postfix = deliver_through_postfix(
+            scratch, stack.fault, stack.export, users, services, "bare-faults", MESSAGES, wait=30)
+        injected = pump.injected()
+    problems = postfix_problems(postfix.log())
+    kinds = {}
+    for line in problems:
+        m = re.search(r"status=(\w+) \((.*?)(:|\))", line) or re.search(r"(warning|fatal): (.{0,60})", line)
+        key = f"{m.group(1)}: {re.sub(r'/tmp/[^ ]*', 'PATH', m.group(2))}" if m else line[-80:]
+        kinds[key] = kinds.get(key, 0) + 1
+    print(f"[e2e] bare-faults: injected {injected}; {len(problems)} problems in the log, "
+          f"{len(summary.missing)} missing, {len(summary.duplicates)} duplicated")
+    for key, n in sorted(kinds.items(), key=lambda kv: -kv[1])[:8]:
+        print(f"[e2e]   {n:5d}  {key}")
+    assert problems or not summary.perfect, "the faults did not bite: the test above proves nothing"

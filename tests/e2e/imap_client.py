@@ -1,0 +1,72 @@
+"""An IMAP client that works a mailbox while mail is delivered into it.
+
+For each new message it decides by the message's id (so that the expected
+end state is known): expunge it, MOVE it to Archive, flag it, or leave it.
+"""
+
+import hashlib
+import imaplib
+import re
+import time
+
+
+def action_for(msg_id):
+    n = int(hashlib.sha256(msg_id.encode()).hexdigest(), 16) % 10
+    return "expunge" if n < 2 else "move" if n < 4 else "flag" if n < 6 else "keep"
+
+
+class MailboxWorker:
+    def __init__(self, port, user, password):
+        self.port, self.user, self.password = port, user, password
+        self.done = {}  # id -> action taken
+        self.errors = []
+
+    def _new_messages(self, imap):
+        typ, data = imap.uid("FETCH", "1:*", "(BODY.PEEK[HEADER.FIELDS (X-E2E-ID)])")
+        if typ != "OK":
+            raise RuntimeError(f"FETCH: {typ} {data}")
+        found = []
+        for item in data:
+            if not isinstance(item, tuple):
+                continue
+            uid = re.search(rb"UID (\d+)", item[0])
+            ident = re.search(rb"X-E2E-Id:\s*(\S+)", item[1], re.I)
+            if uid and ident:
+                found.append((uid.group(1).decode(), ident.group(1).decode()))
+        return [(u, i) for u, i in found if i not in self.done]
+
+    def work_once(self, imap):
+        imap.select("INBOX")
+        expunge = []
+        for uid, msg_id in self._new_messages(imap):
+            action = action_for(msg_id)
+            if action == "move":
+                typ, data = imap.uid("MOVE", uid, "Archive")
+            elif action == "flag":
+                typ, data = imap.uid("STORE", uid, "+FLAGS", r"(\Flagged)")
+            elif action == "expunge":
+                typ, data = imap.uid("STORE", uid, "+FLAGS", r"(\Deleted)")
+                expunge.append(uid)
+            else:
+                typ, data = "OK", None
+            if typ != "OK":
+                raise RuntimeError(f"{action} {msg_id}: {typ} {data}")
+            self.done[msg_id] = action
+        if expunge:
+            typ, data = imap.uid("EXPUNGE", ",".join(expunge))
+            if typ != "OK":
+                raise RuntimeError(f"EXPUNGE: {typ} {data}")
+        imap.close()
+
+    def run(self, stop_event, pause=0.2):
+        """Works the mailbox until stop_event is set, then once more."""
+        try:
+            imap = imaplib.IMAP4("127.0.0.1", self.port, timeout=120)
+            imap.login(self.user, self.password)
+            while not stop_event.is_set():
+                self.work_once(imap)
+                time.sleep(pause)
+            self.work_once(imap)
+            imap.logout()
+        except Exception as e:  # reported by the test
+            self.errors.append(f"{self.user}: {e!r}")
