@@ -33,6 +33,14 @@ def pytest_sessionstart(session):
     fcntl.flock(_machine_lock, fcntl.LOCK_EX)
 
 
+def pytest_terminal_summary(terminalreporter):
+    import mailcheck
+    if mailcheck.REPORT:
+        terminalreporter.section("end-to-end summary")
+        for line in mailcheck.REPORT:
+            terminalreporter.write_line(line)
+
+
 def pytest_sessionfinish(session, exitstatus):
     mounts.sweep_scratch_mounts()
     mailstack.remove_test_users()

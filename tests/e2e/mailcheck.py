@@ -183,6 +183,18 @@ def compare(scenario, expected_by_user, found_by_user, seconds):
                    seconds)
 
 
+# The summary lines of this run, shown together at its end (conftest.py).
+REPORT = []
+
+
+def report(line):
+    """A summary line: printed (shown with the test when it fails) and kept."""
+    if not line.startswith("[e2e]"):
+        line = f"[e2e] {line}"
+    print(line)
+    REPORT.append(line)
+
+
 def wait_until(condition, seconds, step=0.5):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:

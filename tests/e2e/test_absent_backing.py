@@ -81,6 +81,6 @@ def test_mail_waits_in_the_queue_while_the_backing_is_absent(scratch, stack, use
         len(c.ids) for c in census_of(made, stack.export).values()) >= plan.total, 120)
     summary = mailcheck.compare(f"absent-backing ({guard_errno})", plan.by_user,
                                 census_of(made, stack.export), time.monotonic() - start)
-    print(summary.line() + f", {refused} deliveries deferred while absent")
+    mailcheck.report(summary.line() + f", {refused} deliveries deferred while absent")
     assert summary.perfect, summary
     assert "status=bounced" not in postfix.log()

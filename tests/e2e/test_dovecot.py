@@ -92,7 +92,7 @@ def run_dovecot_scenario(scratch, mail_root, export, make_users, services, tag, 
     expected = {u: [i for i in ids if action_for(i) != "expunge"]
                 for u, ids in plan.by_user.items()}
     summary = mailcheck.compare(tag, expected, census_of(users, export), seconds)
-    print(summary.line())
+    mailcheck.report(summary.line())
     wrong = []
     for u, w in zip(users, workers):
         assert len(w.done) == len(plan.by_user[u.name]), f"{u.name}: the client saw {len(w.done)}"
@@ -128,7 +128,7 @@ def test_dovecot_lmtp_and_imap_keep_every_message(scratch, stack, users, service
             summary, wrong, dovecot = run_dovecot_scenario(
                 scratch, stack.mail, stack.export, users, services, tag, count)
             injected = pump.injected()
-        print(f"[e2e] {tag}: injected {injected}")
+        mailcheck.report(f"[e2e] {tag}: injected {injected}")
         assert injected["lost_reply"] > 0 or "lost" not in pump.kinds, injected
         assert injected["estale"] > 0 or "estale" not in pump.kinds, injected
     else:

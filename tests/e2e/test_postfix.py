@@ -54,7 +54,7 @@ def deliver_through_postfix(scratch, mail_root, export, make_users, services, ta
                          delivered_count(users, export) >= plan.total, wait)
     seconds = time.monotonic() - start
     summary = mailcheck.compare(tag, plan.by_user, census_of(users, export), seconds)
-    print(summary.line())
+    mailcheck.report(summary.line())
     return summary, postfix
 
 
@@ -67,7 +67,7 @@ def test_postfix_delivers_every_message_exactly_once(scratch, stack, users, serv
             summary, postfix = deliver_through_postfix(
                 scratch, stack.mail, stack.export, users, services, "postfix-faults", MESSAGES)
             injected = pump.injected()
-        print(f"[e2e] postfix-faults: injected {injected}")
+        mailcheck.report(f"[e2e] postfix-faults: injected {injected}")
         assert injected["lost_reply"] > 0 and injected["estale"] > 0, injected
     else:
         summary, postfix = deliver_through_postfix(
@@ -92,8 +92,8 @@ def test_without_nfsguard_the_same_faults_reach_postfix(scratch, stack, users, s
         m = re.search(r"status=(\w+) \((.*?)(:|\))", line) or re.search(r"(warning|fatal): (.{0,60})", line)
         key = f"{m.group(1)}: {re.sub(r'/tmp/[^ ]*', 'PATH', m.group(2))}" if m else line[-80:]
         kinds[key] = kinds.get(key, 0) + 1
-    print(f"[e2e] bare-faults: injected {injected}; {len(problems)} problems in the log, "
+    mailcheck.report(f"[e2e] bare-faults: injected {injected}; {len(problems)} problems in the log, "
           f"{len(summary.missing)} missing, {len(summary.duplicates)} duplicated")
     for key, n in sorted(kinds.items(), key=lambda kv: -kv[1])[:8]:
-        print(f"[e2e]   {n:5d}  {key}")
+        mailcheck.report(f"[e2e]   {n:5d}  {key}")
     assert problems or not summary.perfect, "the faults did not bite: the test above proves nothing"

@@ -62,7 +62,7 @@ def test_two_hosts_deliver_into_the_same_mailboxes(scratch, stack, users, servic
     expected = {u.name: via_postfix.by_user[u.name] + via_lmtp.by_user[u.name] for u in made}
     summary = mailcheck.compare("two-hosts", expected, census_of(made, stack.export),
                                 time.monotonic() - start)
-    print(summary.line() + f", injected {injected}")
+    mailcheck.report(summary.line() + f", injected {injected}")
     assert summary.perfect, summary
     assert postfix_problems(postfix.log()) == []
     assert dovecot_problems(dovecot.log(), clock_offset=FAULTS) == []
