@@ -25,6 +25,14 @@ MESSAGES = int(os.environ.get("NFSGUARD_E2E_MESSAGES", "400"))
 _machine_lock = None
 
 
+def keep_log(path):
+    """Copies a whole log to NFSGUARD_E2E_LOGS (a directory), when it is set."""
+    keep = os.environ.get("NFSGUARD_E2E_LOGS")
+    if keep and Path(path).exists():
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(keep) / Path(path).name)
+
+
 def pytest_sessionstart(session):
     # The test users (ngmail1, ...) are the machine's: two runs at once
     # would delete and remake each other's. They take turns.
@@ -80,13 +88,10 @@ class Stack:
         return m
 
     def close(self):
-        keep = os.environ.get("NFSGUARD_E2E_LOGS")
         for m in reversed(self.mounts):
             rc = m.close()
             print(f"--- {m.log_path.name} (exit {rc}) ---\n{m.log()[-4000:]}")
-            if keep:
-                Path(keep).mkdir(parents=True, exist_ok=True)
-                shutil.copy(m.log_path, Path(keep) / m.log_path.name)
+            keep_log(m.log_path)
 
 
 @pytest.fixture
@@ -119,10 +124,7 @@ def services():
         return service
 
     yield start
-    keep = os.environ.get("NFSGUARD_E2E_LOGS")  # a directory to keep whole logs in
     for service in reversed(started):
         service.stop()
         print(f"--- {service.log_path} ---\n{service.log()[-6000:]}")
-        if keep:
-            Path(keep).mkdir(parents=True, exist_ok=True)
-            shutil.copy(service.log_path, Path(keep) / service.log_path.name)
+        keep_log(service.log_path)

@@ -138,6 +138,28 @@ def read_mbox(path, census):
         box.close()
 
 
+def census_of(users, export):
+    """Each user's store, read straight from the export (not through a mount):
+    an mbox user's spool file and Dovecot's ~/mail/Archive, a Maildir user's
+    ~/Maildir with its folders."""
+    found = {}
+    for u in users:
+        c = Census()
+        home = Path(export) / "home" / u.name
+        if u.kind == "mbox":
+            read_mbox(Path(export) / u.name, c)
+            read_mbox(home / "mail" / "Archive", c)
+        else:
+            read_maildir(home / "Maildir", c)
+        found[u.name] = c
+    return found
+
+
+def delivered_count(users, export):
+    """Distinct messages of ours in the users' stores."""
+    return sum(len(c.ids) for c in census_of(users, export).values())
+
+
 @dataclass
 class Summary:
     scenario: str

@@ -126,7 +126,32 @@ def _processes_under(marker):
     return found
 
 
-class Postfix:
+class Instance:
+    """What a private Postfix and a private Dovecot have alike: a log file,
+    and loopback ports that answer once the daemon is up."""
+    log_path: Path
+
+    def log(self):
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def wait_listening(self, *ports, seconds=30):
+        deadline = time.monotonic() + seconds
+        for port in ports:
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=2).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"{type(self).__name__} did not listen on {port}: "
+                                           f"{self.log()}")
+                    time.sleep(0.2)
+
+
+class Postfix(Instance):
     """A private Postfix: `postfix -c DIR start`, SMTP on 127.0.0.1:port."""
 
     def __init__(self, root, spool):
@@ -153,15 +178,7 @@ class Postfix:
         self.postfix("check")
         self.postfix("start")
         self.started = True
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=2).close()
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"postfix did not listen: {self.log()}")
-                time.sleep(0.2)
+        self.wait_listening(self.port)
 
     def queued(self):
         """Messages still in the queue (incoming, active, deferred, maildrop)."""
@@ -174,12 +191,6 @@ class Postfix:
     def flush(self):
         run(["postqueue", "-c", str(self.conf), "-f"])
 
-    def log(self):
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-
     def stop(self):
         if self.started:
             subprocess.run(["postfix", "-c", str(self.conf), "stop"], capture_output=True,
@@ -190,7 +201,7 @@ class Postfix:
         _kill_all(_processes_under(str(self.conf)))
 
 
-class Dovecot:
+class Dovecot(Instance):
     """A private Dovecot: IMAP and LMTP on 127.0.0.1 ports, passwd-file users."""
 
     def __init__(self, root, users, mail_root):
@@ -228,25 +239,10 @@ class Dovecot:
             raise RuntimeError(f"dovecot: exit {r.returncode}: "
                                f"{(self.root / 'start.log').read_text()}")
         self.started = True
-        deadline = time.monotonic() + 30
-        for port in (self.imap_port, self.lmtp_port):
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=2).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise RuntimeError(f"dovecot did not listen: {self.log()}")
-                    time.sleep(0.2)
+        self.wait_listening(self.imap_port, self.lmtp_port)
 
     def doveadm(self, *args):
         return run(["doveadm", "-c", str(self.conf), *args])
-
-    def log(self):
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
 
     def stop(self):
         if self.started:

@@ -18,18 +18,6 @@ KINDS = ["mbox", "maildir"]
 GUARD = ("backing_fs=fuse", "guard_interval=200")
 
 
-def census_of(users, export):
-    found = {}
-    for u in users:
-        c = mailcheck.Census()
-        if u.kind == "mbox":
-            mailcheck.read_mbox(export / u.name, c)
-        else:
-            mailcheck.read_maildir(export / "home" / u.name / "Maildir", c)
-        found[u.name] = c
-    return found
-
-
 def local_files(path):
     return sorted(str(p.relative_to(path)) for p in path.rglob("*"))
 
@@ -77,10 +65,10 @@ def test_mail_waits_in_the_queue_while_the_backing_is_absent(scratch, stack, use
     assert mailcheck.wait_until(lambda: "backing attached" in m.log(), 30), m.log()
     postfix.flush()
     # Both: a message between two queue directories is in neither for a moment.
-    mailcheck.wait_until(lambda: postfix.queued() == 0 and sum(
-        len(c.ids) for c in census_of(made, stack.export).values()) >= plan.total, 120)
+    mailcheck.wait_until(lambda: postfix.queued() == 0 and
+                         mailcheck.delivered_count(made, stack.export) >= plan.total, 120)
     summary = mailcheck.compare(f"absent-backing ({guard_errno})", plan.by_user,
-                                census_of(made, stack.export), time.monotonic() - start)
+                                mailcheck.census_of(made, stack.export), time.monotonic() - start)
     mailcheck.report(summary.line() + f", {refused} deliveries deferred while absent")
     assert summary.perfect, summary
     assert "status=bounced" not in postfix.log()

@@ -28,20 +28,6 @@ KINDS = ["maildir", "mbox"]
 LOST_REPLY_OPS = ("link", "mkdir", "symlink", "unlink", "rmdir")
 
 
-def census_of(users, export):
-    found = {}
-    for u in users:
-        c = mailcheck.Census()
-        home = export / "home" / u.name
-        if u.kind == "mbox":
-            mailcheck.read_mbox(export / u.name, c)
-            mailcheck.read_mbox(home / "mail" / "Archive", c)
-        else:
-            mailcheck.read_maildir(home / "Maildir", c)
-        found[u.name] = c
-    return found
-
-
 def doveadm_state(dovecot, user):
     """id -> (mailbox, flags) as Dovecot sees it."""
     out = dovecot.doveadm("fetch", "-u", user, "mailbox flags hdr.x-e2e-id", "mailbox", "*").stdout
@@ -91,7 +77,7 @@ def run_dovecot_scenario(scratch, mail_root, export, make_users, services, tag, 
     # Expected: every message not expunged, once; Dovecot's view agrees.
     expected = {u: [i for i in ids if action_for(i) != "expunge"]
                 for u, ids in plan.by_user.items()}
-    summary = mailcheck.compare(tag, expected, census_of(users, export), seconds)
+    summary = mailcheck.compare(tag, expected, mailcheck.census_of(users, export), seconds)
     mailcheck.report(summary.line())
     wrong = []
     for u, w in zip(users, workers):

@@ -17,23 +17,6 @@ KINDS = ["mbox", "maildir", "mbox", "maildir"]
 DELIVERY_TIMEOUT = int(os.environ.get("NFSGUARD_E2E_WAIT", "300"))
 
 
-def census_of(users, export):
-    """Each user's store, read straight from the export (not through a mount)."""
-    found = {}
-    for u in users:
-        c = mailcheck.Census()
-        if u.kind == "mbox":
-            mailcheck.read_mbox(export / u.name, c)
-        else:
-            mailcheck.read_maildir(export / "home" / u.name / "Maildir", c)
-        found[u.name] = c
-    return found
-
-
-def delivered_count(users, export):
-    return sum(len(c.ids) for c in census_of(users, export).values())
-
-
 def postfix_problems(log):
     """Log lines of trouble that a correct filesystem would not cause."""
     return [line for line in log.splitlines()
@@ -51,9 +34,9 @@ def deliver_through_postfix(scratch, mail_root, export, make_users, services, ta
     refused = mailcheck.send_all(plan, postfix.port)
     assert not refused, refused[:5]
     mailcheck.wait_until(lambda: postfix.queued() == 0 and
-                         delivered_count(users, export) >= plan.total, wait)
+                         mailcheck.delivered_count(users, export) >= plan.total, wait)
     seconds = time.monotonic() - start
-    summary = mailcheck.compare(tag, plan.by_user, census_of(users, export), seconds)
+    summary = mailcheck.compare(tag, plan.by_user, mailcheck.census_of(users, export), seconds)
     mailcheck.report(summary.line())
     return summary, postfix
 

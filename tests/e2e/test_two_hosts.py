@@ -19,18 +19,6 @@ KINDS = ["mbox", "maildir", "mbox", "maildir"]
 FAULTS = os.environ.get("NFSGUARD_E2E_TWO_HOSTS_FAULTS", "1") == "1"
 
 
-def census_of(users, export):
-    found = {}
-    for u in users:
-        c = mailcheck.Census()
-        if u.kind == "mbox":
-            mailcheck.read_mbox(export / u.name, c)
-        else:
-            mailcheck.read_maildir(export / "home" / u.name / "Maildir", c)
-        found[u.name] = c
-    return found
-
-
 def test_two_hosts_deliver_into_the_same_mailboxes(scratch, stack, users, services):
     ffs = stack.start_faultfs()
     host_a = stack.mail
@@ -55,12 +43,12 @@ def test_two_hosts_deliver_into_the_same_mailboxes(scratch, stack, users, servic
         lmtp.start()
         refused["smtp"] = mailcheck.send_all(via_postfix, postfix.port)
         lmtp.join(timeout=600)
-        mailcheck.wait_until(lambda: postfix.queued() == 0 and sum(
-            len(c.ids) for c in census_of(made, stack.export).values()) >= 2 * count, 300)
+        mailcheck.wait_until(lambda: postfix.queued() == 0 and
+                             mailcheck.delivered_count(made, stack.export) >= 2 * count, 300)
         injected = pump.injected()
     assert refused == {"smtp": [], "lmtp": []}, refused
     expected = {u.name: via_postfix.by_user[u.name] + via_lmtp.by_user[u.name] for u in made}
-    summary = mailcheck.compare("two-hosts", expected, census_of(made, stack.export),
+    summary = mailcheck.compare("two-hosts", expected, mailcheck.census_of(made, stack.export),
                                 time.monotonic() - start)
     mailcheck.report(summary.line() + f", injected {injected}")
     assert summary.perfect, summary
