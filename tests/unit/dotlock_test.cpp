@@ -43,13 +43,19 @@ class StaleLooks : public LostReplySyscalls {
     int stale_name_looks = 0;  // lstat calls still to fail
     int stale_file_looks = 0;  // fstat calls still to fail
     Result<struct stat> fstatat(int dirfd, const char* path, int flags) override {
-        if (stale_name_looks > 0 && --stale_name_looks >= 0) return Errno{ESTALE};
+        if (stale_name_looks > 0) {
+            --stale_name_looks;
+            return Errno{ESTALE};
+        }
         return LostReplySyscalls::fstatat(dirfd, path, flags);
     }
     int file_looks_fail_from = 0;  // fstat calls from this one on fail (1: the first)
     Result<struct stat> fstat(int fd) override {
         ++file_looks_;
-        if (stale_file_looks > 0 && --stale_file_looks >= 0) return Errno{ESTALE};
+        if (stale_file_looks > 0) {
+            --stale_file_looks;
+            return Errno{ESTALE};
+        }
         if (file_looks_fail_from > 0 && file_looks_ >= file_looks_fail_from) return Errno{ESTALE};
         return LostReplySyscalls::fstat(fd);
     }
