@@ -117,22 +117,22 @@ void read_directory(fuse_req_t req, fuse_ino_t id, size_t size, off_t off,
         OpenDir& d = OpenDir::of(fi);
         std::lock_guard lock(d.mutex);
         err = fill_listing(r, d, r.inode(id), off, plus, buf, used, looked_up);
-        // The directory's handle went stale before anything was listed
-        // (another host replaced it, or a stale answer of a busy server): a
-        // stream opened anew starts where this one stood, at the beginning.
-        // Later in a listing the positions of the old stream mean nothing
-        // to a new one, and the caller gets the ESTALE.
-        for (int attempt = 0;
-             err == ESTALE && off == 0 && used == 0 && attempt < Request::kEstaleRetries;
-             ++attempt) {
+        // The directory's handle went stale (a stale answer of a busy
+        // server, or a server that came back with new handles): a stream
+        // opened anew goes on from where this one stood. The reopen finds
+        // the same object or fails (the inode table checks the inode
+        // number), and positions are the server's cookies for that
+        // directory, valid in any stream on it. A directory that another
+        // host replaced cannot be reopened: the caller gets the ESTALE.
+        for (int attempt = 0; err == ESTALE && attempt < Request::kEstaleRetries; ++attempt) {
             r.note_estale_retry(attempt);
             auto dir = open_directory_stream(r, id);
             if (!dir) break;
             closedir(d.dir);
             d.dir = *dir;
             d.pending = nullptr;
-            d.offset = 0;
-            err = fill_listing(r, d, r.inode(id), off, plus, buf, used, looked_up);
+            if (d.offset != 0) seekdir(d.dir, d.offset);
+            err = fill_listing(r, d, r.inode(id), d.offset, plus, buf, used, looked_up);
         }
     }
     // Replied only once the handle's lock is let go: the reply lets the

@@ -68,6 +68,26 @@ def test_the_same_estale_straight_on_faultfs_reaches_the_program(stack):
     assert result["errors"] and all("Stale file handle" in e for e in result["errors"])
 
 
+def test_a_listing_goes_on_after_its_directory_handle_went_stale(stack):
+    back, _, mnt, control, guard = stack
+    names = {f"1700000000.M{i:05d}P4242.host-with-a-long-name,S=4096" for i in range(3000)}
+    (back / "cur").mkdir()
+    for name in names:
+        (back / "cur" / name).touch()
+    listed = []
+    with os.scandir(mnt / "cur") as it:
+        listed.append(next(it).name)  # the stream is open and has read a first batch
+        # The next calls naming the directory (nfsguard's reads further into
+        # it) fail with ESTALE, as from a server that came back with new
+        # handles; the listing must go on where it stood, not start over.
+        control.estale("cur", 3)
+        listed.extend(e.name for e in it)
+    assert control.stats()["estale"] == 3
+    assert len(listed) == len(names) and set(listed) == names
+    guard.close()
+    assert int(re.search(r"ESTALE retries: (\d+)", guard.log()).group(1)) >= 1
+
+
 @pytest.mark.parametrize("err", ["EDQUOT", "ENOSPC", "EIO"])
 def test_an_error_at_close_reaches_the_writer(stack, err):
     _, _, mnt, control, _ = stack
