@@ -4,8 +4,10 @@
 
 #include <fnmatch.h>
 
+#include <array>
 #include <atomic>
 #include <cerrno>
+#include <mutex>
 #include <string>
 
 #include "cache/cache_policy.hpp"
@@ -69,6 +71,11 @@ struct Filesystem {
     bool show_silly_renames = false;
     bool client_timestamps = true;
     ops::ClockSkew skew;
+    // One stamp of an mtime owed for a write at a time per inode (striped by
+    // inode number): a close and another process's stat stamping at once
+    // could land the earlier time last, and the mtime the writer saw at its
+    // close would move back.
+    std::array<std::mutex, 64> stamp_locks;
 
     bool is_dotlock(const char* name) const {
         return !dotlock_pattern.empty() && fnmatch(dotlock_pattern.c_str(), name, 0) == 0;

@@ -205,7 +205,7 @@ ops::Result<ops::SharedFd> InodeTable::directory_fd(Inode& dir) {
     return walk(*p);
 }
 
-ops::Result<Target> InodeTable::locate(Inode& inode) {
+ops::Result<Target> InodeTable::locate(Inode& inode, bool* moved_on) {
     if (S_ISDIR(inode.type)) {
         auto fd = directory_fd(inode);
         if (!fd) return ops::Errno{fd.error()};
@@ -226,30 +226,46 @@ ops::Result<Target> InodeTable::locate(Inode& inode) {
             candidates.push_back(Candidate{alias.parent, alias.name, plan(*alias.parent)});
     }
     int err = ESTALE;
+    // Every name gone or now another object's (unlinked, or replaced: a
+    // dot-lock taken again, a uidlist renamed over): no stale handle
+    // anywhere, so nothing that resolving afresh here would mend.
+    bool all_moved_on = !candidates.empty();
+    bool any_replaced = false;
     std::vector<const Candidate*> stale;
     for (const Candidate& c : candidates) {
         if (!c.plan) {
             err = c.plan.error();
+            all_moved_on = false;
             continue;
         }
         auto parent_fd = walk(*c.plan);
         if (!parent_fd) {
             err = parent_fd.error();
+            all_moved_on = false;
             continue;
         }
-        auto o = ops::open_entry(sys_, (*parent_fd)->get(), c.name.c_str(), inode.dev, inode.ino);
+        bool other_object = false;
+        auto o = ops::open_entry(sys_, (*parent_fd)->get(), c.name.c_str(), inode.dev, inode.ino,
+                                 &other_object);
         if (o) {
             std::lock_guard lock(mutex_);
             for (const Candidate* s : stale) drop_alias(inode, s->parent, s->name);
             return Target{ops::share(std::move(o->fd)), std::move(*parent_fd), c.name, inode.type};
         }
         err = o.error();
+        if (err != ENOENT && !other_object) all_moved_on = false;
+        any_replaced = any_replaced || other_object;
         // Gone, or now another object: a name this object no longer has.
         if (err == ENOENT || err == ESTALE) stale.push_back(&c);
     }
     std::lock_guard lock(mutex_);
     for (const Candidate* s : stale) drop_alias(inode, s->parent, s->name);
-    return ops::Errno{err};
+    if (!all_moved_on) return ops::Errno{err};
+    if (moved_on != nullptr) *moved_on = true;
+    // Replaced: ESTALE, on which the kernel looks the name up again and
+    // retries the call once (a program gets the new object, as from a local
+    // filesystem). Only removed: ENOENT, as if it had been before the call.
+    return ops::Errno{any_replaced ? ESTALE : ENOENT};
 }
 
 void InodeTable::opened(Inode& inode, const ops::SharedFd& fd) {

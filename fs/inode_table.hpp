@@ -22,6 +22,7 @@
 
 #include <sys/stat.h>
 
+#include <atomic>
 #include <cstdint>
 #include <list>
 #include <memory>
@@ -62,6 +63,30 @@ struct Inode {
     std::vector<std::weak_ptr<const ops::UniqueFd>> open_files;
     std::list<Inode*>::iterator lru_pos;
     bool in_index = true;  // still the table's inode for (dev, ino)
+
+    // Changes (writes, truncates) the server stamped with its own clock, and
+    // how many of them nfsguard has since covered by setting the mtime from
+    // this host's. The mtime is set at the next look at the file or at close,
+    // whichever comes first, so that a writer never sees the server's mtime
+    // and then ours (Dovecot keeps the mbox mtime it saw after a write, and
+    // takes a later change of it for another writer's work). Counted rather
+    // than flagged: a change counts as covered only once a stamp made after
+    // it is done, so a close that races another process's stat still stamps
+    // before it answers. Not guarded by the mutex.
+    std::atomic<uint64_t> mtime_changes{0};
+    std::atomic<uint64_t> mtime_stamped{0};
+    bool owes_mtime_stamp() const {
+        return mtime_stamped.load(std::memory_order_acquire) <
+               mtime_changes.load(std::memory_order_acquire);
+    }
+    void data_changed() { mtime_changes.fetch_add(1, std::memory_order_acq_rel); }
+    // The caller set the mtime itself: what came before is covered.
+    void mtime_set() { mark_stamped(mtime_changes.load(std::memory_order_acquire)); }
+    void mark_stamped(uint64_t covered) {
+        uint64_t seen = mtime_stamped.load(std::memory_order_acquire);
+        while (seen < covered && !mtime_stamped.compare_exchange_weak(seen, covered)) {
+        }
+    }
 };
 
 // An object located for one request: the descriptors stay valid while the
@@ -121,8 +146,11 @@ class InodeTable {
     // The cached O_PATH descriptor of a directory, opened if need be.
     ops::Result<ops::SharedFd> directory_fd(Inode& dir);
     // Descriptors on the object: an open file's if the caller has one open,
-    // else for non-directories its parent's and name, resolved now.
-    ops::Result<Target> locate(Inode& inode);
+    // else for non-directories its parent's and name, resolved now. When no
+    // name leads to the object any more (removed: ENOENT; replaced by another
+    // object: ESTALE) `moved_on`, if given, is set: resolving again will not
+    // find it.
+    ops::Result<Target> locate(Inode& inode, bool* moved_on = nullptr);
 
     // The backing root's descriptor.
     ops::SharedFd root_fd() const;

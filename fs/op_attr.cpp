@@ -19,10 +19,15 @@ void op_getattr(fuse_req_t req, fuse_ino_t id, struct fuse_file_info* fi) {
         return r.reply_error(r.fs().guard_errno);
     }
     if (fi != nullptr) {
-        auto st = sys.fstat(OpenFile::of(fi).get());
+        const int fd = OpenFile::of(fi).get();
+        r.stamp_if_changed(id, ops::Located{fd, S_IFREG, -1, nullptr});
+        auto st = sys.fstat(fd);
         return st ? r.reply_attr(*st) : r.reply_error(st);
     }
-    auto st = r.on_object(id, [&](const ops::Located& obj) { return ops::stat_object(sys, obj); });
+    auto st = r.on_object(id, [&](const ops::Located& obj) {
+        r.stamp_if_changed(id, obj);
+        return ops::stat_object(sys, obj);
+    });
     return st ? r.reply_attr(*st) : r.reply_error(st);
 }
 
@@ -58,6 +63,12 @@ void op_setattr(fuse_req_t req, fuse_ino_t id, struct stat* attr, int to_set,
             auto res = open_fd >= 0 ? sys.ftruncate(open_fd, attr->st_size)
                                     : ops::truncate_object(sys, obj, attr->st_size);
             if (!res) return ops::Errno{res.error()};
+            r.inode(id).data_changed();  // the server stamped the truncate
+        }
+        if (to_set & FUSE_SET_ATTR_MTIME) {
+            // The caller's mtime wins over a stamp still owed for a write
+            // (mutt and procmail set mtime and atime to mark new mail).
+            r.inode(id).mtime_set();
         }
         if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
             struct timespec times[2];
@@ -87,6 +98,7 @@ void op_setattr(fuse_req_t req, fuse_ino_t id, struct stat* attr, int to_set,
             }
             if (auto res = ops::set_times(sys, obj, times); !res) return ops::Errno{res.error()};
         }
+        r.stamp_if_changed(id, obj);
         return ops::stat_object(sys, obj);
     });
     return st ? r.reply_attr(*st) : r.reply_error(st);

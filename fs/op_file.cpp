@@ -34,6 +34,7 @@ void op_open(fuse_req_t req, fuse_ino_t id, struct fuse_file_info* fi) {
     auto fd = r.on_object(
         id, [&](const ops::Located& obj) { return ops::reopen(r.fs().sys, obj, fi->flags); });
     if (!fd) return r.reply_error(fd);
+    if (fi->flags & O_TRUNC) inode.data_changed();  // the server stamped the truncate
     set_handle(r, inode, fi, std::move(*fd));
     if (fuse_reply_open(req, fi) != 0) {
         delete &OpenFile::of(fi);  // the caller was interrupted: no release will come
@@ -81,7 +82,7 @@ void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, struct fuse_fil
     fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
 }
 
-void op_write_buf(fuse_req_t req, fuse_ino_t, struct fuse_bufvec* in, off_t off,
+void op_write_buf(fuse_req_t req, fuse_ino_t id, struct fuse_bufvec* in, off_t off,
                   struct fuse_file_info* fi) {
     // As the caller: a write by someone other than root must clear set-user-ID
     // and set-group-ID bits, which the kernel decides by the writer's rights.
@@ -93,7 +94,7 @@ void op_write_buf(fuse_req_t req, fuse_ino_t, struct fuse_bufvec* in, off_t off,
     out.buf[0].fd = OpenFile::of(fi).get();
     out.buf[0].pos = off;
     ssize_t n = fuse_buf_copy(&out, in, FUSE_BUF_SPLICE_NONBLOCK);
-    if (n > 0) OpenFile::of(fi).written = true;
+    if (n > 0) r.inode(id).data_changed();
     if (n < 0)
         r.reply_error(static_cast<int>(-n));
     else
@@ -104,14 +105,13 @@ void op_flush(fuse_req_t req, fuse_ino_t id, struct fuse_file_info* fi) {
     Request r(req);
     if (!r.acting_as_caller()) return;
     OpenFile& file = OpenFile::of(fi);
-    // Written since the last close: the mtime is this host's time, not the
+    // Changed and not yet looked at: the mtime is this host's time, not the
     // server's. (A writer who does not own the file may not set it: then the
-    // server's time stays.)
-    // The kernel may have fetched the server's mtime since the last write:
-    // dropped before the reply, so that a stat after close() sees ours (an
-    // attribute-only notify takes no lock the closing process holds).
-    if (file.written.exchange(false) && r.fs().client_timestamps &&
-        ops::stamp_modified(r.fs().sys, file.get()))
+    // server's time stays.) The kernel may have fetched the server's mtime
+    // since the last write: dropped before the reply, so that a stat after
+    // close() sees ours (an attribute-only notify takes no lock the closing
+    // process holds).
+    if (r.stamp_if_changed(id, ops::Located{file.get(), S_IFREG, -1, nullptr}))
         r.drop_attributes_now(id);
     auto flushed = ops::flush_file(r.fs().sys, file.get());
     // A close by a process drops all its POSIX locks on the file (POSIX says
@@ -132,12 +132,14 @@ void op_fsync(fuse_req_t req, fuse_ino_t, int datasync, struct fuse_file_info* f
     r.reply_error(ops::sync_file(r.fs().sys, OpenFile::of(fi).get(), datasync != 0));
 }
 
-void op_fallocate(fuse_req_t req, fuse_ino_t, int mode, off_t offset, off_t length,
+void op_fallocate(fuse_req_t req, fuse_ino_t id, int mode, off_t offset, off_t length,
                   struct fuse_file_info* fi) {
     Request r(req);
     if (!r.acting_as_caller()) return;
     if (r.refused_while_detached(true)) return;
-    r.reply_error(ops::allocate_file(r.fs().sys, OpenFile::of(fi).get(), mode, offset, length));
+    auto res = ops::allocate_file(r.fs().sys, OpenFile::of(fi).get(), mode, offset, length);
+    if (res) r.inode(id).data_changed();
+    r.reply_error(res);
 }
 
 void op_lseek(fuse_req_t req, fuse_ino_t, off_t off, int whence, struct fuse_file_info* fi) {
@@ -149,7 +151,7 @@ void op_lseek(fuse_req_t req, fuse_ino_t, off_t off, int whence, struct fuse_fil
 }
 
 void op_copy_file_range(fuse_req_t req, fuse_ino_t, off_t off_in, struct fuse_file_info* fi_in,
-                        fuse_ino_t, off_t off_out, struct fuse_file_info* fi_out, size_t len,
+                        fuse_ino_t id_out, off_t off_out, struct fuse_file_info* fi_out, size_t len,
                         int flags) {
     Request r(req);
     if (!r.acting_as_caller()) return;
@@ -158,7 +160,7 @@ void op_copy_file_range(fuse_req_t req, fuse_ino_t, off_t off_in, struct fuse_fi
         ops::copy_range(r.fs().sys, OpenFile::of(fi_in).get(), off_in, OpenFile::of(fi_out).get(),
                         off_out, len, static_cast<unsigned>(flags));
     if (!n) return r.reply_error(n);
-    OpenFile::of(fi_out).written = true;
+    r.inode(id_out).data_changed();
     fuse_reply_write(req, *n);
 }
 

@@ -15,8 +15,7 @@ namespace nfsguard::fs {
 
 struct OpenFile {
     explicit OpenFile(ops::UniqueFd f) : fd(ops::share(std::move(f))) {}
-    ops::SharedFd fd;                  // shared with the inode table (see Inode::open_files)
-    std::atomic<bool> written{false};  // since the last flush (close)
+    ops::SharedFd fd;  // shared with the inode table (see Inode::open_files)
     int get() const { return fd->get(); }
 
     static OpenFile& of(const struct fuse_file_info* fi) {

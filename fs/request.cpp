@@ -53,6 +53,23 @@ void Request::stamp_new_object(struct stat& st, const struct timespec& before, i
     }
 }
 
+bool Request::stamp_if_changed(fuse_ino_t id, const ops::Located& obj, struct stat* st) {
+    if (!fs_.client_timestamps) return false;
+    Inode& i = inode(id);
+    if (!i.owes_mtime_stamp()) return false;
+    std::lock_guard lock(fs_.stamp_locks[i.ino % fs_.stamp_locks.size()]);
+    const uint64_t changes = i.mtime_changes.load(std::memory_order_acquire);
+    if (i.mtime_stamped.load(std::memory_order_acquire) >= changes) return false;
+    auto set = ops::stamp_modified(fs_.sys, obj);
+    if (!set) {
+        spdlog::debug("cannot stamp the mtime of inode {}: {}", i.ino, std::strerror(set.error()));
+        return false;
+    }
+    i.mark_stamped(changes);
+    if (st != nullptr) st->st_mtim = *set;
+    return true;
+}
+
 bool Request::refused_while_detached(bool write) {
     const bool settling = write && std::chrono::steady_clock::now().time_since_epoch().count() <
                                        fs_.writes_refused_until_ns.load(std::memory_order_relaxed);

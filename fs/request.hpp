@@ -50,7 +50,7 @@ class Request {
     auto retry_stale(Call&& call) -> decltype(call()) {
         for (int attempt = 0;; ++attempt) {
             auto r = call();
-            if (r || r.error() != ESTALE || attempt == kEstaleRetries) return r;
+            if (r || r.error() != ESTALE || attempt == kEstaleRetries || moved_on_) return r;
             note_estale_retry(attempt);
         }
     }
@@ -59,7 +59,7 @@ class Request {
     template <typename Call>
     auto on_object(fuse_ino_t id, Call&& call) {
         return retry_stale([&]() -> decltype(call(std::declval<const ops::Located&>())) {
-            auto target = fs_.inodes.locate(inode(id));
+            auto target = fs_.inodes.locate(inode(id), &moved_on_);
             if (!target) return ops::Errno{target.error()};
             return call(target->located());
         });
@@ -71,6 +71,13 @@ class Request {
     // The object is `fd` if >= 0, else `name` in `dirfd`.
     void stamp_new_object(struct stat& st, const struct timespec& before, int fd, int dirfd,
                           const char* name);
+
+    // Inode `id` was changed since its mtime was last ours (a write or a
+    // truncate: the server stamped it): the mtime of `obj` set to now from
+    // this host's clock. Returns true if set. A caller who may not set times
+    // (not the owner) leaves it for one who may, at the latest the writer's
+    // close. `st`, if given, gets the mtime set.
+    bool stamp_if_changed(fuse_ino_t id, const ops::Located& obj, struct stat* st = nullptr);
 
     // While the backing is detached: answers guard_errno and returns true (a
     // refused write is counted). Handlers of calls that need the backing ask
@@ -100,6 +107,9 @@ class Request {
     fuse_req_t req_;
     Filesystem& fs_;
     bool identity_ok_ = true;
+    // The object of the request has no name any more (InodeTable::locate):
+    // an ESTALE then is the kernel's to retry, by looking the name up again.
+    bool moved_on_ = false;
     cache::Invalidations stale_;
 };
 

@@ -36,12 +36,16 @@ Result<struct stat> stat_open_file(Syscalls& sys, int fd) {
     return look_again_on_estale([&] { return sys.fstat(fd); });
 }
 
-Result<Opened> open_entry(Syscalls& sys, int dirfd, const char* name, dev_t dev, ino_t ino) {
+Result<Opened> open_entry(Syscalls& sys, int dirfd, const char* name, dev_t dev, ino_t ino,
+                          bool* other_object) {
     auto fd = sys.openat(dirfd, name, O_PATH | O_NOFOLLOW);
     if (!fd) return Errno{fd.error()};
     auto st = sys.fstat(fd->get());
     if (!st) return Errno{st.error()};
-    if (st->st_dev != dev || st->st_ino != ino) return Errno{ESTALE};
+    if (st->st_dev != dev || st->st_ino != ino) {
+        if (other_object != nullptr) *other_object = true;
+        return Errno{ESTALE};
+    }
     return Opened{std::move(*fd), *st};
 }
 

@@ -36,12 +36,14 @@ Result<struct stat> stat_open_file(Syscalls& sys, int fd);
 
 // An O_PATH descriptor on `name`, which must still be the object (dev, ino):
 // ESTALE when the name has come to mean another object since it was looked
-// up (replaced or renamed by another host or process).
+// up (replaced or renamed by another host or process); then `other_object`,
+// if given, is set, telling it from an ESTALE of the backing itself.
 struct Opened {
     UniqueFd fd;
     struct stat st;
 };
-Result<Opened> open_entry(Syscalls& sys, int dirfd, const char* name, dev_t dev, ino_t ino);
+Result<Opened> open_entry(Syscalls& sys, int dirfd, const char* name, dev_t dev, ino_t ino,
+                          bool* other_object = nullptr);
 
 // Creates and opens a regular file (flags as for open(2); O_CREAT is added).
 Result<Opened> create_file(Syscalls& sys, int dirfd, const char* name, int flags, mode_t mode);

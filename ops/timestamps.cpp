@@ -5,6 +5,8 @@
 
 #include <cmath>
 
+#include "ops/object_ops.hpp"
+
 namespace nfsguard::ops {
 namespace {
 
@@ -29,9 +31,10 @@ Result<struct timespec> stamp_new(Syscalls& sys, int fd, int dirfd, const char* 
     return now;
 }
 
-Result<void> stamp_modified(Syscalls& sys, int fd) {
+Result<struct timespec> stamp_modified(Syscalls& sys, const Located& obj) {
     const struct timespec times[2] = {{0, UTIME_OMIT}, client_now()};
-    return sys.futimens(fd, times);
+    if (auto r = set_times(sys, obj, times); !r) return Errno{r.error()};
+    return times[1];
 }
 
 void ClockSkew::observe(const struct timespec& server_ctime, const struct timespec& before,

@@ -11,6 +11,7 @@
 
 #include <atomic>
 
+#include "ops/located.hpp"
 #include "ops/result.hpp"
 #include "ops/syscalls.hpp"
 
@@ -24,8 +25,9 @@ struct timespec client_now();
 // Returns the time set.
 Result<struct timespec> stamp_new(Syscalls& sys, int fd, int dirfd, const char* name);
 
-// mtime of the open file `fd` set to now, atime left alone.
-Result<void> stamp_modified(Syscalls& sys, int fd);
+// mtime of `obj` (an open file, or one located by name) set to now, atime
+// left alone. Returns the time set.
+Result<struct timespec> stamp_modified(Syscalls& sys, const Located& obj);
 
 // The server's clock measured against ours, from the ctime the server gave
 // an object made just now: the server read its clock between `before` and

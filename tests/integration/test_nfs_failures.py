@@ -177,6 +177,72 @@ def test_times_follow_this_hosts_clock_whatever_the_servers(stack, offset):
     assert abs(skew - offset) < 2
 
 
+def test_a_writer_never_sees_the_servers_mtime_change_into_ours(stack):
+    # Dovecot keeps the mbox mtime it saw after its own write and takes any
+    # later change for another writer's: the mtime may not move at close.
+    _, _, mnt, control, _ = stack
+    control.clock_offset(300)
+    try:
+        seen = {}
+        fd = os.open(mnt / "mbox", os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            os.write(fd, b"From a\n\nbody\n" * 100)
+            seen["write"] = os.fstat(fd).st_mtime_ns
+            seen["path"] = os.stat(mnt / "mbox").st_mtime_ns
+            time.sleep(0.05)
+            os.ftruncate(fd, 700)
+            seen["truncate"] = os.fstat(fd).st_mtime_ns
+            time.sleep(0.05)
+            seen["open"] = os.fstat(fd).st_mtime_ns
+        finally:
+            os.close(fd)
+        seen["closed"] = os.stat(mnt / "mbox").st_mtime_ns
+    finally:
+        control.clock_offset(0)
+    assert abs(seen["write"] / 1e9 - time.time()) < 5, seen  # this host's clock
+    assert seen["path"] == seen["write"], seen
+    assert seen["truncate"] >= seen["write"], seen
+    assert seen["open"] == seen["truncate"] == seen["closed"], seen
+
+
+def test_a_lock_files_mtime_holds_while_others_look_at_it(stack):
+    # Dovecot's dot-lock: create, write the pid, close, lstat and keep the
+    # mtime; at unlock an mtime that moved means "modified under us". Other
+    # processes waiting for the lock lstat it all the while.
+    _, _, mnt, control, _ = stack
+    lock = mnt / "mbox.lock"
+    stop = threading.Event()
+
+    def look():
+        while not stop.is_set():
+            try:
+                os.lstat(lock)
+            except FileNotFoundError:
+                pass
+
+    lookers = [threading.Thread(target=look) for _ in range(3)]
+    control.clock_offset(300)
+    for t in lookers:
+        t.start()
+    moved = []
+    try:
+        for i in range(150):
+            fd = os.open(lock, os.O_RDWR | os.O_EXCL | os.O_CREAT, 0o666)
+            os.write(fd, b"%d\n" % os.getpid())
+            os.close(fd)
+            kept = os.lstat(lock).st_mtime_ns
+            later = os.lstat(lock).st_mtime_ns
+            os.unlink(lock)
+            if later != kept or abs(kept / 1e9 - time.time()) > 5:
+                moved.append((i, kept, later))
+    finally:
+        stop.set()
+        for t in lookers:
+            t.join()
+        control.clock_offset(0)
+    assert moved == []
+
+
 def test_server_times_can_be_kept(scratch, mount_factory):
     back, fault, mnt = scratch / "back", scratch / "fault", scratch / "mnt"
     for d in (back, fault, mnt):

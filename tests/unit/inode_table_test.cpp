@@ -99,7 +99,18 @@ TEST_F(InodeTableTest, ANameThatNowMeansAnotherObjectIsStale) {
     Inode& old = lookup(table().root(), "uidlist", "uidlist");
     dir.write("uidlist.tmp", "new");
     ASSERT_EQ(::rename((dir / "uidlist.tmp").c_str(), (dir / "uidlist").c_str()), 0);
-    EXPECT_EQ(table().locate(old).error(), ESTALE);
+    bool moved_on = false;
+    EXPECT_EQ(table().locate(old, &moved_on).error(), ESTALE);
+    EXPECT_TRUE(moved_on) << "resolving again cannot find it: not for nfsguard to retry";
+}
+
+TEST_F(InodeTableTest, AnObjectWhoseNameWasRemovedIsGone) {
+    dir.write("msg", "x");
+    Inode& msg = lookup(table().root(), "msg", "msg");
+    ASSERT_EQ(::unlink((dir / "msg").c_str()), 0);
+    bool moved_on = false;
+    EXPECT_EQ(table().locate(msg, &moved_on).error(), ENOENT);
+    EXPECT_TRUE(moved_on);
 }
 
 TEST_F(InodeTableTest, DirectoryDescriptorsStayWithinTheBound) {
