@@ -205,7 +205,7 @@ ops::Result<ops::SharedFd> InodeTable::directory_fd(Inode& dir) {
     return walk(*p);
 }
 
-ops::Result<Target> InodeTable::locate(Inode& inode, bool* moved_on) {
+ops::Result<Target> InodeTable::locate(Inode& inode, bool* moved_on, bool by_name) {
     if (S_ISDIR(inode.type)) {
         auto fd = directory_fd(inode);
         if (!fd) return ops::Errno{fd.error()};
@@ -220,6 +220,7 @@ ops::Result<Target> InodeTable::locate(Inode& inode, bool* moved_on) {
     {
         std::lock_guard lock(mutex_);
         for (const auto& weak : inode.open_files) {
+            if (by_name) break;
             if (auto fd = weak.lock()) return Target{std::move(fd), nullptr, {}, inode.type};
         }
         for (const auto& alias : inode.aliases)

@@ -150,7 +150,8 @@ class InodeTable {
     // name leads to the object any more (removed: ENOENT; replaced by another
     // object: ESTALE) `moved_on`, if given, is set: resolving again will not
     // find it.
-    ops::Result<Target> locate(Inode& inode, bool* moved_on = nullptr);
+    // `by_name`: resolved by name even if the caller has it open.
+    ops::Result<Target> locate(Inode& inode, bool* moved_on = nullptr, bool by_name = false);
 
     // The backing root's descriptor.
     ops::SharedFd root_fd() const;

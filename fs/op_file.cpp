@@ -31,8 +31,9 @@ void op_open(fuse_req_t req, fuse_ino_t id, struct fuse_file_info* fi) {
     const bool writes = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
     if (r.refused_while_detached(writes)) return;
     Inode& inode = r.inode(id);
-    auto fd = r.on_object(
-        id, [&](const ops::Located& obj) { return ops::reopen(r.fs().sys, obj, fi->flags); });
+    auto open = [&](const ops::Located& obj) { return ops::reopen(r.fs().sys, obj, fi->flags); };
+    auto fd = r.on_object(id, open);
+    if (!fd && (fd.error() == ENOENT || fd.error() == ESTALE)) fd = r.reopen_by_name(id, open, fd);
     if (!fd) return r.reply_error(fd);
     if (fi->flags & O_TRUNC) inode.data_changed();  // the server stamped the truncate
     set_handle(r, inode, fi, std::move(*fd));

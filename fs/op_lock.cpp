@@ -12,17 +12,26 @@
 namespace nfsguard::fs {
 namespace {
 
-// A descriptor of the owner's own for its POSIX locks, opened from the
-// caller's open file (its name may be gone). Read-write if the caller may,
-// so that one owner can take read and write locks alike.
-ops::Result<ops::UniqueFd> open_lock_descriptor(Request& r, const struct fuse_file_info* fi) {
-    const ops::Located open_file{OpenFile::of(fi).get(), S_IFREG, -1, nullptr};
+// Opened anew from `obj`: read-write if the caller may, so that one owner
+// can take read and write locks alike.
+ops::Result<ops::UniqueFd> reopen_for_locks(Request& r, const ops::Located& obj) {
     ops::Result<ops::UniqueFd> fd = ops::Errno{EACCES};
     for (int mode : {O_RDWR, O_RDONLY, O_WRONLY}) {
-        fd = ops::reopen(r.fs().sys, open_file, mode);
+        fd = ops::reopen(r.fs().sys, obj, mode);
         if (fd || (fd.error() != EACCES && fd.error() != EROFS)) break;
     }
     return fd;
+}
+
+// A descriptor of the owner's own for its POSIX locks, opened from the
+// caller's open file (its name may be gone), else by name
+// (Request::reopen_by_name says why).
+ops::Result<ops::UniqueFd> open_lock_descriptor(Request& r, fuse_ino_t id,
+                                                const struct fuse_file_info* fi) {
+    auto fd = reopen_for_locks(r, ops::Located{OpenFile::of(fi).get(), S_IFREG, -1, nullptr});
+    if (fd || (fd.error() != ENOENT && fd.error() != ESTALE)) return fd;
+    return r.reopen_by_name(
+        id, [&](const ops::Located& obj) { return reopen_for_locks(r, obj); }, fd);
 }
 
 // The pid of the process that holds `found`, a lock another owner holds
@@ -71,7 +80,7 @@ void op_setlk(fuse_req_t req, fuse_ino_t id, struct fuse_file_info* fi, struct f
         return r.reply_error(ops::set_range_lock(sys, own->get(), *lock, false));
     }
     auto fd = r.fs().locks.descriptor(inode, fi->lock_owner, fuse_req_ctx(req)->pid,
-                                      [&] { return open_lock_descriptor(r, fi); });
+                                      [&] { return open_lock_descriptor(r, id, fi); });
     if (!fd) return r.reply_error(fd);
     auto taken = ops::set_range_lock(sys, (*fd)->get(), *lock, false);
     if (taken || taken.error() != EAGAIN || !sleep) return r.reply_error(taken);

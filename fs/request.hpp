@@ -65,6 +65,20 @@ class Request {
         });
     }
 
+    // `failed` came from reopening an open file of inode `id` through its
+    // descriptor; the backing may reopen by the name its client last knew
+    // (NFSv4.0 opens by name, and so do FUSE path filesystems): after a
+    // rename whose reply was lost only nfsguard knows the new name (fs/
+    // moved the inode there). Runs `open(object located by name)`, or
+    // returns `failed` if that cannot be done.
+    template <typename Open>
+    ops::Result<ops::UniqueFd> reopen_by_name(fuse_ino_t id, Open&& open,
+                                              const ops::Result<ops::UniqueFd>& failed) {
+        auto named = fs_.inodes.locate(inode(id), nullptr, /*by_name=*/true);
+        if (!named) return ops::Errno{failed.error()};
+        return open(named->located());
+    }
+
     // A new object was just made (between `before` and now): measures the
     // server's clock skew from its ctime and, unless the server's times are
     // wanted, stamps atime and mtime from this host's clock, in `st` too.

@@ -63,7 +63,8 @@ std::string lost_reply(FaultPlan& plan, const std::vector<std::string_view>& w) 
         op = parse_op(w[1]);
         if (!op)
             return "error unknown op '" + std::string(w[1]) +
-                   "' (rename, link, mkdir, symlink, unlink, rmdir, create_excl, any)";
+                   "' (rename, link, mkdir, symlink, unlink, rmdir, create_excl, rename_closed, "
+                   "any)";
     }
     auto count = parse_count(w[3]);
     if (!count) return "error bad COUNT '" + std::string(w[3]) + "' (-1, 0 or more)";

@@ -9,7 +9,7 @@ namespace nfsguard::faultfs {
 namespace {
 
 constexpr std::array<std::string_view, kNameOpCount> kOpNames = {
-    "rename", "link", "mkdir", "symlink", "unlink", "rmdir", "create_excl"};
+    "rename", "link", "mkdir", "symlink", "unlink", "rmdir", "create_excl", "rename_closed"};
 
 size_t index_of(NameOp op) {
     return static_cast<size_t>(op);
@@ -36,6 +36,7 @@ std::optional<NameOp> parse_op(std::string_view name) {
 int lost_reply_errno(NameOp op) {
     switch (op) {
         case NameOp::rename:
+        case NameOp::rename_closed:
         case NameOp::unlink:
         case NameOp::rmdir:
             return ENOENT;

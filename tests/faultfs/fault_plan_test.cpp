@@ -35,6 +35,7 @@ TEST(FaultPlanTest, LostReplyErrnoIsWhatARetransmissionGets) {
     EXPECT_EQ(lost_reply_errno(NameOp::mkdir), EEXIST);
     EXPECT_EQ(lost_reply_errno(NameOp::symlink), EEXIST);
     EXPECT_EQ(lost_reply_errno(NameOp::create_excl), EEXIST);
+    EXPECT_EQ(lost_reply_errno(NameOp::rename_closed), ENOENT);
 }
 
 TEST(FaultPlanTest, OpNamesRoundTrip) {
@@ -189,7 +190,7 @@ TEST(FaultPlanTest, StatsAreOneLineOfJson) {
     plan.take_lost_reply(NameOp::rename, "b");
     EXPECT_EQ(plan.stats().to_json(),
               "{\"lost_reply\":{\"rename\":2,\"link\":0,\"mkdir\":0,\"symlink\":0,\"unlink\":0,"
-              "\"rmdir\":0,\"create_excl\":0},\"estale\":0,\"close_error\":0,"
+              "\"rmdir\":0,\"create_excl\":0,\"rename_closed\":0},\"estale\":0,\"close_error\":0,"
               "\"vanished_calls\":0}");
 }
 

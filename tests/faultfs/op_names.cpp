@@ -12,6 +12,7 @@
 #include "tests/faultfs/call.hpp"
 #include "tests/faultfs/control_command.hpp"
 #include "tests/faultfs/handlers.hpp"
+#include "tests/faultfs/open_file.hpp"
 
 namespace nfsguard::faultfs {
 namespace {
@@ -87,11 +88,16 @@ int fs_rename(const char* from, const char* to, unsigned int flags) {
     if (!old_at) return -old_at.error();
     auto new_at = call.fs().backing.locate(to);
     if (!new_at) return -new_at.error();
+    struct stat moved {};
+    const bool open = ::fstatat(old_at->dir, old_at->c_name(), &moved, AT_SYMLINK_NOFOLLOW) == 0 &&
+                      open_inodes().contains(moved.st_ino);
     if (::renameat2(old_at->dir, old_at->c_name(), new_at->dir, new_at->c_name(), flags) == -1)
         return -errno;
     call.fs().clock.entries_changed(old_at->dir);
     call.fs().clock.entries_changed(new_at->dir);
-    return reply_after_success(call, NameOp::rename, new_at->name);
+    const int reply = reply_after_success(call, NameOp::rename, new_at->name);
+    if (reply != 0 || open) return reply;
+    return reply_after_success(call, NameOp::rename_closed, new_at->name);
 }
 
 int fs_link(const char* from, const char* to) {

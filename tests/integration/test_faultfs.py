@@ -181,6 +181,18 @@ def lost_create_excl(f):
     assert (f.back / "b").is_file()
 
 
+def test_lost_reply_on_rename_closed_spares_a_file_held_open(fault):
+    write(fault.mnt / "a")
+    fault.ctl.lost_reply("rename_closed", "b", 1)
+    with open(fault.mnt / "a", "rb"):
+        os.rename(fault.mnt / "a", fault.mnt / "b")  # held open: not hit
+    assert fault.ctl.stats()["lost_reply"]["rename_closed"] == 0
+    os.rename(fault.mnt / "b", fault.mnt / "a")
+    assert errno_of(os.rename, fault.mnt / "a", fault.mnt / "b") == errno.ENOENT  # closed: hit
+    assert (fault.back / "b").exists() and not (fault.back / "a").exists()
+    assert fault.ctl.stats()["lost_reply"]["rename_closed"] == 1
+
+
 LOST_REPLY = {
     "rename": lost_rename,
     "link": lost_link,
@@ -459,7 +471,7 @@ def test_stats_count_what_was_injected(fault):
     assert errno_of(os.link, fault.mnt / "b", fault.mnt / "c") == errno.EEXIST
     assert fault.ctl.stats() == {
         "lost_reply": {"rename": 2, "link": 1, "mkdir": 0, "symlink": 0, "unlink": 0,
-                       "rmdir": 0, "create_excl": 0},
+                       "rmdir": 0, "create_excl": 0, "rename_closed": 0},
         "estale": 0, "close_error": 1, "vanished_calls": 0}
 
 

@@ -7,6 +7,7 @@ silly-rename placeholders.
 """
 
 import errno
+import fcntl
 import json
 import os
 import re
@@ -86,6 +87,23 @@ def test_a_listing_goes_on_after_its_directory_handle_went_stale(stack):
     assert len(listed) == len(names) and set(listed) == names
     guard.close()
     assert int(re.search(r"ESTALE retries: (\d+)", guard.log()).group(1)) >= 1
+
+
+def test_an_open_file_renamed_with_a_lost_reply_can_be_locked_and_opened_again(stack):
+    # Dovecot renames files it holds open and locked (dovecot.index.log).
+    # The backing's client keeps the old name after a rename it was told
+    # failed, and reopens by that name (NFSv4.0 does, as faultfs does).
+    _, _, mnt, control, guard = stack
+    (mnt / "index.log").write_bytes(b"log")
+    with open(mnt / "index.log", "r+b") as f:
+        control.lost_reply("rename", "[!.]*", 1)
+        os.rename(mnt / "index.log", mnt / "index.log.2")
+        fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a descriptor of its own
+        with open(mnt / "index.log.2", "rb") as again:
+            assert again.read() == b"log"
+        fcntl.lockf(f, fcntl.LOCK_UN)
+    assert sum(control.stats()["lost_reply"].values()) == 1
+    assert os.listdir(mnt) == ["index.log.2"]
 
 
 @pytest.mark.parametrize("err", ["EDQUOT", "ENOSPC", "EIO"])
