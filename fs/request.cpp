@@ -91,8 +91,14 @@ void Request::note_estale_retry(int attempt) {
         spdlog::debug("ESTALE: directory cache dropped, retry {}", attempt + 1);
 }
 
+void Request::on_our_clock(struct stat& st) const {
+    if (fs_.client_timestamps) st.st_ctim.tv_sec -= fs_.skew.ctime_correction();
+}
+
 void Request::reply_attr(const struct stat& st) {
-    fuse_reply_attr(req_, &st, fs_.cache.attr_timeout);
+    struct stat ours = st;
+    on_our_clock(ours);
+    fuse_reply_attr(req_, &ours, fs_.cache.attr_timeout);
 }
 
 void Request::fill_entry(Inode& parent, const char* name, const struct stat& st,
@@ -103,6 +109,7 @@ void Request::fill_entry(Inode& parent, const char* name, const struct stat& st,
     for (auto& [dir, old_name] : evicted) stale_.name_dropped(dir, std::move(old_name));
     e.ino = fs_.inodes.id_of(inode);
     e.attr = st;
+    on_our_clock(e.attr);
     e.attr_timeout = fs_.cache.attr_timeout;
     e.entry_timeout = fs_.cache.entry_timeout;
 }

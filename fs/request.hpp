@@ -105,6 +105,9 @@ class Request {
         reply_error(r.error());
     }
     void reply_ok() { reply_error(0); }
+    // Attributes as the caller gets them: the server's ctime on this host's
+    // clock (ClockSkew::ctime_correction), unless server times were asked for.
+    void on_our_clock(struct stat& st) const;
     void reply_attr(const struct stat& st);
     // Remembers the object in the inode table and replies with its entry.
     // `made`: the object was just created here (InodeTable::remember).

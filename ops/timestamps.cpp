@@ -47,6 +47,10 @@ void ClockSkew::observe(const struct timespec& server_ctime, const struct timesp
     const double error = (seconds_of(after) - seconds_of(before)) / 2 + 0.01;
     skew_.store(skew, std::memory_order_relaxed);
     measured_.store(true, std::memory_order_relaxed);
+    const auto correction = static_cast<double>(correction_.load(std::memory_order_relaxed));
+    if (std::fabs(skew - correction) >= 1.0)
+        correction_.store(std::fabs(skew) >= 1.0 ? std::llround(skew) : 0,
+                          std::memory_order_relaxed);
     const bool over = std::fabs(skew) > kWarnSeconds + error;
     if (over && !warned_.exchange(true)) {
         spdlog::warn(

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include <atomic>
+#include <cstdint>
 
 #include "ops/located.hpp"
 #include "ops/result.hpp"
@@ -41,12 +42,20 @@ class ClockSkew {
                  const struct timespec& after);
     // Seconds the server is ahead (negative: behind); 0 before any measure.
     double seconds() const { return skew_.load(std::memory_order_relaxed); }
+    // Whole seconds to take off the server's ctimes so that they read on
+    // this host's clock: ctime cannot be set, and Dovecot warns of every
+    // dot-lock whose ctime is off from its clock. 0 while the skew is within
+    // a second. Moves only when the measure strays a second from it, so that
+    // a file's ctime does not jitter with the measure's error (Dovecot takes a
+    // changed ctime for a changed file).
+    int64_t ctime_correction() const { return correction_.load(std::memory_order_relaxed); }
     bool measured() const { return measured_.load(std::memory_order_relaxed); }
 
   private:
     std::atomic<double> skew_{0};
     std::atomic<bool> measured_{false};
     std::atomic<bool> warned_{false};
+    std::atomic<int64_t> correction_{0};
 };
 
 }  // namespace nfsguard::ops

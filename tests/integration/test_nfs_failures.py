@@ -195,6 +195,25 @@ def test_times_follow_this_hosts_clock_whatever_the_servers(stack, offset):
     assert abs(skew - offset) < 2
 
 
+@pytest.mark.parametrize("offset", [300, -300])
+def test_ctimes_read_on_this_hosts_clock(stack, offset):
+    # ctime cannot be set; Dovecot warns of every dot-lock whose ctime is off
+    # its clock. nfsguard takes the measured skew, in whole seconds, off.
+    _, fault, mnt, control, _ = stack
+    control.clock_offset(offset)
+    try:
+        (mnt / "first").write_text("")  # the skew is measured on a new object
+        (mnt / "lock").write_text("1")
+        through = os.stat(mnt / "lock").st_ctime - time.time()
+        listed = {e.name: e.stat(follow_symlinks=False).st_ctime for e in os.scandir(mnt)}
+        straight = os.stat(fault / "lock").st_ctime - time.time()
+    finally:
+        control.clock_offset(0)
+    assert abs(through) < 5, through
+    assert abs(listed["lock"] - time.time()) < 5, listed
+    assert abs(straight - offset) < 5, straight  # the fault is real
+
+
 def test_a_writer_never_sees_the_servers_mtime_change_into_ours(stack):
     # Dovecot keeps the mbox mtime it saw after its own write and takes any
     # later change for another writer's: the mtime may not move at close.
