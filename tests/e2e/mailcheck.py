@@ -54,8 +54,9 @@ def plan_messages(users, count, tag):
     return plan
 
 
-def _send_one(host, port, msg_id, recipient, lmtp):
-    """One transaction; retried on a temporary failure (as any sending MTA would)."""
+def _send_one(host, port, msg_id, recipient, lmtp, deferred):
+    """One transaction; retried on a temporary failure (as any sending MTA
+    would), each noted in `deferred`."""
     message = make_message(msg_id, "sender@e2e.test", recipient)
     deadline = time.monotonic() + SEND_TIMEOUT
     while True:
@@ -66,23 +67,27 @@ def _send_one(host, port, msg_id, recipient, lmtp):
             return None
         except smtplib.SMTPResponseException as e:
             if 400 <= e.smtp_code < 500 and time.monotonic() < deadline:
+                deferred.append(f"{msg_id}: {e.smtp_code} {e.smtp_error!r}")
                 time.sleep(0.5)
                 continue
             return f"{msg_id}: {e.smtp_code} {e.smtp_error!r}"
         except smtplib.SMTPRecipientsRefused as e:
             code, text = next(iter(e.recipients.values()))
             if 400 <= code < 500 and time.monotonic() < deadline:
+                deferred.append(f"{msg_id}: {code} {text!r}")
                 time.sleep(0.5)
                 continue
             return f"{msg_id}: {code} {text!r}"
 
 
-def send_all(plan, port, lmtp=False, concurrency=8):
-    """Sends every planned message over SMTP (or LMTP); returns the refusals."""
+def send_all(plan, port, lmtp=False, concurrency=8, deferred=None):
+    """Sends every planned message over SMTP (or LMTP); returns the refusals.
+    Temporary failures, retried, are added to `deferred` if given."""
+    deferred = [] if deferred is None else deferred
     jobs = [(msg_id, f"{user}@e2e.test") for user, ids in plan.by_user.items() for msg_id in ids]
     jobs.sort(key=lambda j: j[0][::-1])  # interleave users
     with ThreadPoolExecutor(concurrency) as pool:
-        results = pool.map(lambda j: _send_one("127.0.0.1", port, j[0], j[1], lmtp), jobs)
+        results = pool.map(lambda j: _send_one("127.0.0.1", port, j[0], j[1], lmtp, deferred), jobs)
         return [r for r in results if r]
 
 
