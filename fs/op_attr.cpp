@@ -44,8 +44,22 @@ void op_setattr(fuse_req_t req, fuse_ino_t id, struct stat* attr, int to_set,
             obj = target->located();
         }
 
+        // Set-ID bits the kernel asked to clear before a write or truncate
+        // by a non-owner: left to that write (ops/object_ops.hpp), and
+        // answered as cleared, which they are once it is done.
+        bool kill_left_to_write = false;
+        auto answer = [&]() -> ops::Result<struct stat> {
+            auto now = ops::stat_object(sys, obj);
+            if (now && kill_left_to_write)
+                now->st_mode = (now->st_mode & S_IFMT) | (attr->st_mode & 07777);
+            return now;
+        };
         if (to_set & FUSE_SET_ATTR_MODE) {
-            if (auto res = ops::change_mode(sys, obj, attr->st_mode); !res)
+            auto res = ops::change_mode(sys, obj, attr->st_mode);
+            if (!res && res.error() == EPERM &&
+                ops::is_set_id_kill_by_writer(sys, obj, attr->st_mode))
+                kill_left_to_write = true;
+            else if (!res)
                 return ops::Errno{res.error()};
         }
         if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
@@ -82,12 +96,11 @@ void op_setattr(fuse_req_t req, fuse_ino_t id, struct stat* attr, int to_set,
                     if (t.tv_nsec == UTIME_NOW) t = now;
                 if (auto res = ops::set_times(sys, obj, explicit_times);
                     res || res.error() != EPERM)
-                    return res ? ops::stat_object(sys, obj)
-                               : ops::Result<struct stat>(ops::Errno{res.error()});
+                    return res ? answer() : ops::Result<struct stat>(ops::Errno{res.error()});
             }
             if (auto res = ops::set_times(sys, obj, times); !res) return ops::Errno{res.error()};
         }
-        return ops::stat_object(sys, obj);
+        return answer();
     });
     return st ? r.reply_attr(*st) : r.reply_error(st);
 }
