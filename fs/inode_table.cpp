@@ -1,6 +1,7 @@
 #include "fs/inode_table.hpp"
 
 #include <algorithm>
+#include <thread>
 
 #include "ops/namespace_ops.hpp"
 
@@ -274,6 +275,24 @@ void InodeTable::opened(Inode& inode, const ops::SharedFd& fd) {
     std::lock_guard lock(mutex_);
     std::erase_if(inode.open_files, [](const auto& weak) { return weak.expired(); });
     inode.open_files.push_back(fd);
+}
+
+bool InodeTable::wait_for_release(const Inode& parent, const std::string& name,
+                                  std::chrono::microseconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    for (;;) {
+        {
+            std::lock_guard lock(mutex_);
+            auto it = names_.find(NameKey{&parent, name});
+            if (it == names_.end()) return true;
+            const auto& files = it->second->open_files;
+            if (std::none_of(files.begin(), files.end(),
+                             [](const auto& weak) { return !weak.expired(); }))
+                return true;
+        }
+        if (std::chrono::steady_clock::now() >= deadline) return false;
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
 }
 
 ops::SharedFd InodeTable::root_fd() const {

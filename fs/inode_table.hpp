@@ -22,6 +22,7 @@
 
 #include <sys/stat.h>
 
+#include <chrono>
 #include <cstdint>
 #include <list>
 #include <memory>
@@ -124,6 +125,12 @@ class InodeTable {
 
     // A caller opened the object; `fd` lives as long as that open file.
     void opened(Inode& inode, const ops::SharedFd& fd);
+    // Waits, at most `limit`, until no caller's open file is left on the
+    // object known as `name` in `parent`: the kernel sends the release of a
+    // file after close() returns, so a file closed a moment ago may still be
+    // open here. True when none is (or the name is not known).
+    bool wait_for_release(const Inode& parent, const std::string& name,
+                          std::chrono::microseconds limit);
 
     // The cached O_PATH descriptor of a directory, opened if need be.
     ops::Result<ops::SharedFd> directory_fd(Inode& dir);

@@ -11,6 +11,9 @@
 namespace nfsguard::fs {
 namespace {
 
+// How long an unlink waits for the release of a file closed a moment ago.
+constexpr std::chrono::microseconds kReleaseWait{10000};
+
 // The parent's descriptor, once the name has been checked.
 ops::Result<ops::SharedFd> parent_dir(Request& r, Inode& parent, const char* name) {
     if (auto ok = ops::check_entry_name(name); !ok) return ops::Errno{ok.error()};
@@ -116,6 +119,12 @@ void op_unlink(fuse_req_t req, fuse_ino_t parent_id, const char* name) {
     if (!r.acting_as_caller()) return;
     if (r.refused_while_detached(true)) return;
     Inode& parent = r.inode(parent_id);
+    // A file closed a moment ago (Maildir: tmp/X, just linked into new/) may
+    // still be open here, its release on the way. Unlinked now, the NFS
+    // client would silly-rename it (.nfsXXXX, two more round trips, left
+    // behind until the release): give the release a moment. A file the
+    // caller really keeps open costs this wait.
+    r.fs().inodes.wait_for_release(parent, name, kReleaseWait);
     remove_entry(r, parent, name, [&](int dirfd) {
         return ops::remove_file(r.fs().sys, r.fs().false_errors, dirfd, name,
                                 r.fs().inodes.known_at(parent, name));

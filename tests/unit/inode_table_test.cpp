@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <chrono>
+#include <thread>
+
 #include "ops/namespace_ops.hpp"
 #include "recording_syscalls.hpp"
 #include "temp_dir.hpp"
@@ -314,4 +317,19 @@ TEST_F(InodeTableTest, AForgottenObjectIsNoLongerKnownAtItsName) {
     Inode& m = lookup(table().root(), "m", "m");
     table().forget(m, 1);
     EXPECT_FALSE(table().known_at(table().root(), "m"));
+}
+
+TEST_F(InodeTableTest, AnUnlinkWaitsForTheReleaseOfAFileClosedAMomentAgo) {
+    dir.write("m", "x");
+    Inode& m = lookup(table().root(), "m", "m");
+    auto open_file = nfsguard::ops::share(UniqueFd(::open((dir / "m").c_str(), O_RDONLY)));
+    table().opened(m, open_file);
+    EXPECT_FALSE(table().wait_for_release(table().root(), "m", std::chrono::milliseconds(2)));
+    std::thread release([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        open_file.reset();
+    });
+    EXPECT_TRUE(table().wait_for_release(table().root(), "m", std::chrono::seconds(5)));
+    release.join();
+    EXPECT_TRUE(table().wait_for_release(table().root(), "unknown", std::chrono::seconds(5)));
 }
