@@ -12,11 +12,18 @@ constexpr double kPinnedTimeout = 60;
 
 bool CachePolicy::for_mode(std::string_view mode, CachePolicy& out) {
     if (mode == "shared") {
-        out = CachePolicy{std::string(mode), 0, 0, 0, false, false, false};
+        out = CachePolicy{.mode = std::string(mode)};
         return true;
     }
     if (mode == "pinned") {
-        out = CachePolicy{std::string(mode), kPinnedTimeout, kPinnedTimeout, 0, true, true, true};
+        out = CachePolicy{.mode = std::string(mode),
+                          .entry_timeout = kPinnedTimeout,
+                          .attr_timeout = kPinnedTimeout,
+                          .negative_timeout = 0,
+                          .keep_page_cache = true,
+                          .kernel_permissions = true,
+                          .invalidates = true,
+                          .keep_listings = true};
         return true;
     }
     return false;

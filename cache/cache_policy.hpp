@@ -12,7 +12,11 @@
 // "pinned" is for a host that is the only writer of its mailboxes (users
 // pinned to one server): names, attributes and file data stay in the kernel
 // for a minute, and nfsguard itself drops what it changes behind the kernel's
-// back (cache/invalidations.hpp). Since cached dentries skip nfsguard's lookup
+// back (cache/invalidations.hpp). So do directory listings (FOPEN_CACHE_DIR):
+// a folder scanned again is listed by the kernel alone. The kernel drops a
+// listing itself when a change to the directory goes through it, and checks
+// the directory's mtime before it serves one; nfsguard drops the listings it
+// changes behind the kernel's back. Since cached dentries skip nfsguard's lookup
 // as the caller, the kernel checks permissions itself (default_permissions)
 // from the attributes nfsguard gave it; the backing still checks every call
 // it serves, so access is only ever narrowed. Negative entries are not kept:
@@ -33,6 +37,7 @@ struct CachePolicy {
     bool keep_page_cache = false;     // whether open() may keep cached file data
     bool kernel_permissions = false;  // the kernel checks permissions (default_permissions)
     bool invalidates = false;         // nfsguard drops the kernel's copies it made stale
+    bool keep_listings = false;       // whether opendir() may keep directory listings
 
     // The policy for a mode name; false for a mode this build does not know.
     static bool for_mode(std::string_view mode, CachePolicy& out);

@@ -9,6 +9,8 @@ void Invalidations::name_changed(uint64_t parent, std::string_view name) {
     if (std::find(entries.begin(), entries.end(), e) == entries.end())
         entries.push_back(std::move(e));
     attributes_changed(parent);
+    if (std::find(listings.begin(), listings.end(), parent) == listings.end())
+        listings.push_back(parent);
 }
 
 void Invalidations::name_dropped(uint64_t parent, std::string name) {

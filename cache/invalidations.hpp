@@ -27,12 +27,14 @@ struct Invalidations {
         std::string name;
         bool operator==(const Entry&) const = default;
     };
-    std::vector<Entry> entries;    // names to look up afresh
-    std::vector<uint64_t> inodes;  // attributes to fetch afresh
-    bool everything = false;       // every name, attribute and page the kernel holds
+    std::vector<Entry> entries;      // names to look up afresh
+    std::vector<uint64_t> inodes;    // attributes to fetch afresh
+    std::vector<uint64_t> listings;  // directories to list afresh (and their attributes)
+    bool everything = false;         // every name, attribute and page the kernel holds
 
     // The name `name` in `parent` may now mean another object, or none; the
-    // directory's attributes (size, mtime, link count) changed with it.
+    // directory's attributes (size, mtime, link count) and its listing
+    // changed with it.
     void name_changed(uint64_t parent, std::string_view name);
     // nfsguard forgot that `name` in `parent` is a name of an object (it
     // keeps a few per object): the kernel must ask again rather than send
@@ -44,7 +46,9 @@ struct Invalidations {
     // re-attached): nothing cached survives.
     void all_changed() { everything = true; }
 
-    bool empty() const { return !everything && entries.empty() && inodes.empty(); }
+    bool empty() const {
+        return !everything && entries.empty() && inodes.empty() && listings.empty();
+    }
     void clear() { *this = Invalidations{}; }
 };
 

@@ -1,6 +1,7 @@
 #include "fs/inode_table.hpp"
 
 #include <algorithm>
+#include <thread>
 
 #include "ops/namespace_ops.hpp"
 
@@ -78,18 +79,33 @@ void InodeTable::forget(Inode& inode, uint64_t nlookup) {
     release_if_unused(&inode);
 }
 
-void InodeTable::moved(const struct stat& st, Inode& from, const std::string& from_name, Inode& to,
-                       const std::string& to_name, Names* evicted) {
+void InodeTable::moved(const ops::KnownObject& obj, Inode& from, const std::string& from_name,
+                       Inode& to, const std::string& to_name, Names* evicted) {
     std::lock_guard lock(mutex_);
-    auto it = index_.find(Key{st.st_dev, st.st_ino});
-    if (it == index_.end() || it->second->type != (st.st_mode & S_IFMT)) return;
+    auto it = index_.find(Key{obj.dev, obj.ino});
+    if (it == index_.end() || it->second->type != obj.type) return;
     Inode& inode = *it->second;
     if (&inode == root_) return;
     drop_alias(inode, &from, from_name);
     add_alias(inode, to, to_name, evicted);
 }
 
+std::optional<ops::KnownObject> InodeTable::known_at(const Inode& parent,
+                                                     const std::string& name) const {
+    std::lock_guard lock(mutex_);
+    auto it = names_.find(NameKey{&parent, name});
+    if (it == names_.end()) return std::nullopt;
+    const Inode& inode = *it->second;
+    return ops::KnownObject{inode.dev, inode.ino, inode.type};
+}
+
+void InodeTable::unindex_name(const Inode* parent, const std::string& name, const Inode* inode) {
+    auto it = names_.find(NameKey{parent, name});
+    if (it != names_.end() && it->second == inode) names_.erase(it);
+}
+
 void InodeTable::add_alias(Inode& inode, Inode& parent, const std::string& name, Names* evicted) {
+    names_[NameKey{&parent, name}] = &inode;
     auto& aliases = inode.aliases;
     auto same = [&](const Inode::Alias& a) { return a.parent == &parent && a.name == name; };
     if (auto it = std::find_if(aliases.begin(), aliases.end(), same); it != aliases.end()) {
@@ -102,6 +118,7 @@ void InodeTable::add_alias(Inode& inode, Inode& parent, const std::string& name,
     const size_t max = S_ISDIR(inode.type) ? 1 : Inode::kMaxAliases;
     while (aliases.size() > max) {
         Inode* old_parent = aliases.back().parent;
+        unindex_name(old_parent, aliases.back().name, &inode);
         if (evicted) evicted->emplace_back(id_of(*old_parent), std::move(aliases.back().name));
         aliases.pop_back();
         --old_parent->children;
@@ -116,6 +133,7 @@ void InodeTable::drop_alias(Inode& inode, const Inode* parent, const std::string
     });
     if (it == aliases.end()) return;
     Inode* old_parent = it->parent;
+    unindex_name(old_parent, it->name, &inode);
     aliases.erase(it);
     --old_parent->children;
     release_if_unused(old_parent);
@@ -131,6 +149,7 @@ void InodeTable::release_if_unused(Inode* start) {
         if (inode == nullptr || inode == root_ || inode->nlookup != 0 || inode->children != 0)
             continue;
         for (const auto& alias : inode->aliases) {
+            unindex_name(alias.parent, alias.name, inode);
             if (--alias.parent->children == 0) work.push_back(alias.parent);
         }
         if (inode->dir_fd) lru_.erase(inode->lru_pos);
@@ -273,6 +292,24 @@ void InodeTable::opened(Inode& inode, const ops::SharedFd& fd) {
     std::lock_guard lock(mutex_);
     std::erase_if(inode.open_files, [](const auto& weak) { return weak.expired(); });
     inode.open_files.push_back(fd);
+}
+
+bool InodeTable::wait_for_release(const Inode& parent, const std::string& name,
+                                  std::chrono::microseconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    for (;;) {
+        {
+            std::lock_guard lock(mutex_);
+            auto it = names_.find(NameKey{&parent, name});
+            if (it == names_.end()) return true;
+            const auto& files = it->second->open_files;
+            if (std::none_of(files.begin(), files.end(),
+                             [](const auto& weak) { return !weak.expired(); }))
+                return true;
+        }
+        if (std::chrono::steady_clock::now() >= deadline) return false;
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
 }
 
 ops::SharedFd InodeTable::root_fd() const {

@@ -23,10 +23,12 @@
 #include <sys/stat.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -135,13 +137,25 @@ class InodeTable {
     Inode& remember(Inode& parent, const std::string& name, const struct stat& st,
                     bool made = false, Names* evicted = nullptr);
     void forget(Inode& inode, uint64_t nlookup);
-    // The object `st` (if the table knows it) was renamed from
+    // The object `obj` (if the table knows it) was renamed from
     // `from`/`from_name` to `to`/`to_name`.
-    void moved(const struct stat& st, Inode& from, const std::string& from_name, Inode& to,
+    void moved(const ops::KnownObject& obj, Inode& from, const std::string& from_name, Inode& to,
                const std::string& to_name, Names* evicted = nullptr);
+
+    // The object last known as `name` in `parent` (by the kernel's lookup, a
+    // create or a rename through this mount), if the table holds that name:
+    // what verify-after-error needs to know of a name before a call, without
+    // asking the backing (ops/namespace_ops.hpp).
+    std::optional<ops::KnownObject> known_at(const Inode& parent, const std::string& name) const;
 
     // A caller opened the object; `fd` lives as long as that open file.
     void opened(Inode& inode, const ops::SharedFd& fd);
+    // Waits, at most `limit`, until no caller's open file is left on the
+    // object known as `name` in `parent`: the kernel sends the release of a
+    // file after close() returns, so a file closed a moment ago may still be
+    // open here. True when none is (or the name is not known).
+    bool wait_for_release(const Inode& parent, const std::string& name,
+                          std::chrono::microseconds limit);
 
     // The cached O_PATH descriptor of a directory, opened if need be.
     ops::Result<ops::SharedFd> directory_fd(Inode& dir);
@@ -174,6 +188,17 @@ class InodeTable {
     size_t cached_dir_fds() const;
 
   private:
+    // A name in a directory, and the inode that most recently took it.
+    struct NameKey {
+        const Inode* parent;
+        std::string name;
+        bool operator==(const NameKey&) const = default;
+    };
+    struct NameKeyHash {
+        size_t operator()(const NameKey& k) const {
+            return std::hash<std::string>()(k.name) ^ std::hash<const void*>()(k.parent);
+        }
+    };
     struct Key {
         dev_t dev;
         ino_t ino;
@@ -198,6 +223,7 @@ class InodeTable {
 
     void add_alias(Inode& inode, Inode& parent, const std::string& name, Names* evicted);
     void drop_alias(Inode& inode, const Inode* parent, const std::string& name);
+    void unindex_name(const Inode* parent, const std::string& name, const Inode* inode);
     void release_if_unused(Inode* inode);
     ops::Result<Plan> plan(Inode& dir);                 // locked
     ops::Result<ops::SharedFd> walk(const Plan& plan);  // unlocked
@@ -211,6 +237,10 @@ class InodeTable {
     std::unordered_map<Key, std::unique_ptr<Inode>, KeyHash> index_;
     std::unordered_map<Inode*, std::unique_ptr<Inode>> orphans_;  // replaced at their (dev, ino)
     std::list<Inode*> lru_;  // directories with a cached descriptor, most recent first
+    // (directory, name) -> the inode that took that alias last. Two inodes
+    // may hold one alias (a name another host replaced, not yet found stale);
+    // the index keeps the newer.
+    std::unordered_map<NameKey, Inode*, NameKeyHash> names_;
 };
 
 }  // namespace nfsguard::fs

@@ -23,6 +23,10 @@ void drop_from_kernel(Filesystem& fs, const cache::Invalidations& stale) {
         (void)fuse_lowlevel_notify_inval_entry(se, e.parent, e.name.c_str(), e.name.size());
     // A negative offset: the attributes only, cached data stays.
     for (uint64_t id : stale.inodes) (void)fuse_lowlevel_notify_inval_inode(se, id, -1, 0);
+    // A directory's cached listing is its data (FOPEN_CACHE_DIR): offset 0,
+    // length 0 drops it with the attributes.
+    if (fs.cache.keep_listings)
+        for (uint64_t id : stale.listings) (void)fuse_lowlevel_notify_inval_inode(se, id, 0, 0);
 }
 
 }  // namespace nfsguard::fs

@@ -5,6 +5,7 @@
 #include "fs/op_handlers.hpp"
 #include "fs/open_file.hpp"
 #include "fs/request.hpp"
+#include "ops/identity.hpp"
 #include "ops/object_ops.hpp"
 #include "ops/timestamps.hpp"
 
@@ -49,9 +50,30 @@ void op_setattr(fuse_req_t req, fuse_ino_t id, struct stat* attr, int to_set,
             obj = target->located();
         }
 
+        // Set-ID bits the kernel asks to clear before a write or truncate by
+        // a non-owner, who may not chmod: cleared as root, which gives that
+        // writer no power it lacks (its write clears them all the same). A
+        // backing that refuses root too (root_squash) has them cleared by
+        // the write itself, made as the caller: left to it
+        // (ops/object_ops.hpp), and answered as cleared, which they are once
+        // it is done.
+        bool kill_left_to_write = false;
+        auto answer = [&]() -> ops::Result<struct stat> {
+            auto now = ops::stat_object(sys, obj);
+            if (now && kill_left_to_write)
+                now->st_mode = (now->st_mode & S_IFMT) | (attr->st_mode & 07777);
+            return now;
+        };
         if (to_set & FUSE_SET_ATTR_MODE) {
-            if (auto res = ops::change_mode(sys, obj, attr->st_mode); !res)
+            auto res = ops::change_mode(sys, obj, attr->st_mode);
+            if (!res && res.error() == EPERM &&
+                ops::is_set_id_kill_by_writer(sys, obj, attr->st_mode)) {
+                ops::ScopedIdentity as_root(ops::Identity::root());
+                res = ops::change_mode(sys, obj, attr->st_mode);
+                kill_left_to_write = !res;
+            } else if (!res) {
                 return ops::Errno{res.error()};
+            }
         }
         if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
             uid_t uid = (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : static_cast<uid_t>(-1);
@@ -93,13 +115,12 @@ void op_setattr(fuse_req_t req, fuse_ino_t id, struct stat* attr, int to_set,
                     if (t.tv_nsec == UTIME_NOW) t = now;
                 if (auto res = ops::set_times(sys, obj, explicit_times);
                     res || res.error() != EPERM)
-                    return res ? ops::stat_object(sys, obj)
-                               : ops::Result<struct stat>(ops::Errno{res.error()});
+                    return res ? answer() : ops::Result<struct stat>(ops::Errno{res.error()});
             }
             if (auto res = ops::set_times(sys, obj, times); !res) return ops::Errno{res.error()};
         }
         r.stamp_if_changed(id, obj);
-        return ops::stat_object(sys, obj);
+        return answer();
     });
     return st ? r.reply_attr(*st) : r.reply_error(st);
 }

@@ -162,6 +162,13 @@ void op_opendir(fuse_req_t req, fuse_ino_t id, struct fuse_file_info* fi) {
     if (!dir) return r.reply_error(dir);
     auto* d = new OpenDir(*dir);
     fi->fh = reinterpret_cast<uintptr_t>(d);
+    // Pinned: the kernel keeps the listing and serves the next opendir from
+    // it, until a change to the directory drops it (cache_policy.hpp). Not
+    // while detached: the empty root must not be kept.
+    if (r.fs().cache.keep_listings) {
+        fi->cache_readdir = 1;
+        fi->keep_cache = 1;
+    }
     if (fuse_reply_open(req, fi) != 0) delete d;
 }
 

@@ -1,5 +1,7 @@
 // FUSE mknod, mkdir, symlink, link, unlink, rmdir, rename: changes to the
 // names in a directory.
+#include <linux/fs.h>
+
 #include "fs/op_handlers.hpp"
 #include "fs/request.hpp"
 #include "ops/entry_name.hpp"
@@ -8,6 +10,9 @@
 
 namespace nfsguard::fs {
 namespace {
+
+// How long an unlink waits for the release of a file closed a moment ago.
+constexpr std::chrono::microseconds kReleaseWait{10000};
 
 // The parent's descriptor, once the name has been checked.
 ops::Result<ops::SharedFd> parent_dir(Request& r, Inode& parent, const char* name) {
@@ -57,6 +62,11 @@ void remove_entry(Request& r, Inode& parent, const char* name, Remove remove) {
     r.reply_error(removed);
 }
 
+// The object's identity as the table holds it.
+ops::KnownObject known_object(const Inode& inode) {
+    return ops::KnownObject{inode.dev, inode.ino, inode.type};
+}
+
 }  // namespace
 
 void op_mknod(fuse_req_t req, fuse_ino_t parent_id, const char* name, mode_t mode, dev_t rdev) {
@@ -90,12 +100,17 @@ void op_link(fuse_req_t req, fuse_ino_t id, fuse_ino_t newparent_id, const char*
     Request r(req);
     if (!r.acting_as_caller()) return;
     if (r.refused_while_detached(true)) return;
+    Inode& inode = r.inode(id);
     make_entry(
         r, r.inode(newparent_id), newname, false, [&](int dirfd) -> ops::Result<struct stat> {
-            auto target = r.fs().inodes.locate(r.inode(id));
+            auto target = r.fs().inodes.locate(inode);
             if (!target) return ops::Errno{target.error()};
+            // What verify-after-error needs, known without a backing
+            // call: the object's identity from the table, and that
+            // the new name was free (the kernel asks for a link only
+            // where its lookup found none).
             return ops::link_entry(r.fs().sys, r.fs().false_errors, target->located(), dirfd,
-                                   newname);
+                                   newname, known_object(inode), true);
         });
 }
 
@@ -103,8 +118,16 @@ void op_unlink(fuse_req_t req, fuse_ino_t parent_id, const char* name) {
     Request r(req);
     if (!r.acting_as_caller()) return;
     if (r.refused_while_detached(true)) return;
-    remove_entry(r, r.inode(parent_id), name, [&](int dirfd) {
-        return ops::remove_file(r.fs().sys, r.fs().false_errors, dirfd, name);
+    Inode& parent = r.inode(parent_id);
+    // A file closed a moment ago (Maildir: tmp/X, just linked into new/) may
+    // still be open here, its release on the way. Unlinked now, the NFS
+    // client would silly-rename it (.nfsXXXX, two more round trips, left
+    // behind until the release): give the release a moment. A file the
+    // caller really keeps open costs this wait.
+    r.fs().inodes.wait_for_release(parent, name, kReleaseWait);
+    remove_entry(r, parent, name, [&](int dirfd) {
+        return ops::remove_file(r.fs().sys, r.fs().false_errors, dirfd, name,
+                                r.fs().inodes.known_at(parent, name));
     });
 }
 
@@ -112,8 +135,10 @@ void op_rmdir(fuse_req_t req, fuse_ino_t parent_id, const char* name) {
     Request r(req);
     if (!r.acting_as_caller()) return;
     if (r.refused_while_detached(true)) return;
-    remove_entry(r, r.inode(parent_id), name, [&](int dirfd) {
-        return ops::remove_directory(r.fs().sys, r.fs().false_errors, dirfd, name);
+    Inode& parent = r.inode(parent_id);
+    remove_entry(r, parent, name, [&](int dirfd) {
+        return ops::remove_directory(r.fs().sys, r.fs().false_errors, dirfd, name,
+                                     r.fs().inodes.known_at(parent, name));
     });
 }
 
@@ -130,8 +155,13 @@ void op_rename(fuse_req_t req, fuse_ino_t parent_id, const char* name, fuse_ino_
         if (!dir) return ops::Errno{dir.error()};
         auto newdir = parent_dir(r, newparent, newname);
         if (!newdir) return ops::Errno{newdir.error()};
+        // The objects at the names, as the kernel's lookups found them: no
+        // lstat before the call (ops/namespace_ops.hpp says why none is needed).
+        std::optional<ops::KnownObject> exchanged;
+        if (flags & RENAME_EXCHANGE) exchanged = r.fs().inodes.known_at(newparent, newname);
         return ops::rename_entry(r.fs().sys, r.fs().false_errors, (*dir)->get(), name,
-                                 (*newdir)->get(), newname, flags);
+                                 (*newdir)->get(), newname, flags,
+                                 r.fs().inodes.known_at(parent, name), exchanged);
     });
     note_uncertain(r, moved, hidden, parent, name);
     note_uncertain(r, moved, hidden, newparent, newname);

@@ -16,6 +16,19 @@ struct Located {
     bool is_symlink() const { return S_ISLNK(type); }
 };
 
+// An object as the caller already knows it, without asking the backing: for
+// fs/, the (dev, ino) and type that the kernel's lookup of its name was
+// answered with, as the inode table holds them.
+struct KnownObject {
+    dev_t dev = 0;
+    ino_t ino = 0;
+    mode_t type = 0;  // S_IFMT bits
+
+    static KnownObject of(const struct stat& st) {
+        return KnownObject{st.st_dev, st.st_ino, st.st_mode & S_IFMT};
+    }
+};
+
 // "/proc/self/fd/N": reaches the very object an O_PATH descriptor holds,
 // whatever happened to its name since, with the caller's permission checks.
 // (A thread may walk its own process's fd directory under any fsuid.)

@@ -94,13 +94,22 @@ Result<struct stat> make_symlink(Syscalls& sys, FalseErrors& false_errors, const
 
 namespace {
 
+// What the caller knows of `name`, or what an lstat says now.
+std::optional<KnownObject> known_or_looked(Syscalls& sys, int dirfd, const char* name,
+                                           const std::optional<KnownObject>& known) {
+    if (known) return known;
+    auto st = lookup_entry(sys, dirfd, name);
+    if (!st) return std::nullopt;
+    return KnownObject::of(*st);
+}
+
 // unlink and rmdir: the name must exist, as the right kind of object, just
 // before the call; then an ENOENT from the call means a lost reply.
 Result<void> remove_entry(Syscalls& sys, FalseErrors& false_errors, int dirfd, const char* name,
-                          bool directory) {
-    auto before = lookup_entry(sys, dirfd, name);
+                          bool directory, const std::optional<KnownObject>& known) {
+    auto before = known_or_looked(sys, dirfd, name, known);
     auto r = sys.unlinkat(dirfd, name, directory ? AT_REMOVEDIR : 0);
-    if (r || r.error() != ENOENT || !before || S_ISDIR(before->st_mode) != directory) return r;
+    if (r || r.error() != ENOENT || !before || S_ISDIR(before->type) != directory) return r;
     false_errors.hidden(directory ? FalseErrorOp::rmdir : FalseErrorOp::unlink, dirfd, name,
                         ENOENT);
     return {};
@@ -108,38 +117,44 @@ Result<void> remove_entry(Syscalls& sys, FalseErrors& false_errors, int dirfd, c
 
 }  // namespace
 
-Result<void> remove_file(Syscalls& sys, FalseErrors& false_errors, int dirfd, const char* name) {
-    return remove_entry(sys, false_errors, dirfd, name, false);
+Result<void> remove_file(Syscalls& sys, FalseErrors& false_errors, int dirfd, const char* name,
+                         std::optional<KnownObject> before) {
+    return remove_entry(sys, false_errors, dirfd, name, false, before);
 }
 
-Result<void> remove_directory(Syscalls& sys, FalseErrors& false_errors, int dirfd,
-                              const char* name) {
-    auto r = remove_entry(sys, false_errors, dirfd, name, true);
+Result<void> remove_directory(Syscalls& sys, FalseErrors& false_errors, int dirfd, const char* name,
+                              std::optional<KnownObject> before) {
+    auto r = remove_entry(sys, false_errors, dirfd, name, true, before);
     // Only silly renames left: the NFS client removes each at its file's last
     // close, which through FUSE comes a moment after the caller's close().
     const auto deadline = std::chrono::steady_clock::now() + kSillyRenameWait;
     while (!r && r.error() == ENOTEMPTY && std::chrono::steady_clock::now() < deadline &&
            holds_only_silly_renames(sys, dirfd, name)) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        r = remove_entry(sys, false_errors, dirfd, name, true);
+        r = remove_entry(sys, false_errors, dirfd, name, true, before);
     }
     return r;
 }
 
 Result<Renamed> rename_entry(Syscalls& sys, FalseErrors& false_errors, int olddirfd,
-                             const char* oldname, int newdirfd, const char* newname,
-                             unsigned flags) {
-    // The object at the old name, noted before the call: fs/ moves its inode
-    // to the new name, and it is what proves a rename that NFS reports as
-    // failed had in fact been done.
-    auto moved = lookup_entry(sys, olddirfd, oldname);
-    if (!moved) return Errno{moved.error()};
-    std::optional<struct stat> exchanged;
-    if (flags & RENAME_EXCHANGE) {
+                             const char* oldname, int newdirfd, const char* newname, unsigned flags,
+                             std::optional<KnownObject> moved,
+                             std::optional<KnownObject> exchanged) {
+    // The object at the old name before the call: fs/ moves its inode to the
+    // new name, and it is what proves a rename that NFS reports as failed had
+    // in fact been done. Known to fs/ from the kernel's lookup; looked up
+    // here only when it is not.
+    if (!moved) {
+        auto st = lookup_entry(sys, olddirfd, oldname);
+        if (!st) return Errno{st.error()};
+        moved = KnownObject::of(*st);
+    }
+    if ((flags & RENAME_EXCHANGE) && !exchanged) {
         auto other = lookup_entry(sys, newdirfd, newname);
         if (!other) return Errno{other.error()};
-        exchanged = *other;
+        exchanged = KnownObject::of(*other);
     }
+    if (!(flags & RENAME_EXCHANGE)) exchanged.reset();
     if (auto r = sys.renameat2(olddirfd, oldname, newdirfd, newname, flags); !r) {
         // A plain rename or RENAME_NOREPLACE (GNU mv tries it first), once
         // done, leaves the state the check looks for; RENAME_EXCHANGE leaves
@@ -153,11 +168,15 @@ Result<Renamed> rename_entry(Syscalls& sys, FalseErrors& false_errors, int olddi
 }
 
 Result<struct stat> link_entry(Syscalls& sys, FalseErrors& false_errors, const Located& obj,
-                               int newdirfd, const char* newname) {
-    auto object = sys.fstat(obj.fd);
-    if (!object) return Errno{object.error()};
+                               int newdirfd, const char* newname, std::optional<KnownObject> object,
+                               bool newname_free) {
+    if (!object) {
+        auto st = sys.fstat(obj.fd);
+        if (!st) return Errno{st.error()};
+        object = KnownObject::of(*st);
+    }
     // An EEXIST can only be false if the name was free before the call.
-    const bool free_before = lookup_entry(sys, newdirfd, newname).error() == ENOENT;
+    const bool free_before = newname_free || lookup_entry(sys, newdirfd, newname).error() == ENOENT;
     Result<void> r;
     if (obj.is_symlink()) {
         // The magic link of an O_PATH symlink descriptor cannot be linked

@@ -55,22 +55,56 @@ Result<struct stat> make_node(Syscalls& sys, int dirfd, const char* name, mode_t
 Result<struct stat> make_symlink(Syscalls& sys, FalseErrors& false_errors, const char* target,
                                  int dirfd, const char* name);
 
-Result<void> remove_file(Syscalls& sys, FalseErrors& false_errors, int dirfd, const char* name);
-Result<void> remove_directory(Syscalls& sys, FalseErrors& false_errors, int dirfd,
-                              const char* name);
+// What the caller already knows of a name, from its own lookup a moment
+// before the call. The checks of verify-after-error need to know what a name
+// was before a remove, rename or link; given it, the call costs no backing
+// call beyond itself when it succeeds, and the checks look at the tree only
+// after an error. Without it (nullopt) the op looks itself, as before: one
+// lstat more per call.
+//
+// Why a lookup the caller made earlier proves as much as an lstat here: what
+// the checks rule out is another party changing the name between "before"
+// and the call, and no "before" closes that window; an lstat just before the
+// call only narrows it, and the lookup fs/ passes on is nearly as close. The
+// kernel sends UNLINK, RMDIR and RENAME only for a name its lookup found (a
+// positive dentry, of the kind the call needs: the VFS answers EISDIR and
+// ENOTDIR itself), and LINK only for a name its lookup found free; it holds
+// the directories' locks from that lookup to the end of the call, so nothing
+// on this host can change the names in between. With cache=shared that
+// lookup is a LOOKUP request nfsguard answered by an lstat of the name, in
+// the same path walk as the call; with cache=pinned it may be older, but
+// pinned promises that no other host changes these names. What is left is
+// what was left before: another host changing the name within the window
+// (an unlink by another host of the name we remove is hidden as ours; the
+// name ends up gone either way).
+
+// unlink, rmdir. `before`: the object the caller's lookup found at `name`.
+Result<void> remove_file(Syscalls& sys, FalseErrors& false_errors, int dirfd, const char* name,
+                         std::optional<KnownObject> before = std::nullopt);
+Result<void> remove_directory(Syscalls& sys, FalseErrors& false_errors, int dirfd, const char* name,
+                              std::optional<KnownObject> before = std::nullopt);
 
 // What a rename moved: the object that was at the old name and, for
 // RENAME_EXCHANGE, the one that was at the new name.
 struct Renamed {
-    struct stat moved;
-    std::optional<struct stat> exchanged;
+    KnownObject moved;
+    std::optional<KnownObject> exchanged;
 };
+// `moved`: the object the caller's lookup found at the old name;
+// `exchanged`: for RENAME_EXCHANGE, the one at the new name.
 Result<Renamed> rename_entry(Syscalls& sys, FalseErrors& false_errors, int olddirfd,
-                             const char* oldname, int newdirfd, const char* newname,
-                             unsigned flags);
+                             const char* oldname, int newdirfd, const char* newname, unsigned flags,
+                             std::optional<KnownObject> moved = std::nullopt,
+                             std::optional<KnownObject> exchanged = std::nullopt);
 
-// A new name for an existing object. Returns the object's attributes after.
+// A new name for an existing object: `object` is the identity of `obj` (fs/
+// has it from the inode table; without it, an fstat of obj.fd). `newname_free`:
+// the caller's lookup found `newname` free just before the call (fs/: the
+// kernel asks for a link only then); otherwise link_entry looks itself.
+// Returns the object's attributes after.
 Result<struct stat> link_entry(Syscalls& sys, FalseErrors& false_errors, const Located& obj,
-                               int newdirfd, const char* newname);
+                               int newdirfd, const char* newname,
+                               std::optional<KnownObject> object = std::nullopt,
+                               bool newname_free = false);
 
 }  // namespace nfsguard::ops

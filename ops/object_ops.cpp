@@ -1,6 +1,7 @@
 #include "ops/object_ops.hpp"
 
 #include <fcntl.h>
+#include <unistd.h>
 
 #include <cstdio>
 
@@ -43,6 +44,20 @@ Result<void> change_mode(Syscalls& sys, const Located& obj, mode_t mode) {
     // Linux has no mode on symlinks; fchmodat(AT_SYMLINK_NOFOLLOW) says so too.
     if (obj.is_symlink()) return Errno{EOPNOTSUPP};
     return sys.chmod(proc_fd_path(obj.fd).c_str(), mode);
+}
+
+bool is_set_id_kill_by_writer(Syscalls& sys, const Located& obj, mode_t mode) {
+    constexpr mode_t kSetId = S_ISUID | S_ISGID;
+    if (!S_ISREG(obj.type)) return false;
+    auto st = stat_object(sys, obj);
+    if (!st) return false;
+    const mode_t now = st->st_mode & 07777;
+    const mode_t asked = mode & 07777;
+    // Only set-ID bits dropped, at least one, nothing else changed.
+    if ((asked & ~kSetId) != (now & ~kSetId) || (asked & kSetId & ~now) != 0 ||
+        (now & kSetId) == (asked & kSetId))
+        return false;
+    return static_cast<bool>(check_access(sys, obj, W_OK));
 }
 
 Result<void> change_owner(Syscalls& sys, const Located& obj, uid_t uid, gid_t gid) {

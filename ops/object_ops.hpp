@@ -23,6 +23,19 @@ Result<struct stat> stat_object(Syscalls& sys, const Located& obj);
 Result<struct statvfs> statfs_object(Syscalls& sys, const Located& obj);
 
 Result<void> change_mode(Syscalls& sys, const Located& obj, mode_t mode);
+// The kernel clears the set-user-ID and set-group-ID bits of a file before a
+// write or truncate by a user without CAP_FSETID, who need not own it, by a
+// chmod to the same mode less those bits (FUSE turns its ATTR_KILL_SUID into
+// a SETATTR of the mode, made as the writer; a local kernel forces it past
+// the ownership check). Asked of the backing as the caller, a non-owner's
+// chmod fails with EPERM, and so would the write. True when `mode` is such a
+// request and the caller may write the object: then no chmod is needed, since
+// the caller's write or truncate, made as the caller, clears the bits on the
+// backing itself (as it does on a local filesystem and on an NFS server). A
+// non-owner's own chmod that only drops set-ID bits of a file they may write
+// is then answered as done, in shared mode (in pinned mode the kernel checks
+// ownership first): no more than such a user can do by writing to the file.
+bool is_set_id_kill_by_writer(Syscalls& sys, const Located& obj, mode_t mode);
 // uid or gid (uid_t)-1 / (gid_t)-1 leaves that one as it is.
 Result<void> change_owner(Syscalls& sys, const Located& obj, uid_t uid, gid_t gid);
 Result<void> truncate_object(Syscalls& sys, const Located& obj, off_t size);

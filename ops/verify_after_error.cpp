@@ -9,18 +9,9 @@
 namespace nfsguard::ops {
 namespace {
 
-bool same_object(const struct stat& a, const struct stat& b) {
-    return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
-}
-
-// The object seen before a rename or link, seen again: the same (dev, ino),
-// and what those calls leave alone the same too. Filesystems hand a freed
-// inode number to the next new file at once (ext4 does; so do NFS servers),
-// so a number alone could take someone else's new file for ours.
-bool same_unchanged_object(const struct stat& a, const struct stat& b) {
-    return same_object(a, b) && (a.st_mode & S_IFMT) == (b.st_mode & S_IFMT) &&
-           a.st_uid == b.st_uid && a.st_gid == b.st_gid && a.st_size == b.st_size &&
-           a.st_mtim.tv_sec == b.st_mtim.tv_sec && a.st_mtim.tv_nsec == b.st_mtim.tv_nsec;
+bool same_object(const struct stat& now, const KnownObject& before) {
+    return now.st_dev == before.dev && now.st_ino == before.ino &&
+           (now.st_mode & S_IFMT) == before.type;
 }
 
 // Before looking at the tree after an error: the NFS client may hold what it
@@ -51,21 +42,21 @@ bool CallWindow::contains(const struct timespec& t) const {
 }
 
 bool rename_was_done(Syscalls& sys, int olddirfd, const char* oldname, int newdirfd,
-                     const char* newname, const struct stat& moved) {
+                     const char* newname, const KnownObject& moved) {
     refresh(sys, newdirfd);
     if (olddirfd != newdirfd) refresh(sys, olddirfd);
     auto now_new = sys.fstatat(newdirfd, newname, AT_SYMLINK_NOFOLLOW);
-    if (!now_new || !same_unchanged_object(*now_new, moved)) return false;
+    if (!now_new || !same_object(*now_new, moved)) return false;
     auto now_old = sys.fstatat(olddirfd, oldname, AT_SYMLINK_NOFOLLOW);
     // Still there as the same object: a hard link named twice, not a rename.
     if (now_old) return !same_object(*now_old, moved);
     return now_old.error() == ENOENT;
 }
 
-bool link_was_done(Syscalls& sys, int newdirfd, const char* newname, const struct stat& object) {
+bool link_was_done(Syscalls& sys, int newdirfd, const char* newname, const KnownObject& object) {
     refresh(sys, newdirfd);
     auto now_new = sys.fstatat(newdirfd, newname, AT_SYMLINK_NOFOLLOW);
-    return now_new && same_unchanged_object(*now_new, object);
+    return now_new && same_object(*now_new, object);
 }
 
 bool mkdir_was_done(Syscalls& sys, int dirfd, const char* name, uid_t caller,

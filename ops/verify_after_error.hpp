@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "ops/located.hpp"
 #include "ops/syscalls.hpp"
 
 namespace nfsguard::ops {
@@ -31,16 +32,29 @@ struct CallWindow {
 };
 
 // rename(old, new) said ENOENT: done when `new` is now the object that was
-// at `old` before the call (same dev, ino, and unchanged in type, owner,
-// size and mtime, which a rename leaves alone) and `old` is gone. Stronger than
-// Postfix's sane_rename, which accepts any object at `new`.
+// at `old` before the call (same dev, ino and type) and `old` is gone.
+// Stronger than Postfix's sane_rename, which accepts any object at `new`.
+//
+// `moved` is what the caller knew before the call, with no backing call on
+// the success path (namespace_ops.hpp): the identity the kernel's lookup
+// gave, not a fresh lstat, so owner, size and mtime are not compared (a
+// write between that lookup and the call would change the last two, and the
+// check would then fail to prove a rename that was done). What that leaves
+// open: filesystems hand a freed inode number to the next new file at once
+// (ext4 does; so do NFS servers), so an object freed by another host and a
+// new one of the same type put at exactly `new`, both inside the call, would
+// pass. That takes another host removing the very file being renamed and
+// writing the new name in the same moment; our rename's outcome is then lost
+// either way.
 bool rename_was_done(Syscalls& sys, int olddirfd, const char* oldname, int newdirfd,
-                     const char* newname, const struct stat& moved);
+                     const char* newname, const KnownObject& moved);
 
 // link(obj, new) said EEXIST: done when `new` did not exist before the call
-// and is now the same object (dev, ino, unchanged type, owner, size, mtime). (Link counts are not
-// compared: an NFS client may serve a cached st_nlink.)
-bool link_was_done(Syscalls& sys, int newdirfd, const char* newname, const struct stat& object);
+// and is now the same object (dev, ino, type). (Link counts are not
+// compared: an NFS client may serve a cached st_nlink.) The caller holds a
+// descriptor on the object for the call, so its number cannot be freed and
+// reused meanwhile on this host.
+bool link_was_done(Syscalls& sys, int newdirfd, const char* newname, const KnownObject& object);
 
 // mkdir(new) said EEXIST, and the name was free just before the call: done
 // only when `new` is a directory owned by the caller, changed within the

@@ -87,6 +87,43 @@ def test_the_kernel_keeps_attributes_in_pinned_mode(pinned):
     assert os.stat(mnt / "f").st_size == 5
 
 
+def test_the_kernel_keeps_listings_in_pinned_mode(pinned):
+    # Against the pinning rule, on purpose: a folder listed once is listed
+    # again by the kernel (FOPEN_CACHE_DIR), and a name added on the backing
+    # directly does not show. (The kernel compares the folder's mtime before
+    # it serves a kept listing: put back, so that it cannot tell.)
+    back, mnt, _ = pinned
+    (mnt / "d").mkdir()
+    (mnt / "d" / "a").write_bytes(b"")
+    assert sorted(os.listdir(mnt / "d")) == ["a"]
+    before = os.stat(back / "d")
+    (back / "d" / "behind").write_bytes(b"")
+    os.utime(back / "d", ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert sorted(os.listdir(mnt / "d")) == ["a"]
+
+
+def test_listings_follow_every_change_made_through_the_mount(pinned):
+    _, mnt, _ = pinned
+    d = mnt / "d"
+    d.mkdir()
+    assert os.listdir(d) == []
+    (d / "a").write_bytes(b"x")
+    assert sorted(os.listdir(d)) == ["a"]
+    os.rename(d / "a", d / "b")
+    assert sorted(os.listdir(d)) == ["b"]
+    os.link(d / "b", d / "c")
+    assert sorted(os.listdir(d)) == ["b", "c"]
+    os.mkdir(d / "sub")
+    os.symlink("b", d / "s")
+    assert sorted(os.listdir(d)) == ["b", "c", "s", "sub"]
+    os.unlink(d / "b")
+    os.rmdir(d / "sub")
+    assert sorted(os.listdir(d)) == ["c", "s"]
+    os.rename(d / "c", mnt / "moved")
+    assert sorted(os.listdir(d)) == ["s"]
+    assert "moved" in os.listdir(mnt)
+
+
 def test_the_kernel_keeps_nothing_in_shared_mode(scratch, mount_factory):
     back, mnt = scratch / "back", scratch / "mnt"
     back.mkdir()
@@ -189,6 +226,24 @@ def test_a_hidden_false_error_leaves_the_kernel_right(pinned_on_faultfs):
     assert not (mnt / "tmp" / "m").exists()
     assert (mnt / "new" / "m").read_bytes() == b"message"
     assert os.listdir(mnt / "tmp") == []
+
+
+def test_listings_are_right_after_a_hidden_false_error(pinned_on_faultfs):
+    # Both folders listed (and kept by the kernel) before the rename that
+    # the server ran twice.
+    _, _, mnt, control, _ = pinned_on_faultfs
+    (mnt / "tmp").mkdir()
+    (mnt / "new").mkdir()
+    (mnt / "tmp" / "m").write_bytes(b"message")
+    assert os.listdir(mnt / "tmp") == ["m"]
+    assert os.listdir(mnt / "new") == []
+    control.lost_reply("rename", "*", 1)
+    os.rename(mnt / "tmp" / "m", mnt / "new" / "m")
+    assert os.listdir(mnt / "tmp") == []
+    assert os.listdir(mnt / "new") == ["m"]
+    control.lost_reply("unlink", "*", 1)
+    os.unlink(mnt / "new" / "m")
+    assert os.listdir(mnt / "new") == []
 
 
 def test_a_hidden_false_eexist_from_link_leaves_the_link_count_right(pinned_on_faultfs):

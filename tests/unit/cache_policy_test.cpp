@@ -12,6 +12,7 @@ TEST(CachePolicy, SharedModeLetsTheKernelCacheNothing) {
     EXPECT_EQ(p.attr_timeout, 0);
     EXPECT_EQ(p.negative_timeout, 0);
     EXPECT_FALSE(p.keep_page_cache);
+    EXPECT_FALSE(p.keep_listings);
 }
 
 TEST(CachePolicy, UnknownModeIsRefused) {
@@ -27,6 +28,7 @@ TEST(CachePolicy, PinnedModeKeepsNamesAttributesAndDataForAMinute) {
     EXPECT_EQ(p.entry_timeout, 60);
     EXPECT_EQ(p.attr_timeout, 60);
     EXPECT_TRUE(p.keep_page_cache);
+    EXPECT_TRUE(p.keep_listings);
 }
 
 TEST(CachePolicy, PinnedModeRemembersNoMissingNames) {

@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <chrono>
+#include <thread>
+
 #include "ops/namespace_ops.hpp"
 #include "recording_syscalls.hpp"
 #include "temp_dir.hpp"
@@ -161,7 +164,7 @@ TEST_F(InodeTableTest, ARenameKeepsTheInodeReachable) {
     Inode& nw = lookup(table().root(), "new", "new");
     Inode& m = lookup(tmp, "tmp/m", "m");
     ASSERT_EQ(::rename((dir / "tmp/m").c_str(), (dir / "new/m2").c_str()), 0);
-    table().moved(lstat("new/m2"), tmp, "m", nw, "m2");
+    table().moved(nfsguard::ops::KnownObject::of(lstat("new/m2")), tmp, "m", nw, "m2");
     auto target = table().locate(m);
     ASSERT_TRUE(target) << target.error();
     EXPECT_EQ(target->name, "m2");
@@ -274,4 +277,70 @@ TEST_F(InodeTableTest, ADirectoryHasOneNameAndMovesWithItsLatestLookup) {
     EXPECT_TRUE(table().directory_fd(sub));
     table().forget(a, 1);
     EXPECT_EQ(table().size(), 3U) << "a no longer holds sub: released";
+}
+
+// known_at: what verify-after-error is told of a name instead of an lstat.
+
+TEST_F(InodeTableTest, ANameIsKnownAsTheObjectItsLookupFound) {
+    dir.write("m", "x");
+    Inode& m = lookup(table().root(), "m", "m");
+    auto known = table().known_at(table().root(), "m");
+    ASSERT_TRUE(known);
+    EXPECT_EQ(known->ino, m.ino);
+    EXPECT_EQ(known->dev, m.dev);
+    EXPECT_EQ(known->type, S_IFREG);
+    EXPECT_FALSE(table().known_at(table().root(), "other"));
+}
+
+TEST_F(InodeTableTest, ARenamedObjectIsKnownAtItsNewNameOnly) {
+    ::mkdir((dir / "tmp").c_str(), 0755);
+    ::mkdir((dir / "new").c_str(), 0755);
+    dir.write("tmp/m", "x");
+    Inode& tmp = lookup(table().root(), "tmp", "tmp");
+    Inode& nw = lookup(table().root(), "new", "new");
+    Inode& m = lookup(tmp, "tmp/m", "m");
+    ASSERT_EQ(::rename((dir / "tmp/m").c_str(), (dir / "new/m").c_str()), 0);
+    table().moved(nfsguard::ops::KnownObject::of(lstat("new/m")), tmp, "m", nw, "m");
+    EXPECT_FALSE(table().known_at(tmp, "m"));
+    auto known = table().known_at(nw, "m");
+    ASSERT_TRUE(known);
+    EXPECT_EQ(known->ino, m.ino);
+}
+
+TEST_F(InodeTableTest, ANameTakenByAnotherObjectIsKnownAsTheNewer) {
+    dir.write("a", "first");
+    Inode& first = lookup(table().root(), "a", "a");
+    dir.write("b", "second");
+    ASSERT_EQ(::rename((dir / "b").c_str(), (dir / "a").c_str()), 0);  // another host
+    Inode& second = lookup(table().root(), "a", "a");
+    ASSERT_NE(&first, &second);
+    auto known = table().known_at(table().root(), "a");
+    ASSERT_TRUE(known);
+    EXPECT_EQ(known->ino, second.ino);
+    // The older inode giving the name up leaves the newer's in place.
+    ASSERT_FALSE(table().locate(first));  // finds its name stale and drops it
+    ASSERT_TRUE(table().known_at(table().root(), "a"));
+    EXPECT_EQ(table().known_at(table().root(), "a")->ino, second.ino);
+}
+
+TEST_F(InodeTableTest, AForgottenObjectIsNoLongerKnownAtItsName) {
+    dir.write("m", "x");
+    Inode& m = lookup(table().root(), "m", "m");
+    table().forget(m, 1);
+    EXPECT_FALSE(table().known_at(table().root(), "m"));
+}
+
+TEST_F(InodeTableTest, AnUnlinkWaitsForTheReleaseOfAFileClosedAMomentAgo) {
+    dir.write("m", "x");
+    Inode& m = lookup(table().root(), "m", "m");
+    auto open_file = nfsguard::ops::share(UniqueFd(::open((dir / "m").c_str(), O_RDONLY)));
+    table().opened(m, open_file);
+    EXPECT_FALSE(table().wait_for_release(table().root(), "m", std::chrono::milliseconds(2)));
+    std::thread release([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        open_file.reset();
+    });
+    EXPECT_TRUE(table().wait_for_release(table().root(), "m", std::chrono::seconds(5)));
+    release.join();
+    EXPECT_TRUE(table().wait_for_release(table().root(), "unknown", std::chrono::seconds(5)));
 }

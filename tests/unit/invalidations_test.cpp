@@ -52,3 +52,21 @@ TEST(Invalidations, ForgottenNameLeavesTheDirectorysAttributes) {
     EXPECT_EQ(stale.entries, (std::vector<Invalidations::Entry>{{7, "l1"}}));
     EXPECT_TRUE(stale.inodes.empty());
 }
+
+TEST(Invalidations, ChangedNameStalesItsDirectorysListingOnce) {
+    // Pinned mode keeps listings (FOPEN_CACHE_DIR): a name nfsguard changed
+    // behind the kernel's back must show in the next listing.
+    Invalidations stale;
+    stale.name_changed(7, "tmp-name");
+    stale.name_changed(7, "new-name");
+    stale.name_changed(8, "x");
+    EXPECT_EQ(stale.listings, (std::vector<uint64_t>{7, 8}));
+    EXPECT_FALSE(stale.empty());
+}
+
+TEST(Invalidations, ADroppedNameOrStampedTimesLeaveListingsAlone) {
+    Invalidations stale;
+    stale.name_dropped(7, "old-alias");
+    stale.attributes_changed(9);
+    EXPECT_TRUE(stale.listings.empty());
+}

@@ -103,7 +103,7 @@ TEST_F(NamespaceOpsTest, RenameReportsTheObjectItMoved) {
     ::lstat((dir / "tmp-msg").c_str(), &before);
     auto r = rename_entry(sys, false_errors, dir.fd(), "tmp-msg", dir.fd(), "new-msg", 0);
     ASSERT_TRUE(r) << r.error();
-    EXPECT_EQ(r->moved.st_ino, before.st_ino);
+    EXPECT_EQ(r->moved.ino, before.st_ino);
     EXPECT_FALSE(r->exchanged);
     EXPECT_EQ(dir.read("new-msg"), "body");
 }

@@ -139,3 +139,41 @@ TEST_F(ObjectOpsTest, AccessIsCheckedForTheActingIdentity) {
     });
     t.join();
 }
+
+// The kernel's chmod that clears set-ID bits before a non-owner's write.
+
+TEST_F(ObjectOpsTest, DroppingOnlySetIdBitsOfAWritableFileIsTheKernelsKill) {
+    dir.write("prog", "x");
+    ASSERT_EQ(::chmod((dir / "prog").c_str(), 06775), 0);
+    Located prog = locate("prog");
+    EXPECT_TRUE(is_set_id_kill_by_writer(sys, prog, 0775));
+    EXPECT_TRUE(is_set_id_kill_by_writer(sys, prog, 02775));
+    EXPECT_TRUE(is_set_id_kill_by_writer(sys, prog, 04775));
+}
+
+TEST_F(ObjectOpsTest, AChmodThatChangesMoreThanSetIdBitsIsNoKill) {
+    dir.write("prog", "x");
+    ASSERT_EQ(::chmod((dir / "prog").c_str(), 04755), 0);
+    Located prog = locate("prog");
+    EXPECT_FALSE(is_set_id_kill_by_writer(sys, prog, 0700));
+    EXPECT_FALSE(is_set_id_kill_by_writer(sys, prog, 04755)) << "nothing dropped";
+    EXPECT_FALSE(is_set_id_kill_by_writer(sys, prog, 0755 | S_ISGID)) << "a bit added";
+}
+
+TEST_F(ObjectOpsTest, NoKillForAUserWhoMayNotWrite) {
+    struct NoWrite : RecordingSyscalls {
+        Result<void> faccessat(int, const char*, int mode, int) override {
+            return (mode & W_OK) ? Result<void>(Errno{EACCES}) : Result<void>();
+        }
+    } cannot_write;
+    dir.write("prog", "x");
+    ASSERT_EQ(::chmod((dir / "prog").c_str(), 04755), 0);
+    Located prog = locate("prog");
+    EXPECT_FALSE(is_set_id_kill_by_writer(cannot_write, prog, 0755));
+}
+
+TEST_F(ObjectOpsTest, NoKillForADirectory) {
+    ASSERT_EQ(::mkdir((dir / "d").c_str(), 02775), 0);
+    Located d = locate("d");
+    EXPECT_FALSE(is_set_id_kill_by_writer(sys, d, 0775));
+}
