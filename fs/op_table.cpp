@@ -53,6 +53,7 @@ struct Timed<op, handler> {
         // Taken before the handler runs: its reply frees `req`.
         auto& fs = *static_cast<Filesystem*>(fuse_req_userdata(req));
         RequestTimer timer(fs.requests.of(op));
+        set_serving(op);
         handler(req, args...);
     }
 };

@@ -86,7 +86,8 @@ void Request::note_estale_retry(int attempt) {
     // kernel holds from below it may be wrong, and which ones cannot be told.
     stale_.all_changed();
     if (attempt + 1 == kEstaleRetries)
-        spdlog::warn("ESTALE persists after {} retries; passing it on", kEstaleRetries);
+        spdlog::warn("ESTALE persists after {} retries of a {}; passing it on", kEstaleRetries,
+                     request_op_name(serving()));
     else
         spdlog::debug("ESTALE: directory cache dropped, retry {}", attempt + 1);
 }

@@ -17,4 +17,16 @@ const char* request_op_name(RequestOp op) {
     return names[static_cast<size_t>(op)];
 }
 
+namespace {
+thread_local RequestOp t_serving = RequestOp::lookup;
+}  // namespace
+
+void set_serving(RequestOp op) {
+    t_serving = op;
+}
+
+RequestOp serving() {
+    return t_serving;
+}
+
 }  // namespace nfsguard::fs

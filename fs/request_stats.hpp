@@ -63,6 +63,11 @@ constexpr size_t kRequestOps = static_cast<size_t>(RequestOp::flock) + 1;
 
 const char* request_op_name(RequestOp op);
 
+// The operation this thread serves now (set by the op table), for log lines
+// that would otherwise not say which call they are about.
+void set_serving(RequestOp op);
+RequestOp serving();
+
 // Apart per operation, each on cache lines of its own: request threads
 // serving different operations do not contend for them.
 struct alignas(64) OpStats {
