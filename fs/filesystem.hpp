@@ -7,6 +7,7 @@
 #include <array>
 #include <atomic>
 #include <cerrno>
+#include <cmath>
 #include <mutex>
 #include <string>
 
@@ -70,7 +71,21 @@ struct Filesystem {
     const bool switch_identity;  // false when not run as root
     bool show_silly_renames = false;
     bool client_timestamps = true;
+    bool adaptive_timestamps = false;
     ops::ClockSkew skew;
+    // Whether times are set from this host's clock now. Adaptive: only while
+    // the server's clock is measured kAdaptiveSkewSeconds or more off (or
+    // not measured yet), which spares a call per new or written file where
+    // clocks agree. A quarter second: well above the measure's error (a
+    // round trip and a jiffy), below what mail software notices (Postfix
+    // passes over a queue file whose mtime is in the future for one scan,
+    // Dovecot warns past a second).
+    static constexpr double kAdaptiveSkewSeconds = 0.25;
+    bool stamping() const {
+        if (!client_timestamps) return false;
+        if (!adaptive_timestamps || !skew.measured()) return true;
+        return std::fabs(skew.seconds()) >= kAdaptiveSkewSeconds;
+    }
     // One stamp of an mtime owed for a write at a time per inode (striped by
     // inode number): a close and another process's stat stamping at once
     // could land the earlier time last, and the mtime the writer saw at its

@@ -109,7 +109,7 @@ void op_setattr(fuse_req_t req, fuse_ino_t id, struct stat* attr, int to_set,
             // an owner may set explicit times; a writer who is not keeps NOW.
             struct timespec explicit_times[2] = {times[0], times[1]};
             const bool now_asked = times[0].tv_nsec == UTIME_NOW || times[1].tv_nsec == UTIME_NOW;
-            if (now_asked && r.fs().client_timestamps) {
+            if (now_asked && r.fs().stamping()) {
                 const struct timespec now = ops::client_now();
                 for (auto& t : explicit_times)
                     if (t.tv_nsec == UTIME_NOW) t = now;

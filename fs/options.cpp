@@ -101,8 +101,10 @@ std::string apply_option(std::string_view opt, Options& out) {
     } else if (key == "stats_interval") {
         if (!parse_number<unsigned>(value, out.stats_interval_ms, 100))
             return "bad stats_interval '" + std::string(value) + "' (milliseconds, at least 100)";
-    } else if (opt == "timestamps=client" || opt == "timestamps=server") {
-        out.client_timestamps = value == "client";
+    } else if (opt == "timestamps=client" || opt == "timestamps=server" ||
+               opt == "timestamps=adaptive") {
+        out.client_timestamps = value != "server";
+        out.adaptive_timestamps = value == "adaptive";
     } else if (opt == "silly_renames=show" || opt == "silly_renames=hide") {
         out.show_silly_renames = value == "show";
     } else {
@@ -203,7 +205,8 @@ options (-o):
                       for node_exporter's textfile collector
   stats_interval=MS   how often they are written (default 10000)
   timestamps=server   leave times to the NFS server's clock (default: client,
-                      set them from this host's clock)
+                      set them from this host's clock; adaptive: set them only
+                      while the server's clock is measured 0.25 s or more off)
   silly_renames=show  list the NFS client's .nfsXXXX placeholders of open but
                       deleted files (default: hide them)
   state_dir=DIR       nfsguard's own state, the dot-lock journal

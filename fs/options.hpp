@@ -31,7 +31,9 @@ struct Options {
     // Where nfsguard keeps state that must survive it (the dot-lock journal).
     std::string state_dir = "/var/lib/nfsguard";
     bool show_silly_renames = false;  // list the NFS client's .nfsXXXX placeholders
-    bool client_timestamps = true;    // stamp times from this host's clock (ops/timestamps.hpp)
+    bool client_timestamps = true;
+    bool adaptive_timestamps = false;  // ... only while the skew is measured (Filesystem::stamping)
+                                       // // stamp times from this host's clock (ops/timestamps.hpp)
     // The backing guard (fs/backing_monitor.hpp).
     std::string backing_fs = "nfs";  // filesystem types to vouch for ("any": all)
     std::string sentinel;            // a file only the real export holds

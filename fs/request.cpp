@@ -44,7 +44,7 @@ void Request::reply_error(int err) {
 void Request::stamp_new_object(struct stat& st, const struct timespec& before, int fd, int dirfd,
                                const char* name) {
     fs_.skew.observe(st.st_ctim, before, ops::client_now());
-    if (!fs_.client_timestamps) return;
+    if (!fs_.stamping()) return;
     if (auto t = ops::stamp_new(fs_.sys, fd, dirfd, name)) {
         st.st_atim = *t;
         st.st_mtim = *t;
@@ -54,7 +54,7 @@ void Request::stamp_new_object(struct stat& st, const struct timespec& before, i
 }
 
 bool Request::stamp_if_changed(fuse_ino_t id, const ops::Located& obj, struct stat* st) {
-    if (!fs_.client_timestamps) return false;
+    if (!fs_.stamping()) return false;
     Inode& i = inode(id);
     if (!i.owes_mtime_stamp()) return false;
     std::lock_guard lock(fs_.stamp_locks[i.ino % fs_.stamp_locks.size()]);

@@ -171,6 +171,7 @@ int run_session(const Options& opts) {
                            std::chrono::milliseconds(std::max(2000U, opts.guard_interval_ms)));
     monitor.check_now();
     fs.client_timestamps = opts.client_timestamps;
+    fs.adaptive_timestamps = opts.adaptive_timestamps;
     if (size_t n = fs.journal.recover(sys, fs.inodes.root().dir_fd->get(), backing_path))
         spdlog::warn("removed {} dot-lock file(s) a previous run left unfinished", n);
 

@@ -214,6 +214,36 @@ def test_ctimes_read_on_this_hosts_clock(stack, offset):
     assert abs(straight - offset) < 5, straight  # the fault is real
 
 
+def written_then_closed(path, pause=1.5):
+    """mtime of a file written, then closed `pause` s later, less the write's time."""
+    with open(path, "wb") as f:
+        f.write(b"x")
+        f.flush()
+        written = time.time()
+        time.sleep(pause)
+    return os.stat(path).st_mtime - written
+
+
+def test_adaptive_timestamps_stamp_only_while_the_clocks_disagree(scratch, mount_factory):
+    back, fault, mnt = scratch / "back", scratch / "fault", scratch / "mnt"
+    for d in (back, fault, mnt):
+        d.mkdir()
+    ffs = faultfs_control.start_faultfs(back, fault, scratch / "ff.sock", scratch / "ff.log")
+    mount_factory.started.append(ffs)
+    mount_factory(fault, mnt, "timestamps=adaptive")
+    (mnt / "first").write_text("")  # the skew is measured: 0
+    # Clocks agree: the server's mtime of the write stays (client mode would
+    # stamp it at close, 1.5 s later).
+    assert abs(written_then_closed(mnt / "agree")) < 0.5
+    ffs.control.clock_offset(300)
+    try:
+        (mnt / "second").write_text("")  # measured again: 300 s
+        off = written_then_closed(mnt / "disagree")
+    finally:
+        ffs.control.clock_offset(0)
+    assert 1.0 < off < 5, off  # this host's clock, at close
+
+
 def test_a_writer_never_sees_the_servers_mtime_change_into_ours(stack):
     # Dovecot keeps the mbox mtime it saw after its own write and takes any
     # later change for another writer's: the mtime may not move at close.

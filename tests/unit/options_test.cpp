@@ -126,3 +126,18 @@ TEST(Options, FuseArgumentsNameTheBackingAndAllowOthers) {
     EXPECT_EQ(args[2], "subtype=nfsguard,fsname=/srv/mail,allow_other,nosuid");
     EXPECT_EQ(fuse_arguments(o, false)[2], "subtype=nfsguard,fsname=/srv/mail,nosuid");
 }
+
+TEST(Options, TimestampsClientServerOrAdaptive) {
+    Options o;
+    ASSERT_EQ(parse({"a", "b"}, o), "");
+    EXPECT_TRUE(o.client_timestamps);
+    EXPECT_FALSE(o.adaptive_timestamps);
+    ASSERT_EQ(parse({"-o", "timestamps=adaptive", "a", "b"}, o), "");
+    EXPECT_TRUE(o.client_timestamps);
+    EXPECT_TRUE(o.adaptive_timestamps);
+    Options s;
+    ASSERT_EQ(parse({"-o", "timestamps=server", "a", "b"}, s), "");
+    EXPECT_FALSE(s.client_timestamps);
+    EXPECT_FALSE(s.adaptive_timestamps);
+    EXPECT_NE(parse({"-o", "timestamps=sometimes", "a", "b"}, s), "");
+}
