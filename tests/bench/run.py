@@ -227,7 +227,7 @@ class Bench:
 
     def stop(self, m, quiet=False):
         if not quiet and m.proc.poll() is None:
-            print(f"  nfsguard on {m.mountpoint.name} (pid {m.pid}): peak RSS "
+            print(f"  {Path(m.proc.args[0]).name} on {m.mountpoint.name} (pid {m.pid}): peak RSS "
                   f"{mib(proc_status(m.pid, 'VmHWM'))} MiB, {open_fds(m.pid)} descriptors open "
                   f"at the end", flush=True)
         m.close()
