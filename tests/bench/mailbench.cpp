@@ -1,6 +1,7 @@
 // nfsguard-mailbench: one mail-shaped workload on one directory, timed.
 //
 //   nfsguard-mailbench WORKLOAD DIR [--ops N] [--procs P] [--size BYTES] [--files N]
+//                      [--folder NAME]
 //
 // Prints one line, `ops=N seconds=S ops_per_s=R`, for tests/bench/run.py,
 // which runs it on the raw directory and through nfsguard in turn. A C++
@@ -14,8 +15,9 @@
 //   maildir-link    the same with link to new/ and unlink of tmp/ (Postfix's local)
 //   mbox            append SIZE to one mbox under a dot-lock (O_EXCL *.lock) and fcntl
 //   create-unlink   create an empty file, close, unlink it
-//   populate        make a folder of FILES small files (set-up for scan; not timed)
-//   scan            readdir of DIR/folder and lstat of each entry, at most OPS (ops: entries)
+//   populate        make DIR/FOLDER (default folder) of FILES files of SIZE bytes, named
+//                   like read Maildir messages (set-up for scan; ops: files)
+//   scan            readdir of DIR/FOLDER and lstat of each entry, at most OPS (ops: entries)
 //   seq-write       write a file of OPS blocks of 128 KiB, fsync
 //   seq-read        read that file from the start, at most OPS blocks (ops: blocks)
 //   rand-read       OPS preads of 4 KiB at random block offsets of that file
@@ -46,6 +48,7 @@ struct Args {
     int procs = 1;
     size_t size = 4096;
     long files = 1000;
+    std::string folder = "folder";  // below DIR, for populate and scan
 };
 
 [[noreturn]] void die(const std::string& what) {
@@ -178,7 +181,7 @@ void create_unlink(const Args& a) {
 }
 
 void populate(const Args& a) {
-    const std::string dir = a.dir + "/folder";
+    const std::string dir = a.dir + "/" + a.folder;
     make_dir(dir);
     const std::string body(a.size, 'p');
     for (long i = 0; i < a.files; ++i) {
@@ -192,7 +195,7 @@ void populate(const Args& a) {
 }
 
 long scan(const Args& a) {
-    const std::string dir = a.dir + "/folder";
+    const std::string dir = a.dir + "/" + a.folder;
     DIR* d = ::opendir(dir.c_str());
     check(d != nullptr, "opendir " + dir);
     long n = 0;
@@ -320,6 +323,10 @@ bool parse(int argc, char** argv, Args& a) {
     a.dir = argv[2];
     for (int i = 3; i + 1 < argc; i += 2) {
         const std::string key = argv[i];
+        if (key == "--folder") {
+            a.folder = argv[i + 1];
+            continue;
+        }
         const long v = std::strtol(argv[i + 1], nullptr, 10);
         if (key == "--ops")
             a.ops = v;
@@ -342,7 +349,7 @@ int main(int argc, char** argv) {
     if (!parse(argc, argv, a)) {
         std::fprintf(stderr,
                      "usage: nfsguard-mailbench WORKLOAD DIR [--ops N] [--procs P] [--size B] "
-                     "[--files N]\n");
+                     "[--files N] [--folder NAME]\n");
         return 2;
     }
     const auto start = std::chrono::steady_clock::now();

@@ -3,6 +3,7 @@
 
     bash tests/bench/run.sh [--quick] [--rounds N] [--cache shared,pinned]
                             [--workloads a,b,...] [--no-faultfs] [--no-strace]
+    bash tests/bench/run.sh --big-maildir [N] [--fd-limit 1024] [--cache shared]
 
 Mounts nfsguard itself (the build in NFSGUARD_BUILD, default build/) over a
 scratch directory on local disk and runs each mail-shaped workload
@@ -21,20 +22,38 @@ A latency mode stacks nfsguard on the fault-injecting filesystem
 trip: there the ratio is nfsguard-on-faultfs against the same program
 straight on faultfs, and every extra backing call nfsguard makes shows.
 
+Bounded resources (--big-maildir N, default 200,000; instead of the
+workloads above): nfsguard runs with RLIMIT_NOFILE set to --fd-limit, soft
+and hard (nfsguard raises its soft limit to the hard one, so a soft limit
+alone would not hold). A Maildir of N messages in cur/ is filled straight
+on the backing (the same files; not through the mount, which would only
+take long), then, raw and through nfsguard: a cold scan of cur/ (readdir +
+lstat; caches dropped, nfsguard mounted afresh), deliveries into it
+(tmp/, fsync, rename into new/), and a warm scan; then the kernel's caches
+are dropped, so that it forgets what it looked up, and the same mount scans
+cold again (does the freed memory serve again?). After each phase it
+prints nfsguard's resident memory, its open descriptors (and the most seen
+while the phase ran), and the inodes its table holds (stats file); at the
+end its peak RSS (VmHWM). A failed call (EMFILE, EBADF...) is shown in the
+phase's row, and the phases go on.
+
 Everything mounted here is unmounted (fusermount3 -u -z) on the way out,
 also after an error or Ctrl-C.
 """
 
 import argparse
+import json
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -103,6 +122,73 @@ def drop_caches():
         f.write("3\n")
 
 
+def proc_status(pid, key):
+    """A /proc/PID/status figure in kB (VmRSS, VmHWM), or None."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def open_fds(pid):
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return None
+
+
+def fd_limits(pid):
+    """The (soft, hard) descriptor limit the process runs under, as text."""
+    try:
+        with open(f"/proc/{pid}/limits") as f:
+            for line in f:
+                if line.startswith("Max open files"):
+                    return tuple(line.split()[3:5])
+    except OSError:
+        pass
+    return ("?", "?")
+
+
+def mib(kb):
+    return "?" if kb is None else f"{kb / 1024:.1f}"
+
+
+class FdWatch:
+    """The most descriptors a process held, sampled every 20 ms, between
+    reset() and peak(): what it holds after a phase may be far below."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.most = 0
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.done.wait(0.02):
+            n = open_fds(self.pid)
+            if n is not None:
+                with self.lock:
+                    self.most = max(self.most, n)
+
+    def reset(self):
+        with self.lock:
+            self.most = open_fds(self.pid) or 0
+
+    def peak(self):
+        with self.lock:
+            return self.most
+
+    def stop(self):
+        self.done.set()
+        self.thread.join()
+
+
 def run_program(w, directory, ops, files, quick):
     argv = [MAILBENCH, w.program, directory, "--ops", ops, "--procs", w.procs]
     if files:
@@ -125,16 +211,26 @@ class Bench:
         self.counter = 0
 
     # --- mounts -----------------------------------------------------------
-    def start_nfsguard(self, backing, mountpoint, cache):
-        extra = [o for o in self.args.options.split(",") if o]
+    def start_nfsguard(self, backing, mountpoint, cache, *more, fd_limit=None):
+        extra = [o for o in self.args.options.split(",") if o] + list(more)
+        limit = None
+        if fd_limit:
+            # Soft and hard: nfsguard raises its soft limit to the hard one.
+            def limit():
+                resource.setrlimit(resource.RLIMIT_NOFILE, (fd_limit, fd_limit))
         m = mounts.start_nfsguard(backing, mountpoint, f"cache={cache}", "backing_fs=any",
                                   "log_level=warn", f"state_dir={self.scratch}/state",
                                   f"run_dir={self.scratch}/run", *extra, binary=NFSGUARD,
-                                  log_path=self.scratch / f"nfsguard-{mountpoint.name}.log")
+                                  log_path=self.scratch / f"nfsguard-{mountpoint.name}.log",
+                                  preexec_fn=limit)
         self.mounted.append(m)
         return m
 
-    def stop(self, m):
+    def stop(self, m, quiet=False):
+        if not quiet and m.proc.poll() is None:
+            print(f"  {Path(m.proc.args[0]).name} on {m.mountpoint.name} (pid {m.pid}): peak RSS "
+                  f"{mib(proc_status(m.pid, 'VmHWM'))} MiB, {open_fds(m.pid)} descriptors open "
+                  f"at the end", flush=True)
         m.close()
         self.mounted.remove(m)
 
@@ -315,6 +411,137 @@ class Bench:
         self.stop(f)
         return results, counts
 
+    # --- bounded resources: a big Maildir under a descriptor limit --------
+    def big_run(self, program, directory, ops, *extra):
+        """(ops, seconds) of one mailbench run, or (None, error text): a
+        failed call is a finding here, not the end of the run."""
+        argv = [str(a) for a in (MAILBENCH, program, directory, "--ops", ops, *extra)]
+        res = subprocess.run(argv, capture_output=True, text=True, timeout=7200)
+        m = re.search(r"ops=(\d+) seconds=([\d.]+)", res.stdout)
+        if res.returncode != 0 or not m:
+            return None, res.stderr.strip() or f"exit {res.returncode}"
+        return int(m.group(1)), float(m.group(2))
+
+    def inodes_known(self, mountpoint):
+        """The inode table's size and cached directory descriptors, from the
+        stats file (written every stats_interval)."""
+        time.sleep(0.4)  # two writes of the stats file (stats_interval=200)
+        path = self.scratch / "run" / f"mount{str(mountpoint).replace('/', '-')}.json"
+        try:
+            st = json.loads(path.read_text())
+            return st["inodes_known"], st["directory_descriptors"]
+        except (OSError, ValueError, KeyError):
+            return None, None
+
+    def big_maildir_mode(self, cache):
+        n = self.args.big_maildir
+        deliveries = self.args.deliveries or max(min(n // 100, 2000), 10)
+        limit = self.args.fd_limit
+        back = self.scratch / f"big-{cache}"
+        mnt = self.scratch / f"bigmnt-{cache}"
+        box = back / "Maildir"
+        for d in (mnt, box / "tmp", box / "new", box / "cur"):
+            d.mkdir(parents=True)
+        print(f"\n{self.args.tmp} ({fs_type(self.args.tmp)}), cache={cache}: a Maildir of {n:,} "
+              f"messages, nfsguard under a limit of {limit} descriptors; one folder, raw "
+              f"({back}) and through nfsguard ({mnt})", flush=True)
+        done, s = self.big_run("populate", back, 0, "--files", n, "--folder", "Maildir/cur")
+        if done is None:
+            raise RuntimeError(f"filling {box}/cur: {s}")
+        print(f"  fill, straight on the backing: {done:,} messages of 4 KiB in {s:.0f} s "
+              f"({done / s:.0f}/s)", flush=True)
+        state = {}
+
+        def mount():
+            if "m" in state:
+                self.stop(state["m"], quiet=True)
+                state["w"].stop()
+            state["m"] = self.start_nfsguard(back, mnt, cache, "stats_interval=200",
+                                             fd_limit=limit)
+            state["w"] = FdWatch(state["m"].pid)
+            return state["m"]
+
+        phases = [  # name, program, ops, cold, mailbench arguments
+            ("scan cold", "scan", 10**9, True, ["--folder", "Maildir/cur"]),
+            (f"deliver {deliveries:,}", "maildir-rename", deliveries, False, []),
+            ("scan warm", "scan", 10**9, False, ["--folder", "Maildir/cur"]),
+        ]
+        rows = []
+        try:
+            m = mount()
+            soft, hard = fd_limits(m.pid)
+            print(f"  nfsguard pid {m.pid}: descriptor limit {soft} soft, {hard} hard", flush=True)
+            for name, program, ops, cold, extra in phases:
+                speed, errors = {}, []
+                for tag in ("raw", "via"):
+                    if cold:
+                        if tag == "via":
+                            m = mount()
+                            rows.append(("fresh mount", {}, [],
+                                         self.resources(m, mnt, open_fds(m.pid) or 0)))
+                        drop_caches()
+                    state["w"].reset()
+                    done, s = self.big_run(program, back if tag == "raw" else mnt, ops, *extra)
+                    if done is None:
+                        errors.append(f"{tag}: {s}")
+                    else:
+                        speed[tag] = done / s
+                m = state["m"]
+                rows.append((name, speed, errors, self.resources(m, mnt, state["w"].peak())))
+                print(f"  {cache}: {name} done", file=sys.stderr, flush=True)
+            # What bounds the table: the kernel's forgets. Dropping its
+            # dentries and inodes sends FORGET for every one it let go.
+            state["w"].reset()
+            drop_caches()
+            time.sleep(1.0)
+            rows.append(("caches dropped", {}, [], self.resources(m, mnt, state["w"].peak())))
+            # The same mount scans again: does the memory the forgets freed
+            # serve the new entries, or does the process grow?
+            speed, errors = {}, []
+            for tag in ("raw", "via"):
+                drop_caches()
+                state["w"].reset()
+                done, s = self.big_run("scan", back if tag == "raw" else mnt, 10**9, "--folder",
+                                       "Maildir/cur")
+                if done is None:
+                    errors.append(f"{tag}: {s}")
+                else:
+                    speed[tag] = done / s
+            rows.append(("scan cold again", speed, errors,
+                         self.resources(m, mnt, state["w"].peak())))
+            peak = proc_status(m.pid, "VmHWM")
+            log_errors = [line for line in m.log().splitlines()
+                          if re.search(r"too many open files|EMFILE|EBADF|bad file descr", line, re.I)]
+        finally:
+            if "m" in state:
+                state["w"].stop()
+                self.stop(state["m"], quiet=True)
+            subprocess.run(["rm", "-rf", "--one-file-system", str(back)], check=False)
+
+        print(f"{'phase':16} {'ratio':>5} {'raw op/s':>9} {'nfsg op/s':>9}  {'RSS MiB':>7} "
+              f"{'fds':>4} {'most':>4} {'inodes':>7} {'dir fds':>7}  failed calls")
+        for name, speed, errors, (rss, fds, most, inodes, dir_fds) in rows:
+            ratio = (f"{speed['via'] / speed['raw']:5.2f}" if "raw" in speed and "via" in speed
+                     else "    -")
+            raw = f"{speed['raw']:9.0f}" if "raw" in speed else "        -"
+            via = f"{speed['via']:9.0f}" if "via" in speed else "        -"
+            print(f"{name:16} {ratio} {raw} {via}  {mib(rss):>7} {fds or '?':>4} {most:>4} "
+                  f"{inodes if inodes is not None else '?':>7} "
+                  f"{dir_fds if dir_fds is not None else '?':>7}  "
+                  f"{'; '.join(errors) if errors else 'none'}")
+        print(f"nfsguard peak RSS (VmHWM): {mib(peak)} MiB; descriptor limit {soft}/{hard}; "
+              f"log lines about descriptors: {len(log_errors)}")
+        for line in log_errors[:5]:
+            print(f"  {line}")
+        sys.stdout.flush()
+
+    def resources(self, m, mountpoint, most_fds):
+        """nfsguard's RSS (kB), descriptors now and the most seen, and its
+        inode table, after a phase."""
+        inodes, dir_fds = self.inodes_known(mountpoint)
+        fds = open_fds(m.pid)
+        return (proc_status(m.pid, "VmRSS"), fds, max(most_fds, fds or 0), inodes, dir_fds)
+
 
 def kinds_of(per_op):
     """nfsguard's (or faultfs's) calls per operation, by kind."""
@@ -390,6 +617,13 @@ def main():
     p.add_argument("--latency-us", type=int, default=200)
     p.add_argument("--options", default="", help="more nfsguard -o options (timestamps=server)")
     p.add_argument("--tmp", default="/tmp", help="where the scratch (backing) directory goes")
+    p.add_argument("--big-maildir", type=int, nargs="?", const=200000, default=0, metavar="N",
+                   help="instead of the workloads: a Maildir of N messages (default 200000) "
+                   "scanned and delivered into with nfsguard under --fd-limit")
+    p.add_argument("--deliveries", type=int, default=0,
+                   help="messages delivered into the big Maildir (default N/100, at most 2000)")
+    p.add_argument("--fd-limit", type=int, default=1024,
+                   help="nfsguard's RLIMIT_NOFILE, soft and hard, for --big-maildir")
     args = p.parse_args()
     if os.geteuid() != 0:
         sys.exit("run.py: needs root (mounts, drop_caches, strace -p)")
@@ -408,6 +642,10 @@ def main():
           f"build {BUILD}, scratch {bench.scratch} ({'quick' if args.quick else 'full'}"
           f"{', -o ' + args.options if args.options else ''})")
     try:
+        if args.big_maildir:
+            for cache in args.cache.split(","):
+                bench.big_maildir_mode(cache)
+            return 0
         for cache in args.cache.split(","):
             results, counts = bench.local_mode(cache, workloads)
             summarize(f"{args.tmp} ({fs_type(args.tmp)}), cache={cache}: ratio = nfsguard / raw directory "
