@@ -110,7 +110,7 @@ void op_setattr(fuse_req_t req, fuse_ino_t id, struct stat* attr, int to_set,
             struct timespec explicit_times[2] = {times[0], times[1]};
             const bool now_asked = times[0].tv_nsec == UTIME_NOW || times[1].tv_nsec == UTIME_NOW;
             if (now_asked && r.fs().stamping()) {
-                const struct timespec now = ops::client_now();
+                const struct timespec now = ops::stamp_now();
                 for (auto& t : explicit_times)
                     if (t.tv_nsec == UTIME_NOW) t = now;
                 if (auto res = ops::set_times(sys, obj, explicit_times);

@@ -22,8 +22,14 @@ struct timespec client_now() {
     return t;
 }
 
+struct timespec stamp_now() {
+    struct timespec t;
+    ::clock_gettime(CLOCK_REALTIME_COARSE, &t);
+    return t;
+}
+
 Result<struct timespec> stamp_new(Syscalls& sys, int fd, int dirfd, const char* name) {
-    const struct timespec now = client_now();
+    const struct timespec now = stamp_now();
     const struct timespec times[2] = {now, now};
     auto r =
         fd >= 0 ? sys.futimens(fd, times) : sys.utimensat(dirfd, name, times, AT_SYMLINK_NOFOLLOW);
@@ -32,7 +38,7 @@ Result<struct timespec> stamp_new(Syscalls& sys, int fd, int dirfd, const char* 
 }
 
 Result<struct timespec> stamp_modified(Syscalls& sys, const Located& obj) {
-    const struct timespec times[2] = {{0, UTIME_OMIT}, client_now()};
+    const struct timespec times[2] = {{0, UTIME_OMIT}, stamp_now()};
     if (auto r = set_times(sys, obj, times); !r) return Errno{r.error()};
     return times[1];
 }

@@ -18,7 +18,14 @@
 
 namespace nfsguard::ops {
 
+// This host's clock, precise: for measuring the server's.
 struct timespec client_now();
+// This host's clock as file times are stamped from it: the coarse clock the
+// kernel itself stamps with and time() reads. A precise time could be ahead
+// of a time() read just after it by a second at a second's turn, and Postfix
+// warns "file system clock is 1 seconds ahead of local clock" for a queue
+// file whose mtime is ahead of time() (seen in the end-to-end tests).
+struct timespec stamp_now();
 
 // atime and mtime of the new object `name` in `dirfd` (or of open file `fd`,
 // when >= 0) set to now. Errors are for the caller to ignore: the object was

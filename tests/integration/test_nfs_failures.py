@@ -214,6 +214,30 @@ def test_ctimes_read_on_this_hosts_clock(stack, offset):
     assert abs(straight - offset) < 5, straight  # the fault is real
 
 
+CLOCK_REALTIME_COARSE = 5  # Linux; what time() and the kernel's own file stamps read
+
+
+def test_a_stamped_mtime_is_never_ahead_of_this_hosts_time(stack):
+    # Postfix's cleanup compares a queue file's mtime after fsync with time()
+    # and warns "file system clock is 1 seconds ahead" when it is greater: a
+    # stamp from the precise clock is ahead of the coarse one time() reads.
+    _, _, mnt, control, _ = stack
+    control.clock_offset(300)
+    ahead = []
+    try:
+        for i in range(50):
+            with open(mnt / f"q{i}", "wb") as f:
+                f.write(b"message")
+                os.fsync(f.fileno())
+                mtime = os.fstat(f.fileno()).st_mtime_ns
+                now = time.clock_gettime_ns(CLOCK_REALTIME_COARSE)
+            if mtime > now:
+                ahead.append(mtime - now)
+    finally:
+        control.clock_offset(0)
+    assert ahead == []
+
+
 def written_then_closed(path, pause=1.5):
     """mtime of a file written, then closed `pause` s later, less the write's time."""
     with open(path, "wb") as f:
