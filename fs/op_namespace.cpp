@@ -82,8 +82,10 @@ void op_mkdir(fuse_req_t req, fuse_ino_t parent_id, const char* name, mode_t mod
     if (!r.acting_as_caller()) return;
     if (r.refused_while_detached(true)) return;
     make_entry(r, r.inode(parent_id), name, true, [&](int dirfd) {
+        // The name was free: the kernel asks for a mkdir only where its
+        // lookup found none (as for link, below).
         return ops::make_directory(r.fs().sys, r.fs().false_errors, dirfd, name, mode,
-                                   r.fs().skew.seconds());
+                                   r.fs().skew.seconds(), true);
     });
 }
 
@@ -92,7 +94,7 @@ void op_symlink(fuse_req_t req, const char* target, fuse_ino_t parent_id, const 
     if (!r.acting_as_caller()) return;
     if (r.refused_while_detached(true)) return;
     make_entry(r, r.inode(parent_id), name, true, [&](int dirfd) {
-        return ops::make_symlink(r.fs().sys, r.fs().false_errors, target, dirfd, name);
+        return ops::make_symlink(r.fs().sys, r.fs().false_errors, target, dirfd, name, true);
     });
 }
 

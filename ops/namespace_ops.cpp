@@ -62,9 +62,10 @@ Result<Opened> create_file(Syscalls& sys, int dirfd, const char* name, int flags
 }
 
 Result<struct stat> make_directory(Syscalls& sys, FalseErrors& false_errors, int dirfd,
-                                   const char* name, mode_t mode, double server_ahead_seconds) {
+                                   const char* name, mode_t mode, double server_ahead_seconds,
+                                   bool name_free) {
     // An EEXIST can only be false if the name was free before the call.
-    const bool free_before = lookup_entry(sys, dirfd, name).error() == ENOENT;
+    const bool free_before = name_free || lookup_entry(sys, dirfd, name).error() == ENOENT;
     const auto window = CallWindow::now(server_ahead_seconds);
     if (auto r = sys.mkdirat(dirfd, name, mode); !r) {
         if (r.error() != EEXIST || !free_before ||
@@ -81,8 +82,8 @@ Result<struct stat> make_node(Syscalls& sys, int dirfd, const char* name, mode_t
 }
 
 Result<struct stat> make_symlink(Syscalls& sys, FalseErrors& false_errors, const char* target,
-                                 int dirfd, const char* name) {
-    const bool free_before = lookup_entry(sys, dirfd, name).error() == ENOENT;
+                                 int dirfd, const char* name, bool name_free) {
+    const bool free_before = name_free || lookup_entry(sys, dirfd, name).error() == ENOENT;
     if (auto r = sys.symlinkat(target, dirfd, name); !r) {
         if (r.error() != EEXIST || !free_before ||
             !symlink_was_done(sys, dirfd, name, target, current_fsuid()))

@@ -48,12 +48,16 @@ Result<Opened> open_entry(Syscalls& sys, int dirfd, const char* name, dev_t dev,
 // Creates and opens a regular file (flags as for open(2); O_CREAT is added).
 Result<Opened> create_file(Syscalls& sys, int dirfd, const char* name, int flags, mode_t mode);
 // `server_ahead_seconds`: the measured clock skew, which the check of a
-// lost reply needs to judge the new directory's ctime.
+// lost reply needs to judge the new directory's ctime. `name_free`: the
+// caller's own lookup found the name free a moment before (the kernel asks
+// for a mkdir or symlink only then); otherwise they look themselves, since an
+// EEXIST can only be false for a name that was free.
 Result<struct stat> make_directory(Syscalls& sys, FalseErrors& false_errors, int dirfd,
-                                   const char* name, mode_t mode, double server_ahead_seconds = 0);
+                                   const char* name, mode_t mode, double server_ahead_seconds = 0,
+                                   bool name_free = false);
 Result<struct stat> make_node(Syscalls& sys, int dirfd, const char* name, mode_t mode, dev_t rdev);
 Result<struct stat> make_symlink(Syscalls& sys, FalseErrors& false_errors, const char* target,
-                                 int dirfd, const char* name);
+                                 int dirfd, const char* name, bool name_free = false);
 
 // What the caller already knows of a name, from its own lookup a moment
 // before the call. The checks of verify-after-error need to know what a name

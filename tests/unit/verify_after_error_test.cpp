@@ -349,6 +349,25 @@ TEST_F(VerifyAfterErrorTest, SymlinkLostReplyIsHidden) {
     EXPECT_EQ(false_errors.count(FalseErrorOp::symlink), 1U);
 }
 
+TEST_F(VerifyAfterErrorTest, MkdirAndSymlinkOfANameKnownFreeMakeNoCheckingCall) {
+    sys.calls.clear();
+    ASSERT_TRUE(make_directory(sys, false_errors, dir.fd(), "cur", 0700, 0, true));
+    // The call, and the lstat whose attributes answer the kernel's request.
+    EXPECT_EQ(sys.calls, (Calls{"mkdirat", "fstatat"}));
+    sys.calls.clear();
+    ASSERT_TRUE(make_symlink(sys, false_errors, "target", dir.fd(), "s", true));
+    EXPECT_EQ(sys.calls, (Calls{"symlinkat", "fstatat"}));
+}
+
+TEST_F(VerifyAfterErrorTest, MkdirAndSymlinkLostRepliesOfANameKnownFreeAreHidden) {
+    sys.lose_reply(Op::mkdir, EEXIST);
+    ASSERT_TRUE(make_directory(sys, false_errors, dir.fd(), "cur", 0700, 0, true));
+    EXPECT_EQ(false_errors.count(FalseErrorOp::mkdir), 1U);
+    sys.lose_reply(Op::symlink, EEXIST);
+    ASSERT_TRUE(make_symlink(sys, false_errors, "target", dir.fd(), "s", true));
+    EXPECT_EQ(false_errors.count(FalseErrorOp::symlink), 1U);
+}
+
 TEST_F(VerifyAfterErrorTest, SymlinkToAnotherTargetIsARealEexist) {
     ASSERT_EQ(::symlink("elsewhere", (dir / "s").c_str()), 0);
     EXPECT_EQ(make_symlink(sys, false_errors, "target", dir.fd(), "s").error(), EEXIST);
