@@ -208,10 +208,13 @@ def check_mbox(path, tags, count):
         if block.strip() == "From" or not block.strip():
             continue
         head = block.split("\n", 1)[0]
-        ident = head.split()[1].split("@")[0]
-        expected = "".join(__import__("mbox_append").message_parts(*ident.rsplit("-", 1)))
-        expected = expected.replace(f"-{ident.rsplit('-', 1)[1]}",
-                                    f"-{ident.rsplit('-', 1)[1]}")
+        words = head.split()
+        ident = words[1].split("@")[0] if len(words) > 1 else ""
+        parts = ident.rsplit("-", 1)
+        if len(parts) != 2:  # interleaved writes can tear a From line itself
+            problems.append(f"damaged: {head[:60]!r}")
+            continue
+        expected = "".join(__import__("mbox_append").message_parts(*parts))
         if block.rstrip("\n") != expected.rstrip("\n"):
             problems.append(f"damaged: {ident}")
         seen[ident] = seen.get(ident, 0) + 1
