@@ -238,9 +238,10 @@ ops::Result<Target> InodeTable::locate(Inode& inode, bool* moved_on, bool by_nam
     std::vector<Candidate> candidates;
     {
         std::lock_guard lock(mutex_);
-        for (const auto& weak : inode.open_files) {
-            if (by_name) break;
-            if (auto fd = weak.lock()) return Target{std::move(fd), nullptr, {}, inode.type};
+        if (!by_name) {
+            for (const auto& weak : inode.open_files) {
+                if (auto fd = weak.lock()) return Target{std::move(fd), nullptr, {}, inode.type};
+            }
         }
         for (const auto& alias : inode.aliases)
             candidates.push_back(Candidate{alias.parent, alias.name, plan(*alias.parent)});

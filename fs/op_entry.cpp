@@ -34,15 +34,7 @@ void op_lookup(fuse_req_t req, fuse_ino_t parent_id, const char* name) {
         }
         return r.reply_error(st);
     }
-    struct fuse_entry_param e;
-    r.fill_entry(parent, name, *st, e);
-    // A file written through this mount and not yet stamped (its writer has
-    // not closed it): the kernel may answer a stat from this entry.
-    if (r.fs().stamping() && r.inode(e.ino).owes_mtime_stamp()) {
-        if (auto obj = r.fs().inodes.locate(r.inode(e.ino)); obj)
-            r.stamp_if_changed(e.ino, obj->located(), &e.attr);
-    }
-    if (fuse_reply_entry(req, &e) != 0) r.fs().inodes.forget(r.inode(e.ino), 1);
+    r.reply_entry(parent, name, *st);
 }
 
 void op_forget(fuse_req_t req, fuse_ino_t id, uint64_t nlookup) {

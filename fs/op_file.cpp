@@ -32,8 +32,7 @@ void op_open(fuse_req_t req, fuse_ino_t id, struct fuse_file_info* fi) {
     if (r.refused_while_detached(writes)) return;
     Inode& inode = r.inode(id);
     auto open = [&](const ops::Located& obj) { return ops::reopen(r.fs().sys, obj, fi->flags); };
-    auto fd = r.on_object(id, open);
-    if (!fd && (fd.error() == ENOENT || fd.error() == ESTALE)) fd = r.reopen_by_name(id, open, fd);
+    auto fd = r.or_reopen_by_name(r.on_object(id, open), id, open);
     if (!fd) return r.reply_error(fd);
     if (fi->flags & O_TRUNC) inode.data_changed();  // the server stamped the truncate
     set_handle(r, inode, fi, std::move(*fd));

@@ -25,13 +25,12 @@ ops::Result<ops::UniqueFd> reopen_for_locks(Request& r, const ops::Located& obj)
 
 // A descriptor of the owner's own for its POSIX locks, opened from the
 // caller's open file (its name may be gone), else by name
-// (Request::reopen_by_name says why).
+// (Request::or_reopen_by_name says why).
 ops::Result<ops::UniqueFd> open_lock_descriptor(Request& r, fuse_ino_t id,
                                                 const struct fuse_file_info* fi) {
-    auto fd = reopen_for_locks(r, ops::Located{OpenFile::of(fi).get(), S_IFREG, -1, nullptr});
-    if (fd || (fd.error() != ENOENT && fd.error() != ESTALE)) return fd;
-    return r.reopen_by_name(
-        id, [&](const ops::Located& obj) { return reopen_for_locks(r, obj); }, fd);
+    return r.or_reopen_by_name(
+        reopen_for_locks(r, ops::Located{OpenFile::of(fi).get(), S_IFREG, -1, nullptr}), id,
+        [&](const ops::Located& obj) { return reopen_for_locks(r, obj); });
 }
 
 // The pid of the process that holds `found`, a lock another owner holds

@@ -111,6 +111,11 @@ void Request::fill_entry(Inode& parent, const char* name, const struct stat& st,
     e.ino = fs_.inodes.id_of(inode);
     e.attr = st;
     on_our_clock(e.attr);
+    // A file written through this mount and not yet stamped (its writer has
+    // not closed it): the kernel may answer a stat from this entry.
+    if (fs_.stamping() && inode.owes_mtime_stamp()) {
+        if (auto obj = fs_.inodes.locate(inode)) stamp_if_changed(e.ino, obj->located(), &e.attr);
+    }
     e.attr_timeout = fs_.cache.attr_timeout;
     e.entry_timeout = fs_.cache.entry_timeout;
 }

@@ -65,17 +65,19 @@ class Request {
         });
     }
 
-    // `failed` came from reopening an open file of inode `id` through its
-    // descriptor; the backing may reopen by the name its client last knew
+    // `first` came from reopening an open file of inode `id` through its
+    // descriptor. The backing may reopen by the name its client last knew
     // (NFSv4.0 opens by name, and so do FUSE path filesystems): after a
     // rename whose reply was lost only nfsguard knows the new name (fs/
-    // moved the inode there). Runs `open(object located by name)`, or
-    // returns `failed` if that cannot be done.
+    // moved the inode there). So where `first` failed with ENOENT or ESTALE,
+    // returns `open(object located by name)`; else, or if it has no name,
+    // `first`.
     template <typename Open>
-    ops::Result<ops::UniqueFd> reopen_by_name(fuse_ino_t id, Open&& open,
-                                              const ops::Result<ops::UniqueFd>& failed) {
+    ops::Result<ops::UniqueFd> or_reopen_by_name(ops::Result<ops::UniqueFd> first, fuse_ino_t id,
+                                                 Open&& open) {
+        if (first || (first.error() != ENOENT && first.error() != ESTALE)) return first;
         auto named = fs_.inodes.locate(inode(id), nullptr, /*by_name=*/true);
-        if (!named) return ops::Errno{failed.error()};
+        if (!named) return first;
         return open(named->located());
     }
 

@@ -1,10 +1,15 @@
 """Fixtures for tests that mount the real nfsguard binary."""
 
 import shutil
+import sys
+from pathlib import Path
 
 import pytest
 
 import mounts
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "faultfs"))
+import faultfs_control  # noqa: E402
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -48,3 +53,20 @@ def guarded(scratch, mount_factory):
     back.chmod(0o755)
     m = mount_factory(back, mnt)
     return back, mnt, m
+
+
+@pytest.fixture
+def guard_on_faultfs(scratch, mount_factory):
+    """Starts faultfs over scratch/back at scratch/fault, and nfsguard over it
+    at scratch/mnt with the options given; returns (back, fault, mnt, faultfs
+    control, nfsguard mount). Both are unmounted at teardown."""
+
+    def start(*options):
+        back, fault, mnt = scratch / "back", scratch / "fault", scratch / "mnt"
+        for d in (back, fault, mnt):
+            d.mkdir()
+        ffs = faultfs_control.start_faultfs(back, fault, scratch / "ff.sock", scratch / "ff.log")
+        mount_factory.started.append(ffs)
+        return back, fault, mnt, ffs.control, mount_factory(fault, mnt, *options)
+
+    return start

@@ -19,22 +19,14 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "faultfs"))
-import faultfs_control  # noqa: E402
 
 DELIVER = Path(__file__).with_name("maildir_deliver.py")
 SILLY = ".nfs000000000001e24000000017"
 
 
 @pytest.fixture
-def stack(scratch, mount_factory):
-    back, fault, mnt = scratch / "back", scratch / "fault", scratch / "mnt"
-    for d in (back, fault, mnt):
-        d.mkdir()
-    ffs = faultfs_control.start_faultfs(back, fault, scratch / "ff.sock", scratch / "ff.log")
-    mount_factory.started.append(ffs)
-    guard = mount_factory(fault, mnt)
-    return back, fault, mnt, ffs.control, guard
+def stack(guard_on_faultfs):
+    return guard_on_faultfs()
 
 
 def deliver(maildir, count, tag):
@@ -248,23 +240,18 @@ def written_then_closed(path, pause=1.5):
     return os.stat(path).st_mtime - written
 
 
-def test_adaptive_timestamps_stamp_only_while_the_clocks_disagree(scratch, mount_factory):
-    back, fault, mnt = scratch / "back", scratch / "fault", scratch / "mnt"
-    for d in (back, fault, mnt):
-        d.mkdir()
-    ffs = faultfs_control.start_faultfs(back, fault, scratch / "ff.sock", scratch / "ff.log")
-    mount_factory.started.append(ffs)
-    mount_factory(fault, mnt, "timestamps=adaptive")
+def test_adaptive_timestamps_stamp_only_while_the_clocks_disagree(guard_on_faultfs):
+    _, _, mnt, control, _ = guard_on_faultfs("timestamps=adaptive")
     (mnt / "first").write_text("")  # the skew is measured: 0
     # Clocks agree: the server's mtime of the write stays (client mode would
     # stamp it at close, 1.5 s later).
     assert abs(written_then_closed(mnt / "agree")) < 0.5
-    ffs.control.clock_offset(300)
+    control.clock_offset(300)
     try:
         (mnt / "second").write_text("")  # measured again: 300 s
         off = written_then_closed(mnt / "disagree")
     finally:
-        ffs.control.clock_offset(0)
+        control.clock_offset(0)
     assert 1.0 < off < 5, off  # this host's clock, at close
 
 
@@ -334,14 +321,9 @@ def test_a_lock_files_mtime_holds_while_others_look_at_it(stack):
     assert moved == []
 
 
-def test_server_times_can_be_kept(scratch, mount_factory):
-    back, fault, mnt = scratch / "back", scratch / "fault", scratch / "mnt"
-    for d in (back, fault, mnt):
-        d.mkdir()
-    ffs = faultfs_control.start_faultfs(back, fault, scratch / "ff.sock", scratch / "ff.log")
-    mount_factory.started.append(ffs)
-    mount_factory(fault, mnt, "timestamps=server")
-    ffs.control.clock_offset(300)
+def test_server_times_can_be_kept(guard_on_faultfs):
+    _, _, mnt, control, _ = guard_on_faultfs("timestamps=server")
+    control.clock_offset(300)
     offsets = mtime_offsets(mnt)
-    ffs.control.clock_offset(0)
+    control.clock_offset(0)
     assert all(abs(v - 300) < 5 for v in offsets.values()), offsets

@@ -17,12 +17,9 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "faultfs"))
-import faultfs_control  # noqa: E402
 
 NOBODY = 65534
 
@@ -37,14 +34,8 @@ def pinned(scratch, mount_factory):
 
 
 @pytest.fixture
-def pinned_on_faultfs(scratch, mount_factory):
-    back, fault, mnt = scratch / "back", scratch / "fault", scratch / "mnt"
-    for d in (back, fault, mnt):
-        d.mkdir()
-    ffs = faultfs_control.start_faultfs(back, fault, scratch / "ff.sock", scratch / "ff.log")
-    mount_factory.started.append(ffs)
-    guard = mount_factory(fault, mnt, "cache=pinned")
-    return back, fault, mnt, ffs.control, guard
+def pinned_on_faultfs(guard_on_faultfs):
+    return guard_on_faultfs("cache=pinned")
 
 
 def as_user(uid, code, *args):
@@ -280,16 +271,12 @@ def visible(path):
         raise
 
 
-def test_a_detached_backing_hides_what_the_kernel_had_cached(scratch, mount_factory):
-    back, fault, mnt = scratch / "back", scratch / "fault", scratch / "mnt"
-    for d in (back, fault, mnt):
-        d.mkdir()
-    ffs = faultfs_control.start_faultfs(back, fault, scratch / "ff.sock", scratch / "ff.log")
-    mount_factory.started.append(ffs)
-    mount_factory(fault, mnt, "cache=pinned", "backing_fs=fuse", "guard_interval=100")
+def test_a_detached_backing_hides_what_the_kernel_had_cached(guard_on_faultfs):
+    _, _, mnt, control, _ = guard_on_faultfs("cache=pinned", "backing_fs=fuse",
+                                             "guard_interval=100")
     (mnt / "inbox").write_bytes(b"mail")
     assert os.stat(mnt / "inbox").st_size == 4  # cached for a minute
-    ffs.control.vanish("EIO")
+    control.vanish("EIO")
     try:
         deadline = time.monotonic() + 10
         while visible(mnt / "inbox"):
@@ -299,7 +286,7 @@ def test_a_detached_backing_hides_what_the_kernel_had_cached(scratch, mount_fact
             (mnt / "new").write_bytes(b"lost")
         assert e.value.errno == errno.ESTALE
     finally:
-        ffs.control.restore()
+        control.restore()
     deadline = time.monotonic() + 10
     while not visible(mnt / "inbox"):
         assert time.monotonic() < deadline, "the name did not come back after re-attach"

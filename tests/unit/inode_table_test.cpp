@@ -39,6 +39,20 @@ class InodeTableTest : public ::testing::Test {
     Inode& lookup(Inode& parent, const std::string& path, const std::string& name) {
         return table().remember(parent, name, lstat(path));
     }
+    // A Maildir's tmp/ and new/, and the message tmp/`name`, all looked up.
+    struct Delivery {
+        Inode& tmp;
+        Inode& nw;
+        Inode& message;
+    };
+    Delivery delivery(const std::string& name) {
+        ::mkdir((dir / "tmp").c_str(), 0755);
+        ::mkdir((dir / "new").c_str(), 0755);
+        dir.write("tmp/" + name, "message");
+        Inode& tmp = lookup(table().root(), "tmp", "tmp");
+        Inode& nw = lookup(table().root(), "new", "new");
+        return Delivery{tmp, nw, lookup(tmp, "tmp/" + name, name)};
+    }
 
     TempDir dir;
     RecordingSyscalls sys;
@@ -157,12 +171,7 @@ TEST_F(InodeTableTest, AnEvictedDirectoryIsReopenedThroughItsAncestors) {
 }
 
 TEST_F(InodeTableTest, ARenameKeepsTheInodeReachable) {
-    ::mkdir((dir / "tmp").c_str(), 0755);
-    ::mkdir((dir / "new").c_str(), 0755);
-    dir.write("tmp/m", "x");
-    Inode& tmp = lookup(table().root(), "tmp", "tmp");
-    Inode& nw = lookup(table().root(), "new", "new");
-    Inode& m = lookup(tmp, "tmp/m", "m");
+    auto [tmp, nw, m] = delivery("m");
     ASSERT_EQ(::rename((dir / "tmp/m").c_str(), (dir / "new/m2").c_str()), 0);
     table().moved(nfsguard::ops::KnownObject::of(lstat("new/m2")), tmp, "m", nw, "m2");
     auto target = table().locate(m);
@@ -200,12 +209,7 @@ TEST_F(InodeTableTest, AnOpenFileIsReachedAfterItsNameIsGone) {
 TEST_F(InodeTableTest, AHardLinkedFileIsReachedByItsOtherNameAfterOneIsUnlinked) {
     // Maildir delivery: tmp/X linked to new/X, then tmp/X unlinked; the
     // kernel may keep using the nodeid it learned for new/X.
-    ::mkdir((dir / "tmp").c_str(), 0755);
-    ::mkdir((dir / "new").c_str(), 0755);
-    dir.write("tmp/X", "message");
-    Inode& tmp = lookup(table().root(), "tmp", "tmp");
-    Inode& nw = lookup(table().root(), "new", "new");
-    Inode& x = lookup(tmp, "tmp/X", "X");
+    auto [tmp, nw, x] = delivery("X");
     ASSERT_EQ(::link((dir / "tmp/X").c_str(), (dir / "new/X").c_str()), 0);
     EXPECT_EQ(&lookup(nw, "new/X", "X"), &x);
     (void)lookup(tmp, "tmp/X", "X");  // tmp/X is now the most recent name
@@ -293,12 +297,7 @@ TEST_F(InodeTableTest, ANameIsKnownAsTheObjectItsLookupFound) {
 }
 
 TEST_F(InodeTableTest, ARenamedObjectIsKnownAtItsNewNameOnly) {
-    ::mkdir((dir / "tmp").c_str(), 0755);
-    ::mkdir((dir / "new").c_str(), 0755);
-    dir.write("tmp/m", "x");
-    Inode& tmp = lookup(table().root(), "tmp", "tmp");
-    Inode& nw = lookup(table().root(), "new", "new");
-    Inode& m = lookup(tmp, "tmp/m", "m");
+    auto [tmp, nw, m] = delivery("m");
     ASSERT_EQ(::rename((dir / "tmp/m").c_str(), (dir / "new/m").c_str()), 0);
     table().moved(nfsguard::ops::KnownObject::of(lstat("new/m")), tmp, "m", nw, "m");
     EXPECT_FALSE(table().known_at(tmp, "m"));
