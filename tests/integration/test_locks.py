@@ -142,11 +142,14 @@ def test_a_waiter_is_granted_when_the_holder_lets_go(two_hosts):
     _, (a, b) = two_hosts
     f = hold(a / "mbox", "fcntl")
     waiter = subprocess.Popen(PROBE + ["setlkw", str(b / "mbox"), "20"], stdout=subprocess.PIPE,
-                              text=True)
+                              stderr=subprocess.PIPE, text=True)
     time.sleep(0.5)
-    assert waiter.poll() is None, "the waiter did not wait"
+    if waiter.poll() is not None:
+        out, err = waiter.communicate()
+        pytest.fail(f"the waiter did not wait: exit {waiter.returncode}, {out!r}, {err!r}")
     f.close()
-    assert waiter.communicate(timeout=20)[0].strip() == "ok"
+    out, err = waiter.communicate(timeout=20)
+    assert out.strip() == "ok", err
 
 
 def test_many_waiters_do_not_freeze_the_mount(two_hosts):
