@@ -68,6 +68,15 @@ BUILD = Path(os.environ.get("NFSGUARD_BUILD", REPO / "build"))
 NFSGUARD = BUILD / "nfsguard"
 FAULTFS = Path(os.environ.get("FAULTFS_BIN", BUILD / "tests" / "faultfs" / "nfsguard-faultfs"))
 MAILBENCH = BUILD / "tests" / "bench" / "nfsguard-mailbench"
+# libfuse's own example, built by run.sh from Debian's libfuse3-dev: the
+# plainest FUSE passthrough, measured beside nfsguard as the floor any FUSE
+# layer stands on (--reference).
+PASSTHROUGH_LL = BUILD / "tests" / "bench" / "passthrough_ll"
+REFERENCES = {
+    # name: (what it is, its -o options)
+    "ll": ("libfuse passthrough_ll, 1 s caches (its default)", []),
+    "ll0": ("libfuse passthrough_ll, timeout=0 (no name or attribute caching)", ["timeout=0"]),
+}
 
 
 class Workload:
@@ -226,6 +235,18 @@ class Bench:
         self.mounted.append(m)
         return m
 
+    def start_reference(self, name, backing, mountpoint):
+        """libfuse's passthrough_ll over backing. It keeps a descriptor per
+        inode it was asked about, so its limit is raised to the hard one."""
+        def limit():
+            _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        options = ",".join([f"source={backing}"] + REFERENCES[name][1])
+        m = mounts.Mount([str(PASSTHROUGH_LL), "-f", "-o", options, str(mountpoint)], mountpoint,
+                         self.scratch / f"{name}-{mountpoint.name}.log", preexec_fn=limit)
+        self.mounted.append(m)
+        return m
+
     def stop(self, m, quiet=False):
         if not quiet and m.proc.poll() is None:
             print(f"  {Path(m.proc.args[0]).name} on {m.mountpoint.name} (pid {m.pid}): peak RSS "
@@ -246,19 +267,19 @@ class Bench:
                 mounts.lazy_unmount(point)
 
     # --- one mode: raw directory vs nfsguard ------------------------------
-    def prepare(self, raw_root, via_root, workloads):
-        """Shared inputs, made on the backing directly (not timed)."""
+    def prepare(self, roots, workloads):
+        """Shared inputs ({tag: root}), made through each root (not timed)."""
         blocks = DATA_BLOCKS_QUICK if self.quick else DATA_BLOCKS
         for w in workloads:
             if w.shared_dir == "scan":
-                for root in (raw_root, via_root):
+                for root in roots.values():
                     d = root / "scan"
                     if not (d / "folder").exists():
                         d.mkdir(parents=True, exist_ok=True)
                         files = w.quick_files if self.quick else w.files
                         run_program(Workload("p", "populate", 0, 0), d, 0, files, self.quick)
             if w.shared_dir == "data":
-                for root, tag in ((raw_root, "raw"), (via_root, "via")):
+                for tag, root in roots.items():
                     d = root / f"data-{tag}"
                     if not (d / "data").exists():
                         d.mkdir(parents=True, exist_ok=True)
@@ -274,10 +295,13 @@ class Bench:
         d.mkdir()
         return d
 
-    def measure(self, title, raw_root, via_root, workloads, remount=None, scale=1):
-        """Interleaved rounds; returns {workload: [(raw ops/s, via ops/s), ...]}.
-        `scale` divides the operation counts (the latency mode is slow)."""
-        self.prepare(raw_root, via_root, workloads)
+    def measure(self, title, raw_root, targets, workloads, scale=1):
+        """Interleaved rounds; returns {workload: [{tag: ops/s}, ...]}, one
+        dict a round, with "raw" and each of targets ({tag: (root, remount
+        or None)}; "via" is nfsguard). `scale` divides the operation counts
+        (the latency mode is slow)."""
+        roots = {"raw": raw_root} | {tag: root for tag, (root, _) in targets.items()}
+        self.prepare(roots, workloads)
         results = {w.name: [] for w in workloads}
         rounds = self.args.rounds or (2 if self.quick else 5)
         for rnd in range(rounds):
@@ -287,20 +311,22 @@ class Bench:
                 if scale > 1:  # the whole folder or file is the unit otherwise
                     ops = min(ops, files or DATA_BLOCKS)
                     ops = max(ops // scale, 10)
-                order = ["raw", "via"] if (rnd + hash(w.name)) % 2 == 0 else ["via", "raw"]
+                # Who goes first turns with the rounds.
+                order = list(roots)
+                turn = (rnd + hash(w.name)) % len(order)
+                order = order[turn:] + order[:turn]
                 speed = {}
                 for tag in order:
-                    root = raw_root if tag == "raw" else via_root
-                    d = self.directory(w, root, tag)
+                    d = self.directory(w, roots[tag], tag)
                     if w.warm_up:
                         run_program(w, d, ops, files, self.quick)
                     if w.cold:
-                        if tag == "via" and remount:
-                            remount()
+                        if tag != "raw" and targets[tag][1]:
+                            targets[tag][1]()
                         drop_caches()
                     n, s = run_program(w, d, ops, files, self.quick)
                     speed[tag] = n / s
-                results[w.name].append((speed["raw"], speed["via"]))
+                results[w.name].append(speed)
             print(f"  {title}: round {rnd + 1}/{rounds} done", file=sys.stderr, flush=True)
         return results
 
@@ -363,25 +389,38 @@ class Bench:
         return table
 
     # --- the modes ---------------------------------------------------------
-    def local_mode(self, cache, workloads):
+    def local_mode(self, cache, workloads, references=()):
         back = self.scratch / f"back-{cache}"
         mnt = self.scratch / f"mnt-{cache}"
         back.mkdir()
         mnt.mkdir()
         (back / "raw").mkdir()
         (back / "via").mkdir()
-        state = {"m": self.start_nfsguard(back, mnt, cache)}
+        state = {"via": self.start_nfsguard(back, mnt, cache)}
+        restart = {"via": lambda: self.start_nfsguard(back, mnt, cache)}
+        for name in references:
+            ref_mnt = self.scratch / f"ref-{name}-{cache}"
+            ref_mnt.mkdir()
+            (back / name).mkdir()
+            state[name] = self.start_reference(name, back, ref_mnt)
+            restart[name] = lambda name=name, ref_mnt=ref_mnt: self.start_reference(
+                name, back, ref_mnt)
 
-        def remount():
-            self.stop(state["m"])
-            state["m"] = self.start_nfsguard(back, mnt, cache)
+        def remounter(tag):
+            def remount():
+                self.stop(state[tag], quiet=tag != "via")
+                state[tag] = restart[tag]()
+            return remount
 
-        results = self.measure(f"local, cache={cache}", back / "raw", mnt / "via", workloads,
-                               remount)
+        targets = {"via": (mnt / "via", remounter("via"))}
+        for name in references:
+            targets[name] = (state[name].mountpoint / name, remounter(name))
+        results = self.measure(f"local, cache={cache}", back / "raw", targets, workloads)
         counts = {}
         if not self.args.no_strace:
-            counts = self.syscalls(back / "raw", mnt / "via", workloads, state["m"].pid)
-        self.stop(state["m"])
+            counts = self.syscalls(back / "raw", mnt / "via", workloads, state["via"].pid)
+        for tag in reversed(list(state)):
+            self.stop(state[tag], quiet=tag != "via")
         return results, counts
 
     def latency_mode(self, cache, workloads):
@@ -398,8 +437,8 @@ class Bench:
         m = self.start_nfsguard(ff, mnt, cache)
         f.control.latency(self.args.latency_us)
         results = self.measure(f"faultfs +{self.args.latency_us} us, cache={cache}",
-                               ff / "raw", mnt / "via", [w for w in workloads if w.latency],
-                               scale=1 if self.quick else 4)
+                               ff / "raw", {"via": (mnt / "via", None)},
+                               [w for w in workloads if w.latency], scale=1 if self.quick else 4)
         f.control.latency(0)
         counts = {}
         if not self.args.no_strace:
@@ -568,20 +607,25 @@ def renames(per_op):
     return max(sum(v for k, v in per_op.items() if k.startswith("rename")), 0.0)
 
 
-def summarize(title, results, counts, latency=False):
+def summarize(title, results, counts, latency=False, references=()):
     print(f"\n{title}")
+    for name in references:
+        print(f"  {name}: ratio of {REFERENCES[name][0]} (median of the same rounds)")
     head = (f"{'workload':18} {'ratio':>5} {'spread':>11} {'raw op/s':>9} {'nfsg op/s':>9}")
+    head += "".join(f" {name:>5}" for name in references)
     if latency:
         head += f"  {'req/op':>8} {'via':>5}  {'renames':>7} {'via':>5}"
     else:
         head += f"  {'sc/op raw':>9} {'backing':>7} {'FUSE ch':>7} {'ident':>5} {'other':>5}"
     print(head)
-    for name, pairs in results.items():
-        ratios = [v / r for r, v in pairs if r > 0]
-        raw = statistics.median(r for r, _ in pairs)
-        via = statistics.median(v for _, v in pairs)
+    for name, rounds in results.items():
+        ratios = [r["via"] / r["raw"] for r in rounds if r["raw"] > 0]
+        raw = statistics.median(r["raw"] for r in rounds)
+        via = statistics.median(r["via"] for r in rounds)
         line = (f"{name:18} {statistics.median(ratios):5.2f} "
                 f"{min(ratios):5.2f}-{max(ratios):5.2f} {raw:9.0f} {via:9.0f}")
+        for ref in references:
+            line += f" {statistics.median(r[ref] / r['raw'] for r in rounds if r['raw'] > 0):5.2f}"
         row = counts.get(name)
         if row and latency:
             line += (f"  {requests(row['raw']):8.1f} {requests(row['via']):5.1f}  "
@@ -602,6 +646,21 @@ def fs_type(path):
     return r.stdout.strip() or "?"
 
 
+def cpu_idle():
+    """The guest's idle driver and halt polling: on a VM, a FUSE request
+    wakes a halted vCPU twice, and how long that takes moves every ratio
+    (here, 200 us of halt polling made nfsguard's create + unlink 1.8x
+    faster and left the raw directory's as it was)."""
+    def read(path):
+        try:
+            return Path(path).read_text().strip()
+        except OSError:
+            return None
+    driver = read("/sys/devices/system/cpu/cpuidle/current_driver") or "none"
+    poll = read("/sys/module/haltpoll/parameters/guest_halt_poll_ns")
+    return f"cpuidle {driver}" + (f", guest_halt_poll_ns={poll}" if poll is not None else "")
+
+
 def interrupted(signum, frame):
     raise KeyboardInterrupt
 
@@ -616,6 +675,9 @@ def main():
     p.add_argument("--no-strace", action="store_true", help="skip the system call counts")
     p.add_argument("--latency-us", type=int, default=200)
     p.add_argument("--options", default="", help="more nfsguard -o options (timestamps=server)")
+    p.add_argument("--reference", default="",
+                   help="also measure libfuse's passthrough_ll in the local mode's rounds: "
+                   + ", ".join(f"{k} ({v[0]})" for k, v in REFERENCES.items()))
     p.add_argument("--tmp", default="/tmp", help="where the scratch (backing) directory goes")
     p.add_argument("--big-maildir", type=int, nargs="?", const=200000, default=0, metavar="N",
                    help="instead of the workloads: a Maildir of N messages (default 200000) "
@@ -627,7 +689,10 @@ def main():
     args = p.parse_args()
     if os.geteuid() != 0:
         sys.exit("run.py: needs root (mounts, drop_caches, strace -p)")
-    for binary in (NFSGUARD, MAILBENCH, FAULTFS):
+    references = [r for r in args.reference.split(",") if r]
+    if any(r not in REFERENCES for r in references):
+        sys.exit(f"run.py: --reference takes {', '.join(REFERENCES)}")
+    for binary in (NFSGUARD, MAILBENCH, FAULTFS) + ((PASSTHROUGH_LL,) if references else ()):
         if not binary.exists():
             sys.exit(f"run.py: {binary} missing (build first; NFSGUARD_BUILD picks the build)")
     workloads = WORKLOADS
@@ -638,7 +703,7 @@ def main():
 
     bench = Bench(args)
     print(f"nfsguard mail benchmark: {platform.node()}, {os.cpu_count()} CPUs, "
-          f"kernel {platform.release()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+          f"kernel {platform.release()}, {cpu_idle()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
           f"build {BUILD}, scratch {bench.scratch} ({'quick' if args.quick else 'full'}"
           f"{', -o ' + args.options if args.options else ''})")
     try:
@@ -646,11 +711,12 @@ def main():
             for cache in args.cache.split(","):
                 bench.big_maildir_mode(cache)
             return 0
-        for cache in args.cache.split(","):
-            results, counts = bench.local_mode(cache, workloads)
+        for i, cache in enumerate(args.cache.split(",")):
+            refs = references if i == 0 else []  # they have no cache modes
+            results, counts = bench.local_mode(cache, workloads, refs)
             summarize(f"{args.tmp} ({fs_type(args.tmp)}), cache={cache}: ratio = nfsguard / raw directory "
                       "(sc/op: system calls per operation; raw program, then nfsguard's)",
-                      results, counts)
+                      results, counts, references=refs)
         if not args.no_faultfs:
             for cache in args.cache.split(","):
                 results, counts = bench.latency_mode(cache, workloads)

@@ -9,4 +9,9 @@ if [ ! -f "$build/build.ninja" ]; then
     cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 fi
 ninja -C "$build" nfsguard nfsguard-faultfs nfsguard-mailbench >/dev/null
+# --reference: libfuse's passthrough_ll as Debian ships it (libfuse3-dev).
+example=/usr/share/doc/libfuse3-dev/examples/passthrough_ll.c
+if [ -f "$example" ] && [ ! -x "$build/tests/bench/passthrough_ll" ]; then
+    cc -O2 -w "$example" $(pkg-config --cflags --libs fuse3) -o "$build/tests/bench/passthrough_ll"
+fi
 NFSGUARD_BUILD="$build" exec /usr/bin/python3 tests/bench/run.py "$@"
