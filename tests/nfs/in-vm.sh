@@ -563,6 +563,69 @@ check_lazy_umount() {
     result "$([ $ok = 1 ] && echo ok || echo bad)" "v$v umount -l of the NFS mount: $txt"
 }
 
+# --- NFS RPCs per mail operation (LANE_CHECKS=rpcs; not in the default set) --
+# What each call nfsguard adds costs on real NFS: the RPCs the client sent
+# per operation of a mailbench workload, straight on the NFS mount and through
+# nfsguard in each cache mode. Counted (nfsstat -c -l before and after), so
+# TCG's slowness does not matter; a run of N operations less a run of none,
+# over N, as tests/bench/run.py counts system calls.
+MAILBENCH=$HERE/nfsguard-mailbench
+RPC_OPS=${LANE_RPC_OPS:-60}
+RPC_WORKLOADS="maildir-rename maildir-link mbox create-unlink scan"
+rpc_counts() { nfsstat -c -l | awk '$NF ~ /^[0-9]+$/ && $(NF-1) ~ /:$/ && $(NF-1) != "total:" {sub(":", "", $(NF-1)); n[$(NF-1)] += $NF} END {for (k in n) print k, n[k]}' | sort; }
+rpc_total() { awk '/^rpc / {print $2}' /proc/net/rpc/nfs; }
+# One workload's RPCs per operation in directory $2: prints "TOTAL top-procedures".
+rpcs_per_op() {  # $1 workload $2 dir
+    local w=$1 d=$2 n=$RPC_OPS extra=() b0 a0 t_full t_none
+    mkdir -p "$d"
+    if [ "$w" = scan ]; then
+        extra=(--files 200); n=200
+        "$MAILBENCH" populate "$d" --ops 0 --files 200 > /dev/null || return 1
+    fi
+    run() {  # $1 ops
+        [ "$w" = scan ] && { sync; echo 3 > /proc/sys/vm/drop_caches; }
+        "$MAILBENCH" "$w" "$d" --ops "$1" "${extra[@]}" > /dev/null
+    }
+    # (Files, not <(...): the guest has no /dev/fd.)
+    b0=$(rpc_total); rpc_counts > /tmp/rpcs.before; run "$n" || return 1
+    rpc_counts > /tmp/rpcs.after; a0=$(rpc_total)
+    t_full=$((a0 - b0)) t_none=0
+    # A scan's work is the whole listing, also in a run of 0 entries: not subtracted.
+    if [ "$w" != scan ]; then b0=$(rpc_total); run 0 || return 1; a0=$(rpc_total); t_none=$((a0 - b0)); fi
+    # Procedures that took at least 0.1 an operation, most first.
+    local top
+    top=$(join -a 2 -e 0 -o 0,1.2,2.2 /tmp/rpcs.before /tmp/rpcs.after |
+          awk -v n="$n" '{d = ($3 - $2) / n; if (d >= 0.1) printf "%s %.1f\n", $1, d}' |
+          sort -k2 -nr | awk '{printf "%s=%s ", $1, $2}')
+    awk -v f="$t_full" -v z="$t_none" -v n="$n" -v top="$top" \
+        'BEGIN {printf "%.1f  %s\n", (f - z) / n, top}'
+}
+measure_rpcs() {  # $1 version $2 NFS mount point $3 straight view of it
+    local v=$1 m=$2 raw=$3 mode w line ok=1 log
+    declare -A per=()
+    for w in $RPC_WORKLOADS; do
+        per["$w straight"]=$(rpcs_per_op "$w" "$raw/v$v-rpcs-straight/$w") || { ok=0; per["$w straight"]="failed"; }
+    done
+    for mode in shared pinned; do
+        log=$OUT/nfsguard-v$v-rpcs-$mode.log
+        if ! start_nfsguard "$m" "$log" "cache=$mode"; then ok=0; continue; fi
+        for w in $RPC_WORKLOADS; do
+            per["$w $mode"]=$(rpcs_per_op "$w" "$m/v$v-rpcs-$mode/$w") || { ok=0; per["$w $mode"]="failed"; }
+        done
+        stop_nfsguard
+    done
+    {
+        echo
+        echo "NFS v$v RPCs per operation ($RPC_OPS operations; scan: per entry of 200, caches dropped), with the procedures that took 0.1 or more:"
+        for w in $RPC_WORKLOADS; do
+            for mode in straight shared pinned; do
+                printf '  %-15s %-9s %s\n' "$w" "$mode" "${per["$w $mode"]:-not run}"
+            done
+        done
+    } | tee -a "$RESULTS"
+    result "$([ $ok = 1 ] && echo ok || echo bad)" "v$v rpcs: every workload ran straight and through nfsguard (shared, pinned)"
+}
+
 # --- main ---------------------------------------------------------------------
 CHECKS=${LANE_CHECKS:-"lostreply estale silly cache locks closeerr guard"}
 has() { case " $CHECKS " in *" $1 "*) return 0 ;; esac; return 1; }
@@ -628,6 +691,7 @@ for v in $VERS; do
     say "nfsguard's log (v$v):"; sed 's/^/  | /' "$log"
     grep -qs " $other " /proc/mounts && { umount "$other" || umount -f -l "$other"; }
 
+    if has rpcs; then say "=== v$v RPCs per operation"; measure_rpcs "$v" "$m" "$raw"; fi
     if has closeerr; then say "=== v$v close errors"; check_closeerr "$v"; fi
     if has guard; then
         say "=== v$v guard"; check_guard "$v" "$m"

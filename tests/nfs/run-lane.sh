@@ -101,12 +101,15 @@ rm -rf "$SHARE_DIR"
 mkdir -p "$SHARE_DIR"
 install -m 755 "$NFSGUARD_BIN" "$SHARE_DIR/nfsguard"
 install -m 755 "$REPO/tests/nfs/in-vm.sh" "$REPO/tests/nfs/fsop.py" "$REPO/tests/nfs/lanecheck.py" "$SHARE_DIR/"
+# LANE_CHECKS=rpcs runs the mail benchmark's program on NFS.
+MAILBENCH_BIN=$(dirname "$NFSGUARD_BIN")/tests/bench/nfsguard-mailbench
+[ -x "$MAILBENCH_BIN" ] && install -m 755 "$MAILBENCH_BIN" "$SHARE_DIR/"
 
 say "booting the VM (nfsguard: $NFSGUARD_BIN; versions: $LANE_VERS)"
 t_vm=$SECONDS
 VM_TIMEOUT=${VM_TIMEOUT:-720}
 export IMG_DIR SHARE_DIR VM_TIMEOUT OUT_NAME=out NFSVM_NOMOUNT=1 TEST_TIMEOUT=$((VM_TIMEOUT - 60))
-export PASS_ENV="LANE_VERS LANE_OPS LANE_NFS_OPTS LANE_CHECKS"
+export PASS_ENV="LANE_VERS LANE_OPS LANE_NFS_OPTS LANE_CHECKS LANE_RPC_OPS"
 "$NFSVM_DIR/run-in-vm.sh" "$SHARE_DIR/in-vm.sh"
 rc=$?
 OUT=$SHARE_DIR/out
