@@ -89,6 +89,18 @@ struct Inode {
         while (seen < covered && !mtime_stamped.compare_exchange_weak(seen, covered)) {
         }
     }
+    // A file created here whose atime and mtime are still the server's: the
+    // time it was made (this host's clock, ns; 0: none owed), and the count
+    // of changes its making stands for (more: written since). Paid with the
+    // mtime stamp, under the same stripe lock.
+    std::atomic<int64_t> made_ns{0};
+    uint64_t made_changes = 0;
+    void made_here(const struct timespec& when) {
+        made_changes = mtime_changes.load(std::memory_order_acquire) + 1;
+        made_ns.store(int64_t{when.tv_sec} * 1'000'000'000 + when.tv_nsec,
+                      std::memory_order_release);
+        data_changed();
+    }
 };
 
 // An object located for one request: the descriptors stay valid while the

@@ -48,6 +48,7 @@ void op_create(fuse_req_t req, fuse_ino_t parent_id, const char* name, mode_t mo
     if (r.refused_while_detached(true)) return;
     if (auto ok = ops::check_entry_name(name); !ok) return r.reply_error(ok);
     Inode& parent = r.inode(parent_id);
+    struct timespec made_at {};  // set when this host's times are owed
     auto created = r.retry_stale([&]() -> ops::Result<ops::Opened> {
         auto dir = r.fs().inodes.directory_fd(parent);
         if (!dir) return ops::Errno{dir.error()};
@@ -58,13 +59,23 @@ void op_create(fuse_req_t req, fuse_ino_t parent_id, const char* name, mode_t mo
                         : ops::create_file(r.fs().sys, (*dir)->get(), name, fi->flags, mode);
         // The kernel asks for a create only where its lookup found no file;
         // one that has data by now was not made here and keeps its times.
-        if (made && made->st.st_size == 0)
-            r.stamp_new_object(made->st, before, made->fd.get(), -1, name);
+        if (made && made->st.st_size == 0 && r.measure_skew(made->st, before))
+            made_at = ops::stamp_now();
         return made;
     });
     if (!created) return r.reply_error(created);
     struct fuse_entry_param e;
     r.fill_entry(parent, name, created->st, e, true);
+    if (made_at.tv_sec != 0) {
+        // Stamped at the first look or at close (a delivery writes its file
+        // next: one call then, not two). The kernel is told the times that
+        // stamp will set unless the file is written, and a write makes it
+        // ask again. (Attributes it must ask for would cost a request at
+        // once: its permission check at open asks for stale ones.)
+        r.fs().inodes.from_id(e.ino).made_here(made_at);
+        e.attr.st_atim = made_at;
+        e.attr.st_mtim = made_at;
+    }
     set_handle(r, r.fs().inodes.from_id(e.ino), fi, std::move(created->fd));
     if (fuse_reply_create(req, &e, fi) != 0) {
         delete &OpenFile::of(fi);

@@ -41,7 +41,7 @@ void make_entry(Request& r, Inode& parent, const char* name, bool new_object, Ma
         if (!dir) return ops::Errno{dir.error()};
         const struct timespec before = ops::client_now();
         auto made = make((*dir)->get());
-        if (made && new_object) r.stamp_new_object(*made, before, -1, (*dir)->get(), name);
+        if (made && new_object) r.stamp_new_object(*made, before, (*dir)->get(), name);
         return made;
     });
     note_uncertain(r, st, hidden, parent, name);

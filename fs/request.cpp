@@ -41,11 +41,15 @@ void Request::reply_error(int err) {
     fuse_reply_err(req_, err);
 }
 
-void Request::stamp_new_object(struct stat& st, const struct timespec& before, int fd, int dirfd,
-                               const char* name) {
+bool Request::measure_skew(const struct stat& st, const struct timespec& before) {
     fs_.skew.observe(st.st_ctim, before, ops::client_now());
-    if (!fs_.stamping()) return;
-    if (auto t = ops::stamp_new(fs_.sys, fd, dirfd, name)) {
+    return fs_.stamping();
+}
+
+void Request::stamp_new_object(struct stat& st, const struct timespec& before, int dirfd,
+                               const char* name) {
+    if (!measure_skew(st, before)) return;
+    if (auto t = ops::stamp_new(fs_.sys, dirfd, name)) {
         st.st_atim = *t;
         st.st_mtim = *t;
     } else {
@@ -60,12 +64,20 @@ bool Request::stamp_if_changed(fuse_ino_t id, const ops::Located& obj, struct st
     std::lock_guard lock(fs_.stamp_locks[i.ino % fs_.stamp_locks.size()]);
     const uint64_t changes = i.mtime_changes.load(std::memory_order_acquire);
     if (i.mtime_stamped.load(std::memory_order_acquire) >= changes) return false;
-    auto set = ops::stamp_modified(fs_.sys, obj);
+    const int64_t made = i.made_ns.load(std::memory_order_acquire);
+    auto set = made != 0
+                   ? ops::stamp_made(fs_.sys, obj, {made / 1'000'000'000, made % 1'000'000'000},
+                                     changes > i.made_changes)
+                   : ops::stamp_modified(fs_.sys, obj);
     if (!set) {
         spdlog::debug("cannot stamp the mtime of inode {}: {}", i.ino, std::strerror(set.error()));
         return false;
     }
     i.mark_stamped(changes);
+    if (made != 0) {
+        i.made_ns.store(0, std::memory_order_release);
+        if (st != nullptr) st->st_atim = {made / 1'000'000'000, made % 1'000'000'000};
+    }
     if (st != nullptr) st->st_mtim = *set;
     return true;
 }

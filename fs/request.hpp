@@ -82,10 +82,12 @@ class Request {
     }
 
     // A new object was just made (between `before` and now): measures the
-    // server's clock skew from its ctime and, unless the server's times are
-    // wanted, stamps atime and mtime from this host's clock, in `st` too.
-    // The object is `fd` if >= 0, else `name` in `dirfd`.
-    void stamp_new_object(struct stat& st, const struct timespec& before, int fd, int dirfd,
+    // server's clock skew from its ctime. Returns whether this host's times
+    // are to be set on it (fs().stamping() after the measure).
+    bool measure_skew(const struct stat& st, const struct timespec& before);
+    // The same, then stamps atime and mtime from this host's clock, in `st`
+    // too. The object is `name` in `dirfd`.
+    void stamp_new_object(struct stat& st, const struct timespec& before, int dirfd,
                           const char* name);
 
     // Inode `id` was changed since its mtime was last ours (a write or a

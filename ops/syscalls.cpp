@@ -104,10 +104,6 @@ Result<void> Syscalls::utimensat(int dirfd, const char* path, const struct times
     return check(::utimensat(dirfd, path, times, flags));
 }
 
-Result<void> Syscalls::futimens(int fd, const struct timespec times[2]) {
-    return check(::futimens(fd, times));
-}
-
 Result<void> Syscalls::faccessat(int dirfd, const char* path, int mode, int flags) {
     return check(::faccessat(dirfd, path, mode, flags));
 }

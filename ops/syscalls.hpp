@@ -51,7 +51,6 @@ class Syscalls {
     virtual Result<void> ftruncate(int fd, off_t size);
     virtual Result<void> utimensat(int dirfd, const char* path, const struct timespec times[2],
                                    int flags);
-    virtual Result<void> futimens(int fd, const struct timespec times[2]);
     virtual Result<void> faccessat(int dirfd, const char* path, int mode, int flags);
 
     // Extended attributes by path; `follow` false means the l*xattr variant.

@@ -28,17 +28,23 @@ struct timespec stamp_now() {
     return t;
 }
 
-Result<struct timespec> stamp_new(Syscalls& sys, int fd, int dirfd, const char* name) {
+Result<struct timespec> stamp_new(Syscalls& sys, int dirfd, const char* name) {
     const struct timespec now = stamp_now();
     const struct timespec times[2] = {now, now};
-    auto r =
-        fd >= 0 ? sys.futimens(fd, times) : sys.utimensat(dirfd, name, times, AT_SYMLINK_NOFOLLOW);
-    if (!r) return Errno{r.error()};
+    if (auto r = sys.utimensat(dirfd, name, times, AT_SYMLINK_NOFOLLOW); !r)
+        return Errno{r.error()};
     return now;
 }
 
 Result<struct timespec> stamp_modified(Syscalls& sys, const Located& obj) {
     const struct timespec times[2] = {{0, UTIME_OMIT}, stamp_now()};
+    if (auto r = set_times(sys, obj, times); !r) return Errno{r.error()};
+    return times[1];
+}
+
+Result<struct timespec> stamp_made(Syscalls& sys, const Located& obj, const struct timespec& made,
+                                   bool written) {
+    const struct timespec times[2] = {made, written ? stamp_now() : made};
     if (auto r = set_times(sys, obj, times); !r) return Errno{r.error()};
     return times[1];
 }

@@ -4,7 +4,8 @@
 // server's time too. A server running ahead makes Postfix's queue manager
 // pass over files whose mtime is in the future, and Dovecot complains past
 // one second of skew. nfsguard sets atime and mtime itself, from this host's
-// clock: on every new object, and after writes at close.
+// clock: on every new object (a created file at its first look or its
+// close), and after writes.
 #pragma once
 
 #include <time.h>
@@ -27,15 +28,21 @@ struct timespec client_now();
 // file whose mtime is ahead of time() (seen in the end-to-end tests).
 struct timespec stamp_now();
 
-// atime and mtime of the new object `name` in `dirfd` (or of open file `fd`,
-// when >= 0) set to now. Errors are for the caller to ignore: the object was
-// made; its times are a courtesy.
+// atime and mtime of the new object `name` in `dirfd` set to now. Errors are
+// for the caller to ignore: the object was made; its times are a courtesy.
 // Returns the time set.
-Result<struct timespec> stamp_new(Syscalls& sys, int fd, int dirfd, const char* name);
+Result<struct timespec> stamp_new(Syscalls& sys, int dirfd, const char* name);
 
 // mtime of `obj` (an open file, or one located by name) set to now, atime
 // left alone. Returns the time set.
 Result<struct timespec> stamp_modified(Syscalls& sys, const Located& obj);
+// A file made at `made` (this host's clock) whose stamp was put off to its
+// first look or its close, so that a file made and written costs one call,
+// not one at the create and one after the writes: atime `made`, and mtime
+// `made` too, or now if it was `written` since (atime before mtime is how
+// mail readers tell an mbox with new mail). Returns the mtime set.
+Result<struct timespec> stamp_made(Syscalls& sys, const Located& obj, const struct timespec& made,
+                                   bool written);
 
 // The server's clock measured against ours, from the ctime the server gave
 // an object made just now: the server read its clock between `before` and

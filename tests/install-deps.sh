@@ -11,6 +11,8 @@ packages=(
   fuse3
   # tests
   python3 python3-pytest python3-pytest-timeout util-linux procps
+  # counting nfsguard's backing calls (a timestamp test; the benchmark)
+  strace
   # lock tools mail software uses, for the lock tests
   procmail liblockfile-bin
   # the Debian package: dpkg-shlibdeps for its Depends, man to render its page

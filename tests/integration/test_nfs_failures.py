@@ -11,6 +11,7 @@ import fcntl
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -319,6 +320,77 @@ def test_a_lock_files_mtime_holds_while_others_look_at_it(stack):
             t.join()
         control.clock_offset(0)
     assert moved == []
+
+
+def test_a_file_made_then_written_reads_as_new_mail(stack):
+    # mutt and biff tell an mbox with new mail by its atime before its mtime.
+    # nfsguard stamps a file it created once, at its first look or its close:
+    # atime when it was made, mtime when it was last written.
+    _, _, mnt, control, _ = stack
+    control.clock_offset(300)
+    try:
+        made = time.time()
+        fd = os.open(mnt / "mbox", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        time.sleep(1.5)
+        os.write(fd, b"From a\n\nbody\n")
+        written = time.time()
+        os.close(fd)
+        mbox = os.stat(mnt / "mbox")
+        os.close(os.open(mnt / "empty", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        empty_made = time.time()
+        time.sleep(1.5)
+        empty = os.stat(mnt / "empty")
+    finally:
+        control.clock_offset(0)
+    assert abs(mbox.st_atime - made) < 1, (mbox.st_atime, made)
+    assert abs(mbox.st_mtime - written) < 1, (mbox.st_mtime, written)
+    assert mbox.st_mtime - mbox.st_atime > 1
+    # Made and never written: both times are the making's.
+    assert empty.st_atime_ns == empty.st_mtime_ns
+    assert abs(empty.st_mtime - empty_made) < 1, (empty.st_mtime, empty_made)
+
+
+def utimensat_calls(pid, action):
+    """The utimensat calls process pid makes while action() runs (strace)."""
+    out = Path(f"/tmp/nfsguard-strace-{pid}.txt")
+    tracer = subprocess.Popen(["strace", "-f", "-e", "trace=utimensat", "-o", str(out), "-p",
+                               str(pid)], stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 10
+        while "attached" not in tracer.stderr.readline():  # one line a thread
+            assert time.monotonic() < deadline and tracer.poll() is None, "strace did not attach"
+        time.sleep(0.5)  # the other threads
+        action()
+        time.sleep(0.3)  # the last close's reply is written after the stamp
+    finally:
+        tracer.send_signal(signal.SIGINT)
+        tracer.wait(timeout=10)
+    calls = [line for line in out.read_text().splitlines() if "utimensat(" in line]
+    out.unlink()
+    return calls
+
+
+def test_a_file_made_and_written_is_stamped_with_one_call(stack):
+    # Timestamps cost at most one backing call (an NFS round trip) per file
+    # made or written: a Maildir delivery (create, write, fsync, close) is
+    # stamped once, at its close, not at its create and again after the write.
+    _, _, mnt, control, guard = stack
+    control.clock_offset(300)
+
+    def deliver():
+        for i in range(10):
+            fd = os.open(mnt / f"m{i}", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            os.write(fd, b"From a\n\nbody\n")
+            os.fsync(fd)
+            os.close(fd)
+
+    try:
+        calls = utimensat_calls(guard.pid, deliver)
+        mtimes = [os.stat(mnt / f"m{i}").st_mtime for i in range(10)]
+    finally:
+        control.clock_offset(0)
+    assert len(calls) == 10, calls
+    assert all(abs(t - time.time()) < 5 for t in mtimes), mtimes  # this host's clock
 
 
 def test_server_times_can_be_kept(guard_on_faultfs):
