@@ -93,6 +93,7 @@ void op_setattr(fuse_req_t req, fuse_ino_t id, struct stat* attr, int to_set,
             r.inode(id).mtime_set();
         }
         if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
+            r.inode(id).times_set();
             struct timespec times[2];
             times[0].tv_sec = 0;
             times[0].tv_nsec = UTIME_OMIT;

@@ -350,6 +350,27 @@ def test_a_file_made_then_written_reads_as_new_mail(stack):
     assert abs(empty.st_mtime - empty_made) < 1, (empty.st_mtime, empty_made)
 
 
+def test_times_a_program_sets_on_a_new_file_stay(stack):
+    # Dovecot sets a message's received date with utime() on the file it
+    # made; a later append must not bring back the time of its making.
+    _, _, mnt, control, _ = stack
+    control.clock_offset(300)
+    try:
+        fd = os.open(mnt / "msg", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        os.write(fd, b"message")
+        os.utime(fd, (1_000_000, 2_000_000))  # no lookup first, as futimens
+        os.close(fd)
+        chosen = os.stat(mnt / "msg")
+        with open(mnt / "msg", "ab") as f:
+            f.write(b" appended")
+        appended = os.stat(mnt / "msg")
+    finally:
+        control.clock_offset(0)
+    assert (chosen.st_atime, chosen.st_mtime) == (1_000_000, 2_000_000)
+    assert appended.st_atime == 1_000_000
+    assert abs(appended.st_mtime - time.time()) < 5  # the append's, on this host's clock
+
+
 def utimensat_calls(pid, action):
     """The utimensat calls process pid makes while action() runs (strace)."""
     out = Path(f"/tmp/nfsguard-strace-{pid}.txt")
