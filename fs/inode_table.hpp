@@ -94,11 +94,12 @@ struct Inode {
     // of changes its making stands for (more: written since). Paid with the
     // mtime stamp, under the same stripe lock.
     std::atomic<int64_t> made_ns{0};
-    uint64_t made_changes = 0;
+    std::atomic<uint64_t> made_changes{0};
     // The caller set times itself: the making's stamp sets no atime any more.
     void times_set() { made_ns.store(0, std::memory_order_release); }
     void made_here(const struct timespec& when) {
-        made_changes = mtime_changes.load(std::memory_order_acquire) + 1;
+        made_changes.store(mtime_changes.load(std::memory_order_acquire) + 1,
+                           std::memory_order_relaxed);
         made_ns.store(int64_t{when.tv_sec} * 1'000'000'000 + when.tv_nsec,
                       std::memory_order_release);
         data_changed();

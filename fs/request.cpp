@@ -65,10 +65,10 @@ bool Request::stamp_if_changed(fuse_ino_t id, const ops::Located& obj, struct st
     const uint64_t changes = i.mtime_changes.load(std::memory_order_acquire);
     if (i.mtime_stamped.load(std::memory_order_acquire) >= changes) return false;
     const int64_t made = i.made_ns.load(std::memory_order_acquire);
-    auto set = made != 0
-                   ? ops::stamp_made(fs_.sys, obj, {made / 1'000'000'000, made % 1'000'000'000},
-                                     changes > i.made_changes)
-                   : ops::stamp_modified(fs_.sys, obj);
+    const struct timespec made_at = {made / 1'000'000'000, made % 1'000'000'000};
+    auto set = made != 0 ? ops::stamp_made(fs_.sys, obj, made_at,
+                                           changes > i.made_changes.load(std::memory_order_relaxed))
+                         : ops::stamp_modified(fs_.sys, obj);
     if (!set) {
         spdlog::debug("cannot stamp the mtime of inode {}: {}", i.ino, std::strerror(set.error()));
         return false;
@@ -76,7 +76,7 @@ bool Request::stamp_if_changed(fuse_ino_t id, const ops::Located& obj, struct st
     i.mark_stamped(changes);
     if (made != 0) {
         i.made_ns.store(0, std::memory_order_release);
-        if (st != nullptr) st->st_atim = {made / 1'000'000'000, made % 1'000'000'000};
+        if (st != nullptr) st->st_atim = made_at;
     }
     if (st != nullptr) st->st_mtim = *set;
     return true;
