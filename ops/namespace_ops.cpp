@@ -28,6 +28,12 @@ Result<struct stat> lookup_entry(Syscalls& sys, int dirfd, const char* name) {
     return sys.fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW);
 }
 
+Result<struct stat> lookup_known_directory(Syscalls& sys, int dirfd, const char* name) {
+    auto st = sys.fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC);
+    if (st && S_ISDIR(st->st_mode)) return st;
+    return lookup_entry(sys, dirfd, name);
+}
+
 Result<struct stat> look_at_made(Syscalls& sys, int dirfd, const char* name) {
     return look_again_on_estale([&] { return lookup_entry(sys, dirfd, name); });
 }

@@ -27,6 +27,14 @@ namespace nfsguard::ops {
 
 // lstat of `name` in `dirfd`.
 Result<struct stat> lookup_entry(Syscalls& sys, int dirfd, const char* name);
+// lstat of a `name` last seen as a directory, for a path walk whose
+// attributes no one keeps: the name is resolved as always, the directory's
+// attributes are taken as the backing has them cached (AT_STATX_DONT_SYNC).
+// Each create or rename in a Maildir folder makes an NFSv4 client fetch the
+// folder's attributes at the next lstat: three GETATTRs a delivery, counted
+// on the real-NFS lane, that a walk through the folder does not need. A name
+// that is no longer a directory is looked at afresh.
+Result<struct stat> lookup_known_directory(Syscalls& sys, int dirfd, const char* name);
 // The looks at what a non-idempotent call has just made (lstat of its name,
 // fstat of its descriptor) look again, a few times, at an ESTALE: the
 // caller's retry of the whole call after an ESTALE here would meet its own

@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -17,7 +19,26 @@ Result<UniqueFd> Syscalls::openat(int dirfd, const char* path, int flags, mode_t
 
 Result<struct stat> Syscalls::fstatat(int dirfd, const char* path, int flags) {
     struct stat st {};
-    if (::fstatat(dirfd, path, &st, flags) == -1) return last_errno();
+    if ((flags & AT_STATX_SYNC_TYPE) == 0) {
+        if (::fstatat(dirfd, path, &st, flags) == -1) return last_errno();
+        return st;
+    }
+    // fstatat() takes no AT_STATX_* flag: statx() it is, in struct stat.
+    struct statx x {};
+    if (::statx(dirfd, path, flags, STATX_BASIC_STATS, &x) == -1) return last_errno();
+    st.st_dev = makedev(x.stx_dev_major, x.stx_dev_minor);
+    st.st_ino = x.stx_ino;
+    st.st_mode = x.stx_mode;
+    st.st_nlink = x.stx_nlink;
+    st.st_uid = x.stx_uid;
+    st.st_gid = x.stx_gid;
+    st.st_rdev = makedev(x.stx_rdev_major, x.stx_rdev_minor);
+    st.st_size = static_cast<off_t>(x.stx_size);
+    st.st_blksize = x.stx_blksize;
+    st.st_blocks = static_cast<blkcnt_t>(x.stx_blocks);
+    st.st_atim = {x.stx_atime.tv_sec, x.stx_atime.tv_nsec};
+    st.st_mtim = {x.stx_mtime.tv_sec, x.stx_mtime.tv_nsec};
+    st.st_ctim = {x.stx_ctime.tv_sec, x.stx_ctime.tv_nsec};
     return st;
 }
 

@@ -39,6 +39,34 @@ TEST_F(NamespaceOpsTest, LookupDoesNotFollowSymlinks) {
     EXPECT_TRUE(S_ISLNK(st->st_mode));
 }
 
+TEST_F(NamespaceOpsTest, AKnownDirectoryIsLookedUpWithItsCachedAttributes) {
+    ASSERT_EQ(::mkdirat(dir.fd(), "new", 0700), 0);
+    auto fresh = lookup_entry(sys, dir.fd(), "new");
+    auto walked = lookup_known_directory(sys, dir.fd(), "new");
+    ASSERT_TRUE(fresh);
+    ASSERT_TRUE(walked);
+    // statx (AT_STATX_DONT_SYNC) in struct stat: the same as lstat here,
+    // where nothing is cached apart from the backing.
+    EXPECT_EQ(walked->st_dev, fresh->st_dev);
+    EXPECT_EQ(walked->st_ino, fresh->st_ino);
+    EXPECT_EQ(walked->st_mode, fresh->st_mode);
+    EXPECT_EQ(walked->st_nlink, fresh->st_nlink);
+    EXPECT_EQ(walked->st_uid, fresh->st_uid);
+    EXPECT_EQ(walked->st_size, fresh->st_size);
+    EXPECT_EQ(walked->st_mtim.tv_sec, fresh->st_mtim.tv_sec);
+    EXPECT_EQ(walked->st_mtim.tv_nsec, fresh->st_mtim.tv_nsec);
+    EXPECT_EQ(walked->st_ctim.tv_nsec, fresh->st_ctim.tv_nsec);
+}
+
+TEST_F(NamespaceOpsTest, AKnownDirectoryNowAFileOrGoneIsLookedAtAfresh) {
+    dir.write("new", "a file now");
+    auto st = lookup_known_directory(sys, dir.fd(), "new");
+    ASSERT_TRUE(st);
+    EXPECT_TRUE(S_ISREG(st->st_mode));
+    EXPECT_EQ(st->st_size, 10);
+    EXPECT_EQ(lookup_known_directory(sys, dir.fd(), "gone").error(), ENOENT);
+}
+
 TEST_F(NamespaceOpsTest, OpenEntryRefusesANameThatNowMeansAnotherObject) {
     dir.write("a", "1");
     dir.write("b", "2");
