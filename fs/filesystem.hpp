@@ -7,6 +7,7 @@
 #include <array>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <mutex>
 #include <string>
@@ -52,6 +53,16 @@ struct Filesystem {
     std::atomic<fuse_session*> session{nullptr};
     CallerIdentity callers;
     std::atomic<uint64_t> estale_retries{0};
+    // When the backing last answered ESTALE (steady clock, ns). For a while
+    // after, lookups of known directories fetch fresh attributes: only a
+    // fetch finds a directory handle stale (ops::lookup_known_directory).
+    std::atomic<int64_t> last_estale_ns{0};
+    static constexpr int64_t kFreshLookupsAfterEstaleNs = 60'000'000'000;  // NFS's acdirmax
+    bool estale_lately() const {
+        const int64_t last = last_estale_ns.load(std::memory_order_relaxed);
+        return last != 0 && std::chrono::steady_clock::now().time_since_epoch().count() - last <
+                                kFreshLookupsAfterEstaleNs;
+    }
     RequestStats requests;
 
     // The backing guard (backing_monitor.hpp). Detached: every write is

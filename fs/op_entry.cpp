@@ -22,14 +22,19 @@ void op_lookup(fuse_req_t req, fuse_ino_t parent_id, const char* name) {
     Inode& parent = r.inode(parent_id);
     // A walk through a folder the kernel keeps no attributes of (shared
     // mode) needs its identity, not its fresh mtime: a stat asks again.
+    // Not for a while after an ESTALE: the fetch is what finds a directory
+    // another host replaced (the NFS client then drops the stale name and
+    // the kernel's walk resolves it afresh); a cached answer handed the
+    // stale directory back to every retry (the real-NFS lane's ESTALE check).
     const auto known =
         r.fs().cache.attr_timeout == 0 ? r.fs().inodes.known_at(parent, name) : std::nullopt;
     const bool walk = known && known->type == S_IFDIR;
     auto st = r.retry_stale([&]() -> ops::Result<struct stat> {
         auto dir = r.fs().inodes.directory_fd(parent);
         if (!dir) return ops::Errno{dir.error()};
-        return walk ? ops::lookup_known_directory(r.fs().sys, (*dir)->get(), name)
-                    : ops::lookup_entry(r.fs().sys, (*dir)->get(), name);
+        return walk && !r.fs().estale_lately()
+                   ? ops::lookup_known_directory(r.fs().sys, (*dir)->get(), name)
+                   : ops::lookup_entry(r.fs().sys, (*dir)->get(), name);
     });
     if (!st) {
         if (st.error() == ENOENT && r.fs().cache.negative_timeout > 0) {
