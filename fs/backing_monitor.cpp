@@ -132,7 +132,7 @@ void BackingMonitor::tick() {
     if (!was_attached) {
         fs_.detach_reason_logged = false;
         fs_.writes_refused_until_ns =
-            (std::chrono::steady_clock::now() + kWritesSettle).time_since_epoch().count();
+            Filesystem::steady_ns() + std::chrono::nanoseconds(kWritesSettle).count();
         fs_.attached = true;
         spdlog::warn("backing attached: {} can be vouched for; writes are served", path_);
     }

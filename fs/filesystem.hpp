@@ -53,6 +53,10 @@ struct Filesystem {
     std::atomic<fuse_session*> session{nullptr};
     CallerIdentity callers;
     std::atomic<uint64_t> estale_retries{0};
+    // The steady clock in ns, as the times below are kept (atomics of it).
+    static int64_t steady_ns() {
+        return std::chrono::steady_clock::now().time_since_epoch().count();
+    }
     // When the backing last answered ESTALE (steady clock, ns). For a while
     // after, lookups of known directories fetch fresh attributes: only a
     // fetch finds a directory handle stale (ops::lookup_known_directory).
@@ -60,8 +64,7 @@ struct Filesystem {
     static constexpr int64_t kFreshLookupsAfterEstaleNs = 60'000'000'000;  // NFS's acdirmax
     bool estale_lately() const {
         const int64_t last = last_estale_ns.load(std::memory_order_relaxed);
-        return last != 0 && std::chrono::steady_clock::now().time_since_epoch().count() - last <
-                                kFreshLookupsAfterEstaleNs;
+        return last != 0 && steady_ns() - last < kFreshLookupsAfterEstaleNs;
     }
     RequestStats requests;
 

@@ -2,6 +2,8 @@
 // copy_file_range: the life of an open file.
 #include <fcntl.h>
 
+#include <optional>
+
 #include "fs/op_handlers.hpp"
 #include "fs/open_file.hpp"
 #include "fs/request.hpp"
@@ -48,7 +50,7 @@ void op_create(fuse_req_t req, fuse_ino_t parent_id, const char* name, mode_t mo
     if (r.refused_while_detached(true)) return;
     if (auto ok = ops::check_entry_name(name); !ok) return r.reply_error(ok);
     Inode& parent = r.inode(parent_id);
-    struct timespec made_at {};  // set when this host's times are owed
+    std::optional<struct timespec> made_at;  // when this host's times are owed
     auto created = r.retry_stale([&]() -> ops::Result<ops::Opened> {
         auto dir = r.fs().inodes.directory_fd(parent);
         if (!dir) return ops::Errno{dir.error()};
@@ -66,15 +68,15 @@ void op_create(fuse_req_t req, fuse_ino_t parent_id, const char* name, mode_t mo
     if (!created) return r.reply_error(created);
     struct fuse_entry_param e;
     r.fill_entry(parent, name, created->st, e, true);
-    if (made_at.tv_sec != 0) {
+    if (made_at) {
         // Stamped at the first look or at close (a delivery writes its file
         // next: one call then, not two). The kernel is told the times that
         // stamp will set unless the file is written, and a write makes it
         // ask again. (Attributes it must ask for would cost a request at
         // once: its permission check at open asks for stale ones.)
-        r.fs().inodes.from_id(e.ino).made_here(made_at);
-        e.attr.st_atim = made_at;
-        e.attr.st_mtim = made_at;
+        r.fs().inodes.from_id(e.ino).made_here(*made_at);
+        e.attr.st_atim = *made_at;
+        e.attr.st_mtim = *made_at;
     }
     set_handle(r, r.fs().inodes.from_id(e.ino), fi, std::move(created->fd));
     if (fuse_reply_create(req, &e, fi) != 0) {

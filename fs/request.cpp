@@ -83,7 +83,7 @@ bool Request::stamp_if_changed(fuse_ino_t id, const ops::Located& obj, struct st
 }
 
 bool Request::refused_while_detached(bool write) {
-    const bool settling = write && std::chrono::steady_clock::now().time_since_epoch().count() <
+    const bool settling = write && Filesystem::steady_ns() <
                                        fs_.writes_refused_until_ns.load(std::memory_order_relaxed);
     if (!detached() && !settling) return false;
     if (write) fs_.refused_writes.fetch_add(1, std::memory_order_relaxed);

@@ -51,8 +51,7 @@ class Request {
         for (int attempt = 0;; ++attempt) {
             auto r = call();
             if (r || r.error() != ESTALE) return r;
-            fs_.last_estale_ns.store(std::chrono::steady_clock::now().time_since_epoch().count(),
-                                     std::memory_order_relaxed);
+            fs_.last_estale_ns.store(Filesystem::steady_ns(), std::memory_order_relaxed);
             if (attempt == kEstaleRetries || moved_on_) return r;
             note_estale_retry(attempt);
         }
