@@ -396,20 +396,19 @@ class Bench:
         mnt.mkdir()
         (back / "raw").mkdir()
         (back / "via").mkdir()
-        state = {"via": self.start_nfsguard(back, mnt, cache)}
-        restart = {"via": lambda: self.start_nfsguard(back, mnt, cache)}
+        start = {"via": lambda: self.start_nfsguard(back, mnt, cache)}
         for name in references:
             ref_mnt = self.scratch / f"ref-{name}-{cache}"
             ref_mnt.mkdir()
             (back / name).mkdir()
-            state[name] = self.start_reference(name, back, ref_mnt)
-            restart[name] = lambda name=name, ref_mnt=ref_mnt: self.start_reference(
+            start[name] = lambda name=name, ref_mnt=ref_mnt: self.start_reference(
                 name, back, ref_mnt)
+        state = {tag: started() for tag, started in start.items()}
 
         def remounter(tag):
             def remount():
                 self.stop(state[tag], quiet=tag != "via")
-                state[tag] = restart[tag]()
+                state[tag] = start[tag]()
             return remount
 
         targets = {"via": (mnt / "via", remounter("via"))}
@@ -618,14 +617,17 @@ def summarize(title, results, counts, latency=False, references=()):
     else:
         head += f"  {'sc/op raw':>9} {'backing':>7} {'FUSE ch':>7} {'ident':>5} {'other':>5}"
     print(head)
+    def ratios(rounds, tag):
+        return [r[tag] / r["raw"] for r in rounds if r["raw"] > 0]
+
     for name, rounds in results.items():
-        ratios = [r["via"] / r["raw"] for r in rounds if r["raw"] > 0]
+        via_ratios = ratios(rounds, "via")
         raw = statistics.median(r["raw"] for r in rounds)
         via = statistics.median(r["via"] for r in rounds)
-        line = (f"{name:18} {statistics.median(ratios):5.2f} "
-                f"{min(ratios):5.2f}-{max(ratios):5.2f} {raw:9.0f} {via:9.0f}")
+        line = (f"{name:18} {statistics.median(via_ratios):5.2f} "
+                f"{min(via_ratios):5.2f}-{max(via_ratios):5.2f} {raw:9.0f} {via:9.0f}")
         for ref in references:
-            line += f" {statistics.median(r[ref] / r['raw'] for r in rounds if r['raw'] > 0):5.2f}"
+            line += f" {statistics.median(ratios(rounds, ref)):5.2f}"
         row = counts.get(name)
         if row and latency:
             line += (f"  {requests(row['raw']):8.1f} {requests(row['via']):5.1f}  "

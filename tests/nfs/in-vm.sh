@@ -601,7 +601,7 @@ rpcs_per_op() {  # $1 workload $2 dir
         'BEGIN {printf "%.1f  %s\n", (f - z) / n, top}'
 }
 measure_rpcs() {  # $1 version $2 NFS mount point $3 straight view of it
-    local v=$1 m=$2 raw=$3 mode w line ok=1 log
+    local v=$1 m=$2 raw=$3 mode w ok=1 log
     declare -A per=()
     for w in $RPC_WORKLOADS; do
         per["$w straight"]=$(rpcs_per_op "$w" "$raw/v$v-rpcs-straight/$w") || { ok=0; per["$w straight"]="failed"; }
