@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: bash tests/run.sh   (as root, on Debian 12)
 #
-# Stages, each bounded in time: format check; release build; unit tests;
+# Stages, each bounded in time: format check; the demo; release build; unit tests;
 # integration tests mounting the real binary; the same unit and integration
 # tests built with AddressSanitizer + UndefinedBehaviorSanitizer; and the
 # real-NFS lane (a qemu VM with the kernel's NFS server and client).
@@ -56,6 +56,9 @@ export REPO PYTHON JOBS
 export -f build integration
 
 stage "format" 120 bash tests/check-format.sh
+# The README's first command, as a new user runs it: in a clean clone it
+# builds only what the demo builds (CI runs this script in a fresh clone).
+stage "demo (README's first command)" 900 bash tests/demo.sh
 stage "build" 1500 build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 stage "unit tests" 300 ctest --test-dir build --output-on-failure --timeout 120
 stage "integration tests" 1500 integration build
