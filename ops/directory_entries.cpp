@@ -1,6 +1,5 @@
 #include "ops/directory_entries.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -20,19 +19,9 @@ bool every_entry(Syscalls& sys, int dirfd, const char* name,
         if (!opened || opened->st_dev != expected->st_dev || opened->st_ino != expected->st_ino)
             return false;
     }
-    DIR* dir = ::fdopendir(fd->get());
-    if (dir == nullptr) return false;
-    fd->release();  // the stream owns it now
     bool all = true;
-    while (struct dirent* e = ::readdir(dir)) {
-        if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
-        if (!pred(e->d_name)) {
-            all = false;
-            break;
-        }
-    }
-    ::closedir(dir);
-    return all;
+    auto read = sys.read_directory(fd->get(), [&](const char* entry) { return all = pred(entry); });
+    return read && all;
 }
 
 std::string path_of_fd(int fd) {

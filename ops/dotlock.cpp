@@ -50,29 +50,39 @@ size_t DotlockJournal::recover(Syscalls& sys, int rootfd, const std::string& roo
         const std::string entry = dir_ + "/" + e->d_name;
         std::string dir;
         std::getline(std::ifstream(entry), dir);
-        // The directory as a path below the backing root, walked one name at
-        // a time without following symlinks.
-        if (dir.compare(0, root_path.size(), root_path) == 0) {
-            std::string rest = dir.substr(root_path.size());
-            int fd = ::dup(rootfd);
-            std::stringstream parts(rest);
-            std::string part;
-            while (fd >= 0 && std::getline(parts, part, '/')) {
-                if (part.empty()) continue;
-                int next =
-                    ::openat(fd, part.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                ::close(fd);
-                fd = next;
-            }
-            if (fd >= 0) {
-                if (sys.unlinkat(fd, e->d_name, 0) || errno == ENOENT) ++removed;
-                ::close(fd);
-            }
+        if (dir.compare(0, root_path.size(), root_path) != 0) {
+            ::unlink(entry.c_str());  // not below this backing root: not ours to mend
+            continue;
         }
-        ::unlink(entry.c_str());
+        auto gone = remove_below(sys, rootfd, dir.substr(root_path.size()), e->d_name);
+        if (gone) ++removed;
+        // Kept for the next start when the backing could not say (ESTALE,
+        // EIO): the hidden file may still be there.
+        if (gone || gone.error() == ENOENT || gone.error() == ENOTDIR)
+            ::unlink(entry.c_str());
+        else
+            spdlog::warn("cannot remove the dot-lock leftover {} in {}: {}", e->d_name, dir,
+                         std::strerror(gone.error()));
     }
     ::closedir(d);
     return removed;
+}
+
+Result<void> DotlockJournal::remove_below(Syscalls& sys, int rootfd, const std::string& below,
+                                          const char* name) {
+    // Walked one name at a time from the root, following no symlink.
+    auto dir = sys.openat(rootfd, ".", O_PATH | O_DIRECTORY);
+    std::stringstream parts(below);
+    std::string part;
+    while (dir && std::getline(parts, part, '/')) {
+        if (!part.empty())
+            dir = sys.openat(dir->get(), part.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW);
+    }
+    if (!dir) return Errno{dir.error()};
+    auto gone = sys.unlinkat(dir->get(), name, 0);
+    // ENOENT: gone already, or a lost reply on the unlink; either way done.
+    if (!gone && gone.error() == ENOENT) return {};
+    return gone;
 }
 
 DotlockCreator::DotlockCreator(std::string host, DotlockJournal& journal)

@@ -45,6 +45,11 @@ class DotlockJournal {
     size_t recover(Syscalls& sys, int rootfd, const std::string& root_path);
 
   private:
+    // Unlinks `name` in the directory `below` the backing root (a path that
+    // starts at the root, "" for the root itself).
+    static Result<void> remove_below(Syscalls& sys, int rootfd, const std::string& below,
+                                     const char* name);
+
     std::string dir_;
 };
 

@@ -3,11 +3,13 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
 #include <climits>
+#include <cstring>
 
 namespace nfsguard::ops {
 
@@ -88,6 +90,29 @@ Result<std::string> Syscalls::readlinkat(int dirfd, const char* path) {
 
 Result<void> Syscalls::unlinkat(int dirfd, const char* name, int flags) {
     return check(::unlinkat(dirfd, name, flags));
+}
+
+Result<void> Syscalls::read_directory(int fd, const std::function<bool(const char*)>& visit) {
+    // getdents64 itself: no DIR stream to own the descriptor.
+    struct linux_dirent64 {
+        ino64_t d_ino;
+        off64_t d_off;
+        unsigned short d_reclen;
+        unsigned char d_type;
+        char d_name[];
+    };
+    alignas(linux_dirent64) char buf[16384];
+    for (;;) {
+        const long n = ::syscall(SYS_getdents64, fd, buf, sizeof buf);
+        if (n == -1) return last_errno();
+        if (n == 0) return {};
+        for (long at = 0; at < n;) {
+            const auto* e = reinterpret_cast<const linux_dirent64*>(buf + at);
+            at += e->d_reclen;
+            if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+            if (!visit(e->d_name)) return {};
+        }
+    }
 }
 
 Result<void> Syscalls::renameat2(int olddirfd, const char* oldname, int newdirfd,

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 #include <sys/vfs.h>
 
+#include <functional>
 #include <string>
 
 #include "ops/result.hpp"
@@ -39,6 +40,9 @@ class Syscalls {
     virtual Result<void> symlinkat(const char* target, int dirfd, const char* name);
     virtual Result<std::string> readlinkat(int dirfd, const char* path);
     virtual Result<void> unlinkat(int dirfd, const char* name, int flags);
+    // The entries of the directory open at `fd` ("." and ".." aside), each
+    // given to `visit` until it returns false; reads from fd's position on.
+    virtual Result<void> read_directory(int fd, const std::function<bool(const char*)>& visit);
     virtual Result<void> renameat2(int olddirfd, const char* oldname, int newdirfd,
                                    const char* newname, unsigned flags);
     virtual Result<void> linkat(int olddirfd, const char* oldpath, int newdirfd,

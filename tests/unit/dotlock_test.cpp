@@ -120,6 +120,52 @@ TEST_F(DotlockTest, TheJournalRemovesWhatACrashLeftBehind) {
     EXPECT_TRUE(std::filesystem::is_empty(state / "journal"));
 }
 
+// Found by reading: recovery tested errno after a call through the seam,
+// which answers in its Result and sets no errno.
+TEST_F(DotlockTest, TheJournalCountsALeftoverWhoseUnlinkReplyWasLost) {
+    const std::string temp = std::string(kTempPrefix) + "testhost.1.0";
+    ASSERT_TRUE(journal.begin(dir.fd(), temp));
+    dir.write(temp, "");
+    sys.lose_reply(Op::unlink, ENOENT);
+    errno = 0;
+    EXPECT_EQ(DotlockJournal(state / "journal").recover(sys, dir.fd(), dir.path()), 1U);
+    EXPECT_EQ(sys.faults, 1);
+    EXPECT_TRUE(names().empty());
+    EXPECT_TRUE(std::filesystem::is_empty(state / "journal"));
+}
+
+TEST_F(DotlockTest, TheJournalWalksToTheLeftoverThroughTheSeam) {
+    std::filesystem::create_directories(dir / "spool/mail");
+    const std::string temp = std::string(kTempPrefix) + "testhost.1.0";
+    auto sub = sys.openat(dir.fd(), "spool/mail", O_PATH | O_DIRECTORY, 0);
+    ASSERT_TRUE(sub);
+    ASSERT_TRUE(journal.begin(sub->get(), temp));
+    dir.write("spool/mail/" + temp, "");
+    sys.calls.clear();
+    EXPECT_EQ(DotlockJournal(state / "journal").recover(sys, dir.fd(), dir.path()), 1U);
+    EXPECT_EQ(sys.calls, (std::vector<std::string>{"openat", "openat", "openat", "unlinkat"}));
+    EXPECT_FALSE(std::filesystem::exists(dir / ("spool/mail/" + temp)));
+}
+
+// The backing answers ESTALE on every open: the note is kept, and the next
+// start, with the backing back, removes the leftover.
+class StaleOpens : public LostReplySyscalls {
+  public:
+    Result<UniqueFd> openat(int, const char*, int, mode_t) override { return Errno{ESTALE}; }
+};
+
+TEST_F(DotlockTest, TheJournalKeepsItsNoteWhenTheBackingCannotSay) {
+    const std::string temp = std::string(kTempPrefix) + "testhost.1.0";
+    ASSERT_TRUE(journal.begin(dir.fd(), temp));
+    dir.write(temp, "");
+    StaleOpens stale;
+    EXPECT_EQ(DotlockJournal(state / "journal").recover(stale, dir.fd(), dir.path()), 0U);
+    EXPECT_FALSE(std::filesystem::is_empty(state / "journal"));
+    EXPECT_EQ(DotlockJournal(state / "journal").recover(sys, dir.fd(), dir.path()), 1U);
+    EXPECT_TRUE(names().empty());
+    EXPECT_TRUE(std::filesystem::is_empty(state / "journal"));
+}
+
 TEST_F(DotlockTest, UniqueNamesAreRecognised) {
     EXPECT_TRUE(is_dotlock_temp(".nfsguard-dotlock.host.1.2"));
     EXPECT_FALSE(is_dotlock_temp("user.lock"));

@@ -50,6 +50,11 @@ class LostReplySyscalls : public ops::Syscalls {
         calls.emplace_back("readlinkat");
         return Syscalls::readlinkat(d, p);
     }
+    ops::Result<void> read_directory(int fd,
+                                     const std::function<bool(const char*)>& visit) override {
+        calls.emplace_back("read_directory");
+        return Syscalls::read_directory(fd, visit);
+    }
     ops::Result<void> renameat2(int od, const char* on, int nd, const char* nn,
                                 unsigned flags) override {
         calls.emplace_back("renameat2");

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -274,6 +275,32 @@ TEST_F(VerifyAfterErrorTest, MkdirLostReplyIsHidden) {
     ASSERT_TRUE(st) << st.error();
     EXPECT_TRUE(S_ISDIR(st->st_mode));
     EXPECT_EQ(false_errors.count(FalseErrorOp::mkdir), 1U);
+}
+
+// The emptiness of the new directory is read through the seam, and a read
+// that fails leaves the check undecided: the original error stands.
+class UnreadableDirectories : public LostReplySyscalls {
+  public:
+    Result<void> read_directory(int, const std::function<bool(const char*)>&) override {
+        calls.emplace_back("read_directory");
+        return Errno{EIO};
+    }
+};
+
+TEST_F(VerifyAfterErrorTest, MkdirLostReplyReadsTheNewDirectoryThroughTheSeam) {
+    sys.lose_reply(Op::mkdir, EEXIST);
+    ASSERT_TRUE(make_directory(sys, false_errors, dir.fd(), "cur", 0700));
+    EXPECT_NE(std::find(sys.calls.begin(), sys.calls.end(), "read_directory"), sys.calls.end())
+        << ::testing::PrintToString(sys.calls);
+}
+
+TEST_F(VerifyAfterErrorTest, MkdirLostReplyOverADirectoryThatCannotBeReadStands) {
+    UnreadableDirectories unreadable;
+    unreadable.lose_reply(Op::mkdir, EEXIST);
+    EXPECT_EQ(make_directory(unreadable, false_errors, dir.fd(), "cur", 0700).error(), EEXIST);
+    EXPECT_NE(std::find(unreadable.calls.begin(), unreadable.calls.end(), "read_directory"),
+              unreadable.calls.end());
+    EXPECT_EQ(false_errors.total(), 0U);
 }
 
 // A server whose clock runs 300 s ahead stamps ctimes so.
