@@ -1,14 +1,21 @@
 #include "fs/lock_owners.hpp"
 
+#include <algorithm>
+
 namespace nfsguard::fs {
 
 ops::Result<ops::SharedFd> LockOwners::descriptor(
-    const Inode& inode, uint64_t owner, pid_t pid,
+    const Inode& inode, uint64_t owner, pid_t pid, uint64_t handle,
     const std::function<ops::Result<ops::UniqueFd>()>& open) {
+    auto note_handle = [handle](Owner& o) {
+        if (std::find(o.handles.begin(), o.handles.end(), handle) == o.handles.end())
+            o.handles.push_back(handle);
+    };
     {
         std::lock_guard lock(mutex_);
         if (auto it = owners_.find(Key{&inode, owner}); it != owners_.end()) {
             it->second.pid = pid;
+            note_handle(it->second);
             return it->second.fd;
         }
     }
@@ -19,7 +26,8 @@ ops::Result<ops::SharedFd> LockOwners::descriptor(
     if (!fd) return ops::Errno{fd.error()};
     std::lock_guard lock(mutex_);
     auto [it, inserted] =
-        owners_.emplace(Key{&inode, owner}, Owner{ops::share(std::move(*fd)), pid});
+        owners_.emplace(Key{&inode, owner}, Owner{ops::share(std::move(*fd)), pid, {}});
+    note_handle(it->second);
     return it->second.fd;
 }
 
@@ -47,6 +55,21 @@ void LockOwners::release(const Inode& inode, uint64_t owner) {
         if (it == owners_.end()) return;
         fd = std::move(it->second.fd);
         owners_.erase(it);
+    }
+}
+
+void LockOwners::handle_released(const Inode& inode, uint64_t handle) {
+    std::vector<ops::SharedFd> closing;  // closed once the mutex is let go
+    std::lock_guard lock(mutex_);
+    for (auto it = owners_.lower_bound(Key{&inode, 0});
+         it != owners_.end() && it->first.first == &inode;) {
+        const auto& handles = it->second.handles;
+        if (std::find(handles.begin(), handles.end(), handle) == handles.end()) {
+            ++it;
+            continue;
+        }
+        closing.push_back(std::move(it->second.fd));
+        it = owners_.erase(it);
     }
 }
 

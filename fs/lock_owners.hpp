@@ -4,6 +4,8 @@
 // closed when the owner closes any descriptor of the file (flush): POSIX
 // drops all of a process's locks on a file at its first close, and closing
 // the descriptor drops its OFD locks on the backing file and on the server.
+// An OFD lock's owner is the open file itself, which no flush names: its
+// descriptor goes when the last handle it locked through is released.
 #pragma once
 
 #include <sys/types.h>
@@ -25,11 +27,14 @@ class LockOwners {
   public:
     struct Owner {
         ops::SharedFd fd;
-        pid_t pid;  // of the process that last locked through it
+        pid_t pid;                      // of the process that last locked through it
+        std::vector<uint64_t> handles;  // the open files it locked through
     };
 
-    // The owner's descriptor, opened by `open` if it has none yet.
+    // The owner's descriptor, opened by `open` if it has none yet; the lock
+    // request came through the caller's open file `handle` (fuse fh).
     ops::Result<ops::SharedFd> descriptor(const Inode& inode, uint64_t owner, pid_t pid,
+                                          uint64_t handle,
                                           const std::function<ops::Result<ops::UniqueFd>()>& open);
     // The owner's descriptor if it has one (for F_GETLK).
     ops::SharedFd find(const Inode& inode, uint64_t owner) const;
@@ -37,6 +42,10 @@ class LockOwners {
     std::vector<Owner> others(const Inode& inode, uint64_t owner) const;
     // The owner closed the file: its locks on it go.
     void release(const Inode& inode, uint64_t owner);
+    // The open file `handle` is gone (its last close): every owner that
+    // locked through it goes, with its locks. For a POSIX owner that flush
+    // did already; an OFD owner is that open file, and this is its only end.
+    void handle_released(const Inode& inode, uint64_t handle);
     size_t size() const;
 
   private:

@@ -134,7 +134,11 @@ void op_flush(fuse_req_t req, fuse_ino_t id, struct fuse_file_info* fi) {
     r.reply_error(flushed);
 }
 
-void op_release(fuse_req_t req, fuse_ino_t, struct fuse_file_info* fi) {
+void op_release(fuse_req_t req, fuse_ino_t id, struct fuse_file_info* fi) {
+    auto& fs = *static_cast<Filesystem*>(fuse_req_userdata(req));
+    // The kernel keeps no record of the locks it forwards, so it sends no
+    // unlock for an OFD lock at close: this release is its owner's end.
+    fs.locks.handle_released(fs.inodes.from_id(id), fi->fh);
     delete &OpenFile::of(fi);
     fuse_reply_err(req, 0);
 }

@@ -78,7 +78,7 @@ void op_setlk(fuse_req_t req, fuse_ino_t id, struct fuse_file_info* fi, struct f
         if (!own) return r.reply_ok();  // holds nothing here
         return r.reply_error(ops::set_range_lock(sys, own->get(), *lock, false));
     }
-    auto fd = r.fs().locks.descriptor(inode, fi->lock_owner, fuse_req_ctx(req)->pid,
+    auto fd = r.fs().locks.descriptor(inode, fi->lock_owner, fuse_req_ctx(req)->pid, fi->fh,
                                       [&] { return open_lock_descriptor(r, id, fi); });
     if (!fd) return r.reply_error(fd);
     auto taken = ops::set_range_lock(sys, (*fd)->get(), *lock, false);

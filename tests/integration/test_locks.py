@@ -11,6 +11,7 @@ nfsguard mounts of one directory stand for two hosts.
 
 import fcntl
 import os
+import struct
 import subprocess
 import sys
 import time
@@ -200,6 +201,104 @@ def test_nothing_leaks_once_every_owner_has_closed(two_hosts, mount_factory):
     assert descriptors_on(pid, back / "mbox") == 0
     assert probe("trylock", back / "mbox") == "ok"
     assert probe("tryflock", back / "mbox") == "ok"
+
+
+def ofd_lock(f, ltype, start=0, length=0, wait=False):
+    """An open-file-description lock on f (l_pid must be 0 for OFD locks)."""
+    lock = struct.pack("hhqqi", ltype, os.SEEK_SET, start, length, 0).ljust(32, b"\0")
+    fcntl.fcntl(f, fcntl.F_OFD_SETLKW if wait else fcntl.F_OFD_SETLK, lock)
+
+
+def ofd_locks_on(path):
+    """The OFD locks /proc/locks shows on path's inode."""
+    st = os.stat(path)
+    inode = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    return [line for line in Path("/proc/locks").read_text().splitlines()
+            if "OFDLCK" in line and inode in line]
+
+
+def take_ofd_locks(mbox, how):
+    """Opens mbox and takes OFD locks on it the way `how` says; returns what to close."""
+    f = open(mbox, "r+")
+    if how == "write":
+        ofd_lock(f, fcntl.F_WRLCK)
+    elif how == "read":
+        ofd_lock(f, fcntl.F_RDLCK)
+    elif how == "ranges":
+        ofd_lock(f, fcntl.F_WRLCK, 0, 10)
+        ofd_lock(f, fcntl.F_RDLCK, 100, 50)
+    elif how == "another_closed_first":
+        other = open(mbox, "r+")
+        ofd_lock(f, fcntl.F_WRLCK)
+        other.close()
+    return [f]
+
+
+OFD_CASES = ["write", "read", "ranges", "another_closed_first", "waited"]
+OFD_HOLDER = """
+import fcntl, os, struct, sys
+sys.path.insert(0, {here!r})
+from test_locks import take_ofd_locks
+files = take_ofd_locks({mbox!r}, {how!r})
+print("locked", flush=True)
+sys.stdin.readline()
+"""
+
+
+@pytest.mark.parametrize("ending", ["close", "exit"])
+@pytest.mark.parametrize("how", OFD_CASES)
+def test_an_ofd_lock_goes_with_the_last_close_of_its_file(two_hosts, mount_factory, how, ending):
+    # The kernel sends no unlock for OFD locks at close (it keeps no record of
+    # the locks it forwards): the release of the open file is their only end.
+    back, (mnt, other_host) = two_hosts
+    pid = mount_factory.started[0].pid
+    mbox = mnt / "mbox"
+    holder = None
+    if how == "waited":  # granted after another client let go
+        holder = subprocess.Popen(PROBE + ["hold", str(back / "mbox")], stdout=subprocess.PIPE,
+                                  text=True)
+        assert holder.stdout.readline().strip() == "ok"
+    try:
+        if ending == "close":
+            if how == "waited":
+                f = open(mbox, "r+")
+                with pytest.raises(BlockingIOError):
+                    ofd_lock(f, fcntl.F_WRLCK)
+                holder.kill()
+                ofd_lock(f, fcntl.F_WRLCK, wait=True)
+                files = [f]
+            else:
+                files = take_ofd_locks(mbox, how)
+            assert probe("trylock", back / "mbox") == "EAGAIN", "the lock reached the backing"
+            for f in files:
+                f.close()
+        else:
+            locker = subprocess.Popen(
+                [sys.executable, "-c",
+                 OFD_HOLDER.format(here=str(HERE), mbox=str(mbox),
+                                   how="write" if how == "waited" else how)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            if holder:
+                holder.kill()
+            assert locker.stdout.readline().strip() == "locked"
+            assert probe("trylock", back / "mbox") == "EAGAIN", "the lock reached the backing"
+            locker.stdin.close()  # it exits
+            assert locker.wait(timeout=10) == 0
+    finally:
+        if holder:
+            holder.kill()
+            holder.wait()
+    deadline = time.monotonic() + 5  # the release arrives after close() returns
+    while (descriptors_on(pid, back / "mbox") or ofd_locks_on(back / "mbox")) and \
+            time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ofd_locks_on(back / "mbox") == []
+    assert descriptors_on(pid, back / "mbox") == 0, "no backing descriptor is left for it"
+    assert probe("trylock", back / "mbox") == "ok"
+    assert probe("trylock", other_host / "mbox") == "ok"
+    f = open(other_host / "mbox", "r+")
+    ofd_lock(f, fcntl.F_WRLCK)  # and an OFD lock through the second mount
+    f.close()
 
 
 def check_mbox(path, tags, count):
