@@ -12,7 +12,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <map>
+#include <optional>
 #include <sstream>
 
 namespace nfsguard::fs {
@@ -37,6 +39,34 @@ void write_atomically(const std::string& path, const std::string& content) {
     }
     if (std::rename(tmp.c_str(), path.c_str()) != 0)
         spdlog::debug("cannot write {}: {}", path, std::strerror(errno));
+}
+
+// When process `pid` started, in clock ticks since boot (/proc/PID/stat's
+// 22nd field): with the pid, it names one process for good.
+std::optional<uint64_t> process_start_ticks(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto after_name = text.rfind(')');  // the command name may hold spaces
+    if (after_name == std::string::npos) return std::nullopt;
+    std::istringstream fields(text.substr(after_name + 2));
+    std::string field;
+    for (int i = 3; i <= 22 && fields >> field; ++i) {
+        if (i == 22) return std::strtoull(field.c_str(), nullptr, 10);
+    }
+    return std::nullopt;
+}
+
+// The number after `"key":` in a JSON text of ours; 0 when absent.
+uint64_t json_number(const std::string& json, const std::string& key) {
+    const auto at = json.find("\"" + key + "\":");
+    return at == std::string::npos ? 0
+                                   : std::strtoull(json.c_str() + at + key.size() + 3, nullptr, 10);
+}
+
+int64_t unix_now() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
 }
 
 double seconds(std::chrono::nanoseconds d) {
@@ -82,7 +112,9 @@ StatsWriter::StatsWriter(const Filesystem& fs, std::string mountpoint, std::stri
       mountpoint_(std::move(mountpoint)),
       json_path_(std::move(json_path)),
       prom_path_(std::move(prom_path)),
-      interval_(interval) {}
+      interval_(interval),
+      pid_(::getpid()),
+      start_ticks_(process_start_ticks(pid_).value_or(0)) {}
 
 StatsWriter::~StatsWriter() {
     {
@@ -91,7 +123,12 @@ StatsWriter::~StatsWriter() {
     }
     cv_.notify_all();
     if (thread_.joinable()) thread_.join();
-    write_now();
+    // Stopped cleanly: nothing of this instance stays published (a textfile
+    // collector would go on exporting its last values).
+    for (const auto* path : {&json_path_, &prom_path_}) {
+        if (!path->empty() && ::unlink(path->c_str()) != 0 && errno != ENOENT)
+            spdlog::warn("cannot remove {}: {}", *path, std::strerror(errno));
+    }
 }
 
 void StatsWriter::start() {
@@ -137,13 +174,15 @@ std::string StatsWriter::json() const {
                             std::chrono::steady_clock::now() - started_)
                             .count();
     return fmt::format(
-        "{{\"mountpoint\":\"{}\",\"uptime_seconds\":{},\"backing_attached\":{},"
+        "{{\"mountpoint\":\"{}\",\"pid\":{},\"process_start_ticks\":{},\"written_unix\":{},"
+        "\"uptime_seconds\":{},\"backing_attached\":{},"
         "\"writes_refused\":{},\"false_errors_hidden\":{{{}}},\"estale_retries\":{},"
         "\"clock_skew_seconds\":{},\"lock_waits_now\":{},\"lock_owners_now\":{},"
         "\"inodes_known\":{},\"directory_descriptors\":{},\"lock_waits\":{},"
         "\"latency_buckets_seconds\":[{}],\"requests\":{{{}}}}}\n",
-        escape_json(mountpoint_), uptime, fs_.attached.load() ? "true" : "false",
-        fs_.refused_writes.load(), false_errors, fs_.estale_retries.load(),
+        escape_json(mountpoint_), pid_, start_ticks_, unix_now(), uptime,
+        fs_.attached.load() ? "true" : "false", fs_.refused_writes.load(), false_errors,
+        fs_.estale_retries.load(),
         fs_.skew.measured() ? fmt::format("{:.3f}", fs_.skew.seconds()) : "null",
         fs_.waits.waiting(), fs_.locks.size(), fs_.inodes.size(), fs_.inodes.cached_dir_fds(),
         lock_waits, bounds, requests);
@@ -156,6 +195,11 @@ std::string StatsWriter::prometheus() const {
         out +=
             fmt::format("# HELP nfsguard_{} {}\n# TYPE nfsguard_{} {}\n", name, help, name, type);
     };
+    metric("info", "gauge", "1 for the nfsguard process that serves the mount (its pid).");
+    out += fmt::format("nfsguard_info{{{},pid=\"{}\"}} 1\n", m, pid_);
+    metric("stats_written_timestamp_seconds", "gauge",
+           "When these figures were written (Unix time): old means the instance is gone.");
+    out += fmt::format("nfsguard_stats_written_timestamp_seconds{{{}}} {}\n", m, unix_now());
     metric("false_errors_hidden_total", "counter",
            "NFS lost-reply false errors hidden, by operation.");
     for (size_t i = 0; i < ops::kFalseErrorOps; ++i) {
@@ -231,9 +275,22 @@ int print_stats(int argc, const char* const* argv) {
                      mountpoint.c_str(), path.c_str());
         return 1;
     }
+    // The file of an instance that crashed stays: its writer is gone, or
+    // the pid now names another process.
+    const auto pid = static_cast<pid_t>(json_number(content.str(), "pid"));
+    const bool stale =
+        pid > 0 && process_start_ticks(pid) != json_number(content.str(), "process_start_ticks");
+    if (stale)
+        std::fprintf(stderr,
+                     "nfsguard: the stats in %s are stale: pid %d that wrote them is gone "
+                     "(crashed?), %lld s ago\n",
+                     path.c_str(), pid,
+                     static_cast<long long>(unix_now() - static_cast<int64_t>(json_number(
+                                                             content.str(), "written_unix"))));
+    const int status = stale ? 1 : 0;
     if (json) {
         std::fputs(content.str().c_str(), stdout);
-        return 0;
+        return status;
     }
     const std::string text = stats_as_text(content.str());
     if (text.empty()) {
@@ -241,7 +298,7 @@ int print_stats(int argc, const char* const* argv) {
         return 1;
     }
     std::fputs(text.c_str(), stdout);
-    return 0;
+    return status;
 }
 
 }  // namespace nfsguard::fs

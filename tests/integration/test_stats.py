@@ -250,3 +250,36 @@ def test_stats_of_a_path_without_nfsguard_is_one_line(scratch):
                        capture_output=True, text=True, timeout=10)
     assert r.returncode == 1
     assert len(r.stderr.strip().splitlines()) == 1 and "no stats" in r.stderr
+
+
+def test_a_clean_stop_takes_its_published_files_away(scratch, mount_factory):
+    back, mnt, run = scratch / "back", scratch / "mnt", scratch / "run"
+    back.mkdir()
+    mnt.mkdir()
+    nfsguard = mount_factory(back, mnt, f"run_dir={run}", "stats_interval=100")
+    assert wait_for(lambda: len(list(run.glob("mount*"))) == 2)
+    data = json.loads(stats(run, mnt, "--json"))
+    assert data["pid"] == nfsguard.pid
+    samples = prometheus_of(run)
+    assert samples[("nfsguard_info", f'mount="{mnt}",pid="{nfsguard.pid}"')] == 1
+    assert abs(samples[("nfsguard_stats_written_timestamp_seconds", f'mount="{mnt}"')]
+               - time.time()) < 60
+    assert nfsguard.close() == 0
+    assert list(run.iterdir()) == [], "a textfile collector would export a guard that is gone"
+
+
+def test_the_files_of_a_crashed_instance_are_told_stale(scratch, mount_factory):
+    back, mnt, run = scratch / "back", scratch / "mnt", scratch / "run"
+    back.mkdir()
+    mnt.mkdir()
+    nfsguard = mount_factory(back, mnt, f"run_dir={run}", "stats_interval=100")
+    assert wait_for(lambda: len(list(run.glob("mount*"))) == 2)
+    nfsguard.proc.kill()
+    nfsguard.close()
+    assert len(list(run.glob("mount*"))) == 2, "a crash removes nothing"
+    r = subprocess.run([NFSGUARD, "stats", "--run-dir", str(run), str(mnt)],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 1
+    assert f"stale: pid {nfsguard.pid} that wrote them is gone" in r.stderr
+    samples = prometheus_of(run)
+    assert samples[("nfsguard_info", f'mount="{mnt}",pid="{nfsguard.pid}"')] == 1
