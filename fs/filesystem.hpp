@@ -17,6 +17,7 @@
 #include "fs/inode_table.hpp"
 #include "fs/lock_owners.hpp"
 #include "fs/lock_waits.hpp"
+#include "fs/once_a_while.hpp"
 #include "fs/request_stats.hpp"
 #include "ops/dotlock.hpp"
 #include "ops/false_errors.hpp"
@@ -39,7 +40,15 @@ struct Filesystem {
           dotlocks(std::move(host), journal),
           inodes(s, std::move(root_fd), root_st, max_dir_fds),
           cache(std::move(policy)),
-          switch_identity(may_switch_identity) {}
+          switch_identity(may_switch_identity) {
+        // Logged by the names nfsguard knows: the kernel's path of a
+        // directory another host removed reads "/x (deleted)/...".
+        false_errors.name_directories_by([this](int dirfd) -> std::optional<std::string> {
+            auto st = sys.fstat(dirfd);
+            if (!st) return std::nullopt;
+            return inodes.path_of(st->st_dev, st->st_ino);
+        });
+    }
 
     ops::Syscalls& sys;
     ops::FalseErrors false_errors;
@@ -53,6 +62,10 @@ struct Filesystem {
     std::atomic<fuse_session*> session{nullptr};
     CallerIdentity callers;
     std::atomic<uint64_t> estale_retries{0};
+    // ESTALE comes with every request on an object another host replaced:
+    // logged once a while, with a count.
+    OnceAWhile estale_persists_log;
+    OnceAWhile estale_gone_log;
     // The steady clock in ns, as the times below are kept (atomics of it).
     static int64_t steady_ns() {
         return std::chrono::steady_clock::now().time_since_epoch().count();

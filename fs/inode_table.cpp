@@ -1,7 +1,9 @@
 #include "fs/inode_table.hpp"
 
 #include <algorithm>
+#include <climits>
 #include <thread>
+#include <unordered_set>
 
 #include "ops/namespace_ops.hpp"
 
@@ -190,17 +192,25 @@ ops::Result<InodeTable::Plan> InodeTable::plan(Inode& dir) {
     }
     touch(*cur);
     std::reverse(steps.begin(), steps.end());
-    return Plan{cur->dir_fd, std::move(steps)};
+    return Plan{cur->dir_fd, std::move(steps), cur == root_};
 }
 
-ops::Result<ops::SharedFd> InodeTable::walk(const Plan& plan) {
+ops::Result<ops::SharedFd> InodeTable::walk(const Plan& plan, bool* moved_on) {
     // Without the lock: these are backing calls, maybe slow ones.
     ops::SharedFd fd = plan.from;
     std::vector<ops::SharedFd> opened;
     opened.reserve(plan.steps.size());
     for (const Step& step : plan.steps) {
-        auto o = ops::open_entry(sys_, fd->get(), step.name.c_str(), step.dev, step.ino);
-        if (!o) return ops::Errno{o.error()};
+        bool other_object = false;
+        auto o =
+            ops::open_entry(sys_, fd->get(), step.name.c_str(), step.dev, step.ino, &other_object);
+        if (!o) {
+            // From the root, by names: no cached descriptor stood in the
+            // way, so a name gone or another object's is the answer.
+            if (moved_on != nullptr && plan.from_root && (o.error() == ENOENT || other_object))
+                *moved_on = true;
+            return ops::Errno{o.error()};
+        }
         fd = ops::share(std::move(o->fd));
         opened.push_back(fd);
     }
@@ -214,19 +224,19 @@ ops::Result<ops::SharedFd> InodeTable::walk(const Plan& plan) {
     return fd;
 }
 
-ops::Result<ops::SharedFd> InodeTable::directory_fd(Inode& dir) {
+ops::Result<ops::SharedFd> InodeTable::directory_fd(Inode& dir, bool* moved_on) {
     ops::Result<Plan> p = ops::Errno{EIO};
     {
         std::lock_guard lock(mutex_);
         p = plan(dir);
     }
     if (!p) return ops::Errno{p.error()};
-    return walk(*p);
+    return walk(*p, moved_on);
 }
 
 ops::Result<Target> InodeTable::locate(Inode& inode, bool* moved_on, bool by_name) {
     if (S_ISDIR(inode.type)) {
-        auto fd = directory_fd(inode);
+        auto fd = directory_fd(inode, moved_on);
         if (!fd) return ops::Errno{fd.error()};
         return Target{std::move(*fd), nullptr, {}, S_IFDIR};
     }
@@ -341,11 +351,34 @@ void InodeTable::replace_root(ops::UniqueFd fd, const struct stat& st) {
     if (old->children == 0) orphans_.erase(old);
 }
 
-void InodeTable::forget_directory_fds() {
+void InodeTable::forget_directory_fds_above(const std::vector<Inode*>& inodes) {
     std::vector<ops::SharedFd> closing;  // closed once the mutex is let go
     std::lock_guard lock(mutex_);
-    for (Inode* dir : lru_) closing.push_back(std::move(dir->dir_fd));
-    lru_.clear();
+    std::vector<Inode*> work(inodes.begin(), inodes.end());
+    std::unordered_set<Inode*> seen;
+    while (!work.empty()) {
+        Inode* inode = work.back();
+        work.pop_back();
+        if (inode == root_ || !seen.insert(inode).second) continue;
+        if (inode->dir_fd) {
+            closing.push_back(std::move(inode->dir_fd));
+            lru_.erase(inode->lru_pos);
+        }
+        for (const auto& alias : inode->aliases) work.push_back(alias.parent);
+    }
+}
+
+std::optional<std::string> InodeTable::path_of(dev_t dev, ino_t ino) const {
+    std::lock_guard lock(mutex_);
+    auto it = index_.find(Key{dev, ino});
+    if (it == index_.end()) return std::nullopt;
+    std::string path;
+    for (const Inode* cur = it->second.get(); cur != root_;) {
+        if (cur->aliases.empty() || path.size() > PATH_MAX) return std::nullopt;
+        path = "/" + cur->aliases.front().name + path;
+        cur = cur->aliases.front().parent;
+    }
+    return path;
 }
 
 InodeTable::Names InodeTable::known_names() const {

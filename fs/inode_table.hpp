@@ -172,8 +172,11 @@ class InodeTable {
     bool wait_for_release(const Inode& parent, const std::string& name,
                           std::chrono::microseconds limit);
 
-    // The cached O_PATH descriptor of a directory, opened if need be.
-    ops::Result<ops::SharedFd> directory_fd(Inode& dir);
+    // The cached O_PATH descriptor of a directory, opened if need be. When
+    // a walk from the root finds a name on its way removed or now another
+    // object's, `moved_on` (if given) is set: resolving again will not find
+    // the directory.
+    ops::Result<ops::SharedFd> directory_fd(Inode& dir, bool* moved_on = nullptr);
     // Descriptors on the object: an open file's if the caller has one open,
     // else for non-directories its parent's and name, resolved now. When no
     // name leads to the object any more (removed: ENOENT; replaced by another
@@ -189,10 +192,15 @@ class InodeTable {
     // resolved afresh (and fails, until the kernel looks it up again).
     void replace_root(ops::UniqueFd fd, const struct stat& st);
 
-    // Closes every cached directory descriptor but the root's: after an
-    // ESTALE any of them may stand for a directory another host replaced,
-    // and the next use resolves names afresh.
-    void forget_directory_fds();
+    // Closes the cached descriptors of `inodes` and of every directory above
+    // them (the root's aside): after an ESTALE any of them may stand for a
+    // directory another host replaced, and the next use resolves names
+    // afresh from the root. Other directories keep theirs.
+    void forget_directory_fds_above(const std::vector<Inode*>& inodes);
+
+    // The path below the backing root the table knows for (dev, ino), by
+    // the most recent names ("" for the root); nothing when not known.
+    std::optional<std::string> path_of(dev_t dev, ino_t ino) const;
 
     // Every (directory nodeid, name) and every nodeid the table holds, for
     // dropping all the kernel caches (fs/kernel_cache.hpp).
@@ -234,14 +242,15 @@ class InodeTable {
     struct Plan {
         ops::SharedFd from;
         std::vector<Step> steps;
+        bool from_root = false;
     };
 
     void add_alias(Inode& inode, Inode& parent, const std::string& name, Names* evicted);
     void drop_alias(Inode& inode, const Inode* parent, const std::string& name);
     void unindex_name(const Inode* parent, const std::string& name, const Inode* inode);
     void release_if_unused(Inode* inode);
-    ops::Result<Plan> plan(Inode& dir);                 // locked
-    ops::Result<ops::SharedFd> walk(const Plan& plan);  // unlocked
+    ops::Result<Plan> plan(Inode& dir);                                           // locked
+    ops::Result<ops::SharedFd> walk(const Plan& plan, bool* moved_on = nullptr);  // unlocked
     void cache_dir_fd(Inode& dir, ops::SharedFd fd);
     void touch(Inode& dir);
 

@@ -30,7 +30,7 @@ void op_lookup(fuse_req_t req, fuse_ino_t parent_id, const char* name) {
         r.fs().cache.attr_timeout == 0 ? r.fs().inodes.known_at(parent, name) : std::nullopt;
     const bool walk = known && known->type == S_IFDIR;
     auto st = r.retry_stale([&]() -> ops::Result<struct stat> {
-        auto dir = r.fs().inodes.directory_fd(parent);
+        auto dir = r.directory_fd(parent);
         if (!dir) return ops::Errno{dir.error()};
         return walk && !r.fs().estale_lately()
                    ? ops::lookup_known_directory(r.fs().sys, (*dir)->get(), name)

@@ -52,7 +52,7 @@ void op_create(fuse_req_t req, fuse_ino_t parent_id, const char* name, mode_t mo
     Inode& parent = r.inode(parent_id);
     std::optional<struct timespec> made_at;  // when this host's times are owed
     auto created = r.retry_stale([&]() -> ops::Result<ops::Opened> {
-        auto dir = r.fs().inodes.directory_fd(parent);
+        auto dir = r.directory_fd(parent);
         if (!dir) return ops::Errno{dir.error()};
         const struct timespec before = ops::client_now();
         auto made = (fi->flags & O_EXCL) && r.fs().is_dotlock(name)

@@ -17,7 +17,7 @@ constexpr std::chrono::microseconds kReleaseWait{10000};
 // The parent's descriptor, once the name has been checked.
 ops::Result<ops::SharedFd> parent_dir(Request& r, Inode& parent, const char* name) {
     if (auto ok = ops::check_entry_name(name); !ok) return ops::Errno{ok.error()};
-    return r.fs().inodes.directory_fd(parent);
+    return r.directory_fd(parent);
 }
 
 // Notes `name` in `parent` as stale in the kernel when the call's outcome

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <vector>
@@ -24,6 +25,12 @@ Request::Request(fuse_req_t req)
         identity_ok_ = false;
         reply_error(EPERM);
     }
+}
+
+Inode& Request::inode(fuse_ino_t id) {
+    Inode& i = fs_.inodes.from_id(id);
+    if (std::find(inodes_.begin(), inodes_.end(), &i) == inodes_.end()) inodes_.push_back(&i);
+    return i;
 }
 
 Request::~Request() {
@@ -93,15 +100,26 @@ bool Request::refused_while_detached(bool write) {
 
 void Request::note_estale_retry(int attempt) {
     fs_.estale_retries.fetch_add(1, std::memory_order_relaxed);
-    fs_.inodes.forget_directory_fds();
+    fs_.inodes.forget_directory_fds_above(inodes_);
     // A directory another host replaced: any name, attribute or page the
     // kernel holds from below it may be wrong, and which ones cannot be told.
     stale_.all_changed();
-    if (attempt + 1 == kEstaleRetries)
-        spdlog::warn("ESTALE persists after {} retries of a {}; passing it on", kEstaleRetries,
-                     request_op_name(serving()));
-    else
-        spdlog::debug("ESTALE: directory cache dropped, retry {}", attempt + 1);
+    if (attempt + 1 < kEstaleRetries) {
+        spdlog::debug("ESTALE: directory descriptors above dropped, retry {}", attempt + 1);
+    } else if (auto since = fs_.estale_persists_log.due()) {
+        spdlog::warn(
+            "ESTALE persists after {} retries of a {}; passing it on ({} more such "
+            "requests since the last of these lines)",
+            kEstaleRetries, request_op_name(serving()), *since);
+    }
+}
+
+void Request::note_gone_for_good() {
+    if (auto since = fs_.estale_gone_log.due())
+        spdlog::info(
+            "ESTALE passed on for a {}: another host removed or replaced its object ({} "
+            "more such requests since the last of these lines)",
+            request_op_name(serving()), *since);
 }
 
 void Request::on_our_clock(struct stat& st) const {

@@ -9,6 +9,7 @@
 #include <fuse_lowlevel.h>
 
 #include <utility>
+#include <vector>
 
 #include "cache/invalidations.hpp"
 #include "fs/filesystem.hpp"
@@ -34,17 +35,26 @@ class Request {
 
     Filesystem& fs() { return fs_; }
     fuse_req_t raw() { return req_; }
-    Inode& inode(fuse_ino_t id) { return fs_.inodes.from_id(id); }
+    // The inode of nodeid `id`; noted as one this request is about (an
+    // ESTALE drops the cached descriptors above it, note_estale_retry).
+    Inode& inode(fuse_ino_t id);
+    // The descriptor of directory `dir`, as InodeTable::directory_fd; a
+    // directory gone for good ends the request's ESTALE retries.
+    ops::Result<ops::SharedFd> directory_fd(Inode& dir) {
+        return fs_.inodes.directory_fd(dir, &moved_on_);
+    }
 
     // False (and the request answered) when the caller's identity could not
     // be taken on: then no backing call may be made for it.
     bool acting_as_caller() const { return identity_ok_; }
 
     // Runs `call` (resolve, then call ops/) again after an ESTALE, with the
-    // directory cache dropped so names are resolved afresh: another host
-    // replaced or removed a directory a cached descriptor stood for. At most
-    // kEstaleRetries times (Dovecot's NFS_ESTALE_RETRY_COUNT); then the
-    // ESTALE is passed on.
+    // cached descriptors above the request's inodes dropped so names are
+    // resolved afresh: another host replaced or removed a directory a cached
+    // descriptor stood for. At most kEstaleRetries times (Dovecot's
+    // NFS_ESTALE_RETRY_COUNT); not again once resolving by name found the
+    // object gone for good (then ESTALE is the answer). Then the ESTALE is
+    // passed on.
     static constexpr int kEstaleRetries = 10;
     template <typename Call>
     auto retry_stale(Call&& call) -> decltype(call()) {
@@ -52,7 +62,11 @@ class Request {
             auto r = call();
             if (r || r.error() != ESTALE) return r;
             fs_.last_estale_ns.store(Filesystem::steady_ns(), std::memory_order_relaxed);
-            if (attempt == kEstaleRetries || moved_on_) return r;
+            if (moved_on_) {
+                note_gone_for_good();
+                return r;
+            }
+            if (attempt == kEstaleRetries) return r;
             note_estale_retry(attempt);
         }
     }
@@ -127,12 +141,15 @@ class Request {
     void note_estale_retry(int attempt);
 
   private:
+    void note_gone_for_good();
+
     fuse_req_t req_;
     Filesystem& fs_;
     bool identity_ok_ = true;
     // The object of the request has no name any more (InodeTable::locate):
     // an ESTALE then is the kernel's to retry, by looking the name up again.
     bool moved_on_ = false;
+    std::vector<Inode*> inodes_;  // the inodes the request is about
     cache::Invalidations stale_;
 };
 

@@ -9,18 +9,19 @@
 #include "ops/directory_entries.hpp"
 
 namespace nfsguard::ops {
-namespace {
 
-// The directory's path as the kernel knows it, relative to the backing root.
-std::string directory_path(int dirfd, const std::string& root) {
+std::string FalseErrors::directory_path(int dirfd) const {
+    if (namer_) {
+        if (auto known = namer_(dirfd)) return known->empty() ? "/" : *known;
+    }
+    // The kernel's path, relative to the backing root; it names a removed
+    // directory "PATH (deleted)".
     std::string path = path_of_fd(dirfd);
     if (path.empty()) return "?";
-    if (root.empty() || path.compare(0, root.size(), root) != 0) return path;
-    std::string below = path.substr(root.size());
+    if (root_.empty() || path.compare(0, root_.size(), root_) != 0) return path;
+    std::string below = path.substr(root_.size());
     return below.empty() ? "/" : below;
 }
-
-}  // namespace
 
 const char* op_name(FalseErrorOp op) {
     switch (op) {
@@ -42,7 +43,7 @@ const char* op_name(FalseErrorOp op) {
 
 void FalseErrors::hidden(FalseErrorOp op, int dirfd, const char* name, int err) {
     counts_[static_cast<size_t>(op)].fetch_add(1, std::memory_order_relaxed);
-    std::string dir = directory_path(dirfd, root_);
+    std::string dir = directory_path(dirfd);
     if (dir.back() != '/') dir += '/';
     spdlog::warn("hid a false {} from {} of {}{}: the call had been done (lost NFS reply)",
                  strerrorname_np(err) ? strerrorname_np(err) : std::strerror(err), op_name(op), dir,

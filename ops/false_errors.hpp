@@ -12,6 +12,8 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 
 namespace nfsguard::ops {
@@ -26,6 +28,12 @@ class FalseErrors {
     // read as paths below the mount point.
     explicit FalseErrors(std::string backing_root = {}) : root_(std::move(backing_root)) {}
 
+    // Names a directory for the log by what the caller knows of it (the
+    // path below the mount); nothing when it cannot say. Without it, or when
+    // it cannot say, the kernel's path of the descriptor is logged.
+    using DirectoryNamer = std::function<std::optional<std::string>(int dirfd)>;
+    void name_directories_by(DirectoryNamer namer) { namer_ = std::move(namer); }
+
     // A false `err` of `op` on `name` in directory `dirfd` was hidden.
     void hidden(FalseErrorOp op, int dirfd, const char* name, int err);
     uint64_t count(FalseErrorOp op) const {
@@ -34,7 +42,10 @@ class FalseErrors {
     uint64_t total() const;
 
   private:
+    std::string directory_path(int dirfd) const;
+
     std::string root_;
+    DirectoryNamer namer_;
     std::array<std::atomic<uint64_t>, kFalseErrorOps> counts_{};
 };
 

@@ -82,6 +82,50 @@ def test_a_listing_goes_on_after_its_directory_handle_went_stale(stack):
     assert int(re.search(r"ESTALE retries: (\d+)", guard.log()).group(1)) >= 1
 
 
+def test_a_directory_another_host_replaced_is_estale_without_ten_retries(stack):
+    # Its old handle stays stale for good and its name holds another
+    # directory now: resolving from the root tells so at once, and ESTALE is
+    # the answer. Ten retries each, and a warning each, were all waste.
+    _, fault, mnt, control, guard = stack
+    (mnt / "cur").mkdir()
+    fd = os.open(mnt / "cur", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.listdir(mnt / "cur")
+        os.rename(fault / "cur", fault / "cur.old")  # another host, at the server
+        (fault / "cur").mkdir()
+        control.estale("cur.old", -1)
+        for _ in range(5):
+            with pytest.raises(OSError) as e:
+                os.fstat(fd)
+            assert e.value.errno == errno.ESTALE
+        assert control.stats()["estale"] >= 1, "the old handle was asked"
+    finally:
+        os.close(fd)
+        control.clear()
+    assert sorted(os.listdir(mnt)) == ["cur", "cur.old"]
+    guard.close()
+    log = guard.log()
+    assert int(re.search(r"ESTALE retries: (\d+)", log).group(1)) <= 5, log
+    assert "persists" not in log
+    assert len(re.findall("another host removed or replaced", log)) == 1, log
+
+
+def test_estale_that_persists_is_warned_of_once_a_while(stack):
+    _, _, mnt, control, guard = stack
+    (mnt / "cur").mkdir()
+    os.stat(mnt / "cur")
+    control.estale("cur", -1)
+    try:
+        for _ in range(4):
+            with pytest.raises(OSError):
+                os.listdir(mnt / "cur")
+    finally:
+        control.clear()
+    guard.close()
+    log = guard.log()
+    assert len(re.findall("ESTALE persists after 10 retries", log)) == 1, log
+
+
 def test_an_open_file_renamed_with_a_lost_reply_can_be_locked_and_opened_again(stack):
     # Dovecot renames files it holds open and locked (dovecot.index.log).
     # The backing's client keeps the old name after a rename it was told

@@ -343,3 +343,51 @@ TEST_F(InodeTableTest, AnUnlinkWaitsForTheReleaseOfAFileClosedAMomentAgo) {
     release.join();
     EXPECT_TRUE(table().wait_for_release(table().root(), "unknown", std::chrono::seconds(5)));
 }
+
+TEST_F(InodeTableTest, ADirectoryReplacedOnTheWayFromTheRootHasMovedOn) {
+    ::mkdir((dir / "cur").c_str(), 0755);
+    Inode& cur = lookup(table().root(), "cur", "cur");
+    ::rename((dir / "cur").c_str(), (dir / "cur.old").c_str());
+    ::mkdir((dir / "cur").c_str(), 0755);  // another host replaced it
+    bool moved_on = false;
+    EXPECT_EQ(table().directory_fd(cur, &moved_on).error(), ESTALE);
+    EXPECT_TRUE(moved_on) << "resolved from the root by name: no retry can mend it";
+}
+
+TEST_F(InodeTableTest, ADirectoryReachedFromACachedDescriptorHasNotMovedOnForSure) {
+    ::mkdir((dir / "a").c_str(), 0755);
+    ::mkdir((dir / "a/cur").c_str(), 0755);
+    Inode& a = lookup(table().root(), "a", "a");
+    Inode& cur = lookup(a, "a/cur", "cur");
+    ASSERT_TRUE(table().directory_fd(a));  // a's descriptor cached: it may be stale
+    ::rename((dir / "a/cur").c_str(), (dir / "a/cur.old").c_str());
+    ::mkdir((dir / "a/cur").c_str(), 0755);
+    bool moved_on = false;
+    EXPECT_EQ(table().directory_fd(cur, &moved_on).error(), ESTALE);
+    EXPECT_FALSE(moved_on);
+    table().forget_directory_fds_above({&cur});
+    EXPECT_EQ(table().directory_fd(cur, &moved_on).error(), ESTALE);
+    EXPECT_TRUE(moved_on);
+}
+
+TEST_F(InodeTableTest, AnEstaleDropsTheDescriptorsAboveItsObjectOnly) {
+    Delivery d = delivery("1.host");
+    ASSERT_TRUE(table().directory_fd(d.tmp));
+    ASSERT_TRUE(table().directory_fd(d.nw));
+    ASSERT_EQ(table().cached_dir_fds(), 2U);
+    table().forget_directory_fds_above({&d.message});
+    EXPECT_EQ(table().cached_dir_fds(), 1U) << "tmp/ is above the message, new/ is not";
+    const int opens = sys.openat_calls;
+    ASSERT_TRUE(table().directory_fd(d.nw));
+    EXPECT_EQ(sys.openat_calls, opens) << "new/ kept its descriptor";
+}
+
+TEST_F(InodeTableTest, AKnownObjectIsNamedByItsPathBelowTheRoot) {
+    Delivery d = delivery("1.host");
+    const struct stat st = lstat("tmp/1.host");
+    EXPECT_EQ(table().path_of(st.st_dev, st.st_ino), "/tmp/1.host");
+    const struct stat root = lstat(".");
+    EXPECT_EQ(table().path_of(root.st_dev, root.st_ino), "");
+    EXPECT_EQ(table().path_of(st.st_dev, st.st_ino + 1000000), std::nullopt);
+    (void)d;
+}
