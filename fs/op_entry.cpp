@@ -1,4 +1,8 @@
 // FUSE lookup and forget: how the kernel learns and drops nodeids.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "fs/caller_syscall.hpp"
 #include "fs/op_handlers.hpp"
 #include "fs/request.hpp"
 #include "ops/entry_name.hpp"
@@ -6,6 +10,23 @@
 #include "ops/silly_rename.hpp"
 
 namespace nfsguard::fs {
+namespace {
+
+// Shared mode: the kernel opens a FIFO or connects to a socket without asking
+// nfsguard and checks no mode (fs/caller_syscall.hpp): the backing decides
+// here, for the access the caller's system call wants.
+ops::Result<void> caller_may_use_special(Request& r, Inode& parent, const char* name,
+                                         const struct stat& st) {
+    if (r.fs().cache.kernel_permissions || !(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
+        return {};
+    const int wanted = access_asked_by(fuse_req_ctx(r.raw())->pid);
+    if (wanted == 0) return {};
+    auto dir = r.directory_fd(parent);
+    if (!dir) return ops::Errno{dir.error()};
+    return r.fs().sys.faccessat((*dir)->get(), name, wanted, AT_EACCESS | AT_SYMLINK_NOFOLLOW);
+}
+
+}  // namespace
 
 void op_lookup(fuse_req_t req, fuse_ino_t parent_id, const char* name) {
     Request r(req);
@@ -45,6 +66,7 @@ void op_lookup(fuse_req_t req, fuse_ino_t parent_id, const char* name) {
         }
         return r.reply_error(st);
     }
+    if (auto may = caller_may_use_special(r, parent, name, *st); !may) return r.reply_error(may);
     r.reply_entry(parent, name, *st);
 }
 
