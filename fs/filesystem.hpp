@@ -18,7 +18,7 @@
 #include "fs/lock_owners.hpp"
 #include "fs/lock_waits.hpp"
 #include "fs/once_a_while.hpp"
-#include "fs/request_stats.hpp"
+#include "fs/stats/request_stats.hpp"
 #include "ops/dotlock.hpp"
 #include "ops/false_errors.hpp"
 #include "ops/syscalls.hpp"

@@ -8,7 +8,7 @@
 #include <system_error>
 #include <thread>
 
-#include "fs/request_stats.hpp"
+#include "fs/stats/request_stats.hpp"
 
 namespace nfsguard::fs {
 namespace {

@@ -16,7 +16,7 @@
 #include <functional>
 #include <memory>
 
-#include "fs/latency_histogram.hpp"
+#include "fs/stats/latency_histogram.hpp"
 #include "ops/result.hpp"
 
 namespace nfsguard::fs {
@@ -29,7 +29,7 @@ class LockWaits {
     // blocks until the lock is granted and returns EINTR when its thread is
     // signalled. More than kMaxWaiting waits at once are refused (ENOLCK).
     // A refusal is counted to the request this thread serves
-    // (fs/request_stats.hpp); a wait that ends in an error (EINTR included)
+    // (fs/stats/request_stats.hpp); a wait that ends in an error (EINTR included)
     // is counted here: the request's stats may be gone by then, at exit.
     void start(fuse_req_t req, std::function<ops::Result<void>()> wait);
     size_t waiting() const { return shared_->waiting.load(); }

@@ -5,7 +5,7 @@ exactly as they go on the raw directory, in both cache modes.
 (Who clears them: the FUSE kernel module, which sends a SETATTR of the mode
 before the write, and the backing filesystem, which nfsguard writes to as the
 caller. FUSE_CAP_HANDLE_KILLPRIV_V2, which would hand the job to nfsguard
-alone, cannot be negotiated through libfuse 3.14: fs/op_table.cpp.)
+alone, cannot be negotiated through libfuse 3.14: fs/handlers/op_table.cpp.)
 """
 
 import os

@@ -1,5 +1,5 @@
 // Which access a caller's system call wants of the FIFO or socket it names.
-#include "fs/caller_syscall.hpp"
+#include "fs/handlers/caller_syscall.hpp"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-#include "fs/latency_histogram.hpp"
+#include "fs/stats/latency_histogram.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "fs/options.hpp"
+#include "fs/daemon/options.hpp"
 
 #include <gtest/gtest.h>
 

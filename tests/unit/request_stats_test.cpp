@@ -1,4 +1,4 @@
-#include "fs/request_stats.hpp"
+#include "fs/stats/request_stats.hpp"
 
 #include <gtest/gtest.h>
 

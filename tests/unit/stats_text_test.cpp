@@ -1,4 +1,4 @@
-#include "fs/stats_text.hpp"
+#include "fs/stats/stats_text.hpp"
 
 #include <gtest/gtest.h>
 

@@ -3,9 +3,9 @@
 #include <fcntl.h>
 #include <sys/file.h>
 
-#include "fs/op_handlers.hpp"
+#include "fs/handlers/op_handlers.hpp"
+#include "fs/handlers/request.hpp"
 #include "fs/open_file.hpp"
-#include "fs/request.hpp"
 #include "ops/locks.hpp"
 #include "ops/object_ops.hpp"
 

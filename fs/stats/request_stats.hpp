@@ -1,7 +1,7 @@
 // RequestStats: how many requests of each FUSE operation nfsguard served,
 // how many it answered with an error, and how long they took.
 //
-// A RequestTimer around each handler (fs/op_table.cpp) does the counting;
+// A RequestTimer around each handler (fs/handlers/op_table.cpp) does the counting;
 // the handler's error reply is noted through RequestTimer::note_reply
 // (Request::reply_error does it), so no handler has to know about stats.
 // The time is the handler's: from the request reaching nfsguard to its
@@ -15,7 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "fs/latency_histogram.hpp"
+#include "fs/stats/latency_histogram.hpp"
 
 namespace nfsguard::fs {
 

@@ -1,4 +1,4 @@
-#include "fs/request.hpp"
+#include "fs/handlers/request.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "fs/kernel_cache.hpp"
-#include "fs/request_stats.hpp"
+#include "fs/stats/request_stats.hpp"
 
 namespace nfsguard::fs {
 Request::Request(fuse_req_t req)

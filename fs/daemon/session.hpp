@@ -2,7 +2,7 @@
 // (SIGTERM, SIGINT, SIGHUP), unmounts.
 #pragma once
 
-#include "fs/options.hpp"
+#include "fs/daemon/options.hpp"
 
 namespace nfsguard::fs {
 

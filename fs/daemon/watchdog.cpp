@@ -1,11 +1,11 @@
-#include "fs/watchdog.hpp"
+#include "fs/daemon/watchdog.hpp"
 
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
 
-#include "fs/service_notify.hpp"
+#include "fs/daemon/service_notify.hpp"
 
 namespace nfsguard::fs {
 

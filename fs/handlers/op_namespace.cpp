@@ -2,8 +2,8 @@
 // names in a directory.
 #include <linux/fs.h>
 
-#include "fs/op_handlers.hpp"
-#include "fs/request.hpp"
+#include "fs/handlers/op_handlers.hpp"
+#include "fs/handlers/request.hpp"
 #include "ops/entry_name.hpp"
 #include "ops/namespace_ops.hpp"
 #include "ops/timestamps.hpp"

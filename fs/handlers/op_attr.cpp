@@ -2,9 +2,9 @@
 // object's attributes.
 #include <fcntl.h>
 
-#include "fs/op_handlers.hpp"
+#include "fs/handlers/op_handlers.hpp"
+#include "fs/handlers/request.hpp"
 #include "fs/open_file.hpp"
-#include "fs/request.hpp"
 #include "ops/identity.hpp"
 #include "ops/object_ops.hpp"
 #include "ops/timestamps.hpp"

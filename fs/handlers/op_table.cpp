@@ -2,8 +2,8 @@
 #include <spdlog/spdlog.h>
 
 #include "fs/filesystem.hpp"
-#include "fs/op_handlers.hpp"
-#include "fs/request_stats.hpp"
+#include "fs/handlers/op_handlers.hpp"
+#include "fs/stats/request_stats.hpp"
 
 namespace nfsguard::fs {
 namespace {
@@ -44,7 +44,7 @@ void op_init(void*, struct fuse_conn_info* conn) {
                   conn->proto_minor, conn->capable, conn->want);
 }
 
-// `handler`, counted and timed as a request of `op` (fs/request_stats.hpp).
+// `handler`, counted and timed as a request of `op` (fs/stats/request_stats.hpp).
 template <RequestOp op, auto handler>
 struct Timed;
 template <RequestOp op, typename... Args, void (*handler)(fuse_req_t, Args...)>

@@ -3,9 +3,9 @@
 #include <cstdio>
 #include <string>
 
-#include "fs/options.hpp"
-#include "fs/session.hpp"
-#include "fs/stats.hpp"
+#include "fs/daemon/options.hpp"
+#include "fs/daemon/session.hpp"
+#include "fs/stats/stats.hpp"
 
 int main(int argc, char** argv) {
     if (argc > 1 && std::string(argv[1]) == "stats") return nfsguard::fs::print_stats(argc, argv);

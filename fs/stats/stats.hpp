@@ -21,7 +21,7 @@
 
 namespace nfsguard::fs {
 
-// The files of a mount point (an absolute path, fs/paths.hpp):
+// The files of a mount point (an absolute path, fs/daemon/paths.hpp):
 // RUN_DIR/mount<mount point with '/' as '-'>.json or .prom.
 std::string stats_path(const std::string& run_dir, const std::string& mountpoint,
                        const char* suffix);

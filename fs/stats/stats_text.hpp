@@ -1,5 +1,5 @@
 // The human form of a mount's stats: what `nfsguard stats MOUNTPOINT` prints
-// from the JSON file the mount writes (fs/stats.hpp).
+// from the JSON file the mount writes (fs/stats/stats.hpp).
 #pragma once
 
 #include <string>

@@ -5,9 +5,9 @@
 #include <cstring>
 #include <vector>
 
-#include "fs/op_handlers.hpp"
+#include "fs/handlers/op_handlers.hpp"
+#include "fs/handlers/request.hpp"
 #include "fs/open_file.hpp"
-#include "fs/request.hpp"
 #include "ops/dotlock.hpp"
 #include "ops/file_ops.hpp"
 #include "ops/namespace_ops.hpp"

@@ -2,9 +2,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "fs/caller_syscall.hpp"
-#include "fs/op_handlers.hpp"
-#include "fs/request.hpp"
+#include "fs/handlers/caller_syscall.hpp"
+#include "fs/handlers/op_handlers.hpp"
+#include "fs/handlers/request.hpp"
 #include "ops/entry_name.hpp"
 #include "ops/namespace_ops.hpp"
 #include "ops/silly_rename.hpp"
@@ -13,7 +13,7 @@ namespace nfsguard::fs {
 namespace {
 
 // Shared mode: the kernel opens a FIFO or connects to a socket without asking
-// nfsguard and checks no mode (fs/caller_syscall.hpp): the backing decides
+// nfsguard and checks no mode (fs/handlers/caller_syscall.hpp): the backing decides
 // here, for the access the caller's system call wants.
 ops::Result<void> caller_may_use_special(Request& r, Inode& parent, const char* name,
                                          const struct stat& st) {

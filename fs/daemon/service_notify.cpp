@@ -1,4 +1,4 @@
-#include "fs/service_notify.hpp"
+#include "fs/daemon/service_notify.hpp"
 
 #include <sys/socket.h>
 #include <sys/un.h>

@@ -1,4 +1,4 @@
-#include "fs/backing_monitor.hpp"
+#include "fs/daemon/backing_monitor.hpp"
 
 #include <fcntl.h>
 #include <spdlog/spdlog.h>

@@ -1,7 +1,7 @@
-#include "fs/stats.hpp"
+#include "fs/stats/stats.hpp"
 
-#include "fs/paths.hpp"
-#include "fs/stats_text.hpp"
+#include "fs/daemon/paths.hpp"
+#include "fs/stats/stats_text.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>

@@ -34,12 +34,12 @@ struct Options {
     bool client_timestamps = true;
     bool adaptive_timestamps = false;  // ... only while the skew is measured (Filesystem::stamping)
                                        // // stamp times from this host's clock (ops/timestamps.hpp)
-    // The backing guard (fs/backing_monitor.hpp).
+    // The backing guard (fs/daemon/backing_monitor.hpp).
     std::string backing_fs = "nfs";  // filesystem types to vouch for ("any": all)
     std::string sentinel;            // a file only the real export holds
     int guard_errno = ESTALE;        // what refused writes answer
     unsigned guard_interval_ms = 5000;
-    // Stats (fs/stats.hpp): JSON for `nfsguard stats`, and Prometheus text.
+    // Stats (fs/stats/stats.hpp): JSON for `nfsguard stats`, and Prometheus text.
     std::string run_dir = "/run/nfsguard";
     std::string prometheus;  // path of the Prometheus text file; default in run_dir
     unsigned stats_interval_ms = 10000;

@@ -4,9 +4,9 @@
 
 #include <optional>
 
-#include "fs/op_handlers.hpp"
+#include "fs/handlers/op_handlers.hpp"
+#include "fs/handlers/request.hpp"
 #include "fs/open_file.hpp"
-#include "fs/request.hpp"
 #include "ops/entry_name.hpp"
 #include "ops/file_ops.hpp"
 #include "ops/namespace_ops.hpp"

@@ -1,4 +1,4 @@
-#include "fs/session.hpp"
+#include "fs/daemon/session.hpp"
 
 #include <fcntl.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -17,14 +17,14 @@
 #include <memory>
 
 #include "cache/cache_policy.hpp"
-#include "fs/backing_monitor.hpp"
+#include "fs/daemon/backing_monitor.hpp"
+#include "fs/daemon/journal_sink.hpp"
+#include "fs/daemon/paths.hpp"
+#include "fs/daemon/service_notify.hpp"
+#include "fs/daemon/watchdog.hpp"
 #include "fs/filesystem.hpp"
-#include "fs/journal_sink.hpp"
-#include "fs/op_handlers.hpp"
-#include "fs/paths.hpp"
-#include "fs/service_notify.hpp"
-#include "fs/stats.hpp"
-#include "fs/watchdog.hpp"
+#include "fs/handlers/op_handlers.hpp"
+#include "fs/stats/stats.hpp"
 #include "ops/identity.hpp"
 
 namespace nfsguard::fs {
@@ -141,7 +141,7 @@ int run_session(const Options& opts) {
 
     // /proc/mounts and `findmnt` show the backing's absolute path; log lines
     // show paths below it. Both paths are resolved now, before mounting
-    // (fs/paths.hpp).
+    // (fs/daemon/paths.hpp).
     Options mount_opts = opts;
     const std::string backing_path = absolute_path(opts.backing);
     const std::string mountpoint_path = absolute_path(opts.mountpoint);
@@ -180,7 +180,7 @@ int run_session(const Options& opts) {
     for (auto& a : arg_strings) argv.push_back(a.data());
     struct fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
 
-    // Named from the paths resolved above, before mounting (fs/paths.hpp).
+    // Named from the paths resolved above, before mounting (fs/daemon/paths.hpp).
     const std::string stats_json = stats_path(opts.run_dir, mountpoint_path, ".json");
     const std::string stats_prom = opts.prometheus.empty()
                                        ? stats_path(opts.run_dir, mountpoint_path, ".prom")

@@ -1,4 +1,4 @@
-#include "fs/caller_syscall.hpp"
+#include "fs/handlers/caller_syscall.hpp"
 
 #include <fcntl.h>
 #include <sys/syscall.h>

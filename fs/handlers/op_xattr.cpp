@@ -3,8 +3,8 @@
 #include <utility>
 #include <vector>
 
-#include "fs/op_handlers.hpp"
-#include "fs/request.hpp"
+#include "fs/handlers/op_handlers.hpp"
+#include "fs/handlers/request.hpp"
 #include "ops/object_ops.hpp"
 
 namespace nfsguard::fs {
