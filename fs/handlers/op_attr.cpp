@@ -11,9 +11,7 @@
 
 namespace nfsguard::fs {
 
-void op_getattr(fuse_req_t req, fuse_ino_t id, struct fuse_file_info* fi) {
-    Request r(req);
-    if (!r.acting_as_caller()) return;
+void op_getattr(Request& r, fuse_ino_t id, struct fuse_file_info* fi) {
     ops::Syscalls& sys = r.fs().sys;
     if (r.detached()) {
         if (id == FUSE_ROOT_ID) return r.reply_attr(r.fs().root_stat);
@@ -32,11 +30,8 @@ void op_getattr(fuse_req_t req, fuse_ino_t id, struct fuse_file_info* fi) {
     return st ? r.reply_attr(*st) : r.reply_error(st);
 }
 
-void op_setattr(fuse_req_t req, fuse_ino_t id, struct stat* attr, int to_set,
+void op_setattr(Request& r, fuse_ino_t id, struct stat* attr, int to_set,
                 struct fuse_file_info* fi) {
-    Request r(req);
-    if (!r.acting_as_caller()) return;
-    if (r.refused_while_detached(true)) return;
     ops::Syscalls& sys = r.fs().sys;
     // ftruncate() comes with the open file: it must work on a file whose name
     // is gone (unlinked while open), so everything goes through that file.
@@ -126,32 +121,23 @@ void op_setattr(fuse_req_t req, fuse_ino_t id, struct stat* attr, int to_set,
     return st ? r.reply_attr(*st) : r.reply_error(st);
 }
 
-void op_readlink(fuse_req_t req, fuse_ino_t id) {
-    Request r(req);
-    if (!r.acting_as_caller()) return;
-    if (r.refused_while_detached(false)) return;
+void op_readlink(Request& r, fuse_ino_t id) {
     auto link =
         r.on_object(id, [&](const ops::Located& obj) { return ops::read_link(r.fs().sys, obj); });
     if (!link) return r.reply_error(link);
-    fuse_reply_readlink(req, link->c_str());
+    r.reply<fuse_reply_readlink>(link->c_str());
 }
 
-void op_access(fuse_req_t req, fuse_ino_t id, int mask) {
-    Request r(req);
-    if (!r.acting_as_caller()) return;
-    if (r.refused_while_detached(false)) return;
+void op_access(Request& r, fuse_ino_t id, int mask) {
     r.reply_error(r.on_object(
         id, [&](const ops::Located& obj) { return ops::check_access(r.fs().sys, obj, mask); }));
 }
 
-void op_statfs(fuse_req_t req, fuse_ino_t id) {
-    Request r(req);
-    if (!r.acting_as_caller()) return;
-    if (r.refused_while_detached(false)) return;
+void op_statfs(Request& r, fuse_ino_t id) {
     auto sv = r.on_object(
         id, [&](const ops::Located& obj) { return ops::statfs_object(r.fs().sys, obj); });
     if (!sv) return r.reply_error(sv);
-    fuse_reply_statfs(req, &*sv);
+    r.reply<fuse_reply_statfs>(&*sv);
 }
 
 }  // namespace nfsguard::fs

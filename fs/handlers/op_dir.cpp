@@ -104,11 +104,10 @@ ops::Result<DIR*> open_directory_stream(Request& r, fuse_ino_t id) {
     return dir;
 }
 
-void read_directory(fuse_req_t req, fuse_ino_t id, size_t size, off_t off,
-                    struct fuse_file_info* fi, bool plus) {
-    Request r(req);
-    if (!r.acting_as_caller()) return;
-    if (OpenDir::of(fi).dir == nullptr) return (void)fuse_reply_buf(req, nullptr, 0);  // detached
+void read_directory(Request& r, fuse_ino_t id, size_t size, off_t off, struct fuse_file_info* fi,
+                    bool plus) {
+    if (OpenDir::of(fi).dir == nullptr)
+        return (void)r.reply<fuse_reply_buf>(nullptr, 0);  // detached
     std::vector<char> buf(size);
     std::vector<uint64_t> looked_up;
     size_t used = 0;
@@ -139,7 +138,7 @@ void read_directory(fuse_req_t req, fuse_ino_t id, size_t size, off_t off,
     // caller close the directory, and releasedir frees the handle (and its
     // mutex) on another thread at once.
     if (err != 0 && used == 0) return r.reply_error(err);
-    if (fuse_reply_buf(req, buf.data(), used) != 0) {
+    if (r.reply<fuse_reply_buf>(buf.data(), used) != 0) {
         // The kernel did not take the entries (the caller was interrupted).
         for (uint64_t ino : looked_up) r.fs().inodes.forget(r.fs().inodes.from_id(ino), 1);
     }
@@ -147,15 +146,13 @@ void read_directory(fuse_req_t req, fuse_ino_t id, size_t size, off_t off,
 
 }  // namespace
 
-void op_opendir(fuse_req_t req, fuse_ino_t id, struct fuse_file_info* fi) {
-    Request r(req);
-    if (!r.acting_as_caller()) return;
+void op_opendir(Request& r, fuse_ino_t id, struct fuse_file_info* fi) {
     if (r.detached()) {
         // The root lists as empty; nothing else is there to open.
         if (id != FUSE_ROOT_ID) return r.reply_error(r.fs().guard_errno);
         auto* d = new OpenDir(nullptr);
         fi->fh = reinterpret_cast<uintptr_t>(d);
-        if (fuse_reply_open(req, fi) != 0) delete d;
+        if (r.reply<fuse_reply_open>(fi) != 0) delete d;
         return;
     }
     auto dir = open_directory_stream(r, id);
@@ -169,26 +166,23 @@ void op_opendir(fuse_req_t req, fuse_ino_t id, struct fuse_file_info* fi) {
         fi->cache_readdir = 1;
         fi->keep_cache = 1;
     }
-    if (fuse_reply_open(req, fi) != 0) delete d;
+    if (r.reply<fuse_reply_open>(fi) != 0) delete d;
 }
 
-void op_readdir(fuse_req_t req, fuse_ino_t id, size_t size, off_t off, struct fuse_file_info* fi) {
-    read_directory(req, id, size, off, fi, false);
+void op_readdir(Request& r, fuse_ino_t id, size_t size, off_t off, struct fuse_file_info* fi) {
+    read_directory(r, id, size, off, fi, false);
 }
 
-void op_readdirplus(fuse_req_t req, fuse_ino_t id, size_t size, off_t off,
-                    struct fuse_file_info* fi) {
-    read_directory(req, id, size, off, fi, true);
+void op_readdirplus(Request& r, fuse_ino_t id, size_t size, off_t off, struct fuse_file_info* fi) {
+    read_directory(r, id, size, off, fi, true);
 }
 
-void op_releasedir(fuse_req_t req, fuse_ino_t, struct fuse_file_info* fi) {
+void op_releasedir(Request& r, fuse_ino_t, struct fuse_file_info* fi) {
     delete &OpenDir::of(fi);
-    fuse_reply_err(req, 0);
+    r.reply<fuse_reply_err>(0);
 }
 
-void op_fsyncdir(fuse_req_t req, fuse_ino_t, int datasync, struct fuse_file_info* fi) {
-    Request r(req);
-    if (!r.acting_as_caller()) return;
+void op_fsyncdir(Request& r, fuse_ino_t, int datasync, struct fuse_file_info* fi) {
     OpenDir& d = OpenDir::of(fi);
     if (d.dir == nullptr) return r.reply_ok();
     r.reply_error(ops::sync_directory(r.fs().sys, dirfd(d.dir), datasync != 0));

@@ -28,9 +28,7 @@ ops::Result<void> caller_may_use_special(Request& r, Inode& parent, const char* 
 
 }  // namespace
 
-void op_lookup(fuse_req_t req, fuse_ino_t parent_id, const char* name) {
-    Request r(req);
-    if (!r.acting_as_caller()) return;
+void op_lookup(Request& r, fuse_ino_t parent_id, const char* name) {
     if (auto ok = ops::check_entry_name(name); !ok) return r.reply_error(ok);
     if (!r.fs().show_silly_renames && ops::is_silly_rename(name)) return r.reply_error(ENOENT);
     // Detached, nothing is vouched for, absence neither: a lookup that said
@@ -61,7 +59,7 @@ void op_lookup(fuse_req_t req, fuse_ino_t parent_id, const char* name) {
         if (st.error() == ENOENT && r.fs().cache.negative_timeout > 0) {
             struct fuse_entry_param e {};
             e.entry_timeout = r.fs().cache.negative_timeout;
-            fuse_reply_entry(req, &e);
+            r.reply<fuse_reply_entry>(&e);
             return;
         }
         return r.reply_error(st);
@@ -70,17 +68,17 @@ void op_lookup(fuse_req_t req, fuse_ino_t parent_id, const char* name) {
     r.reply_entry(parent, name, *st);
 }
 
-void op_forget(fuse_req_t req, fuse_ino_t id, uint64_t nlookup) {
-    auto& fs = *static_cast<Filesystem*>(fuse_req_userdata(req));
+void op_forget(Request& r, fuse_ino_t id, uint64_t nlookup) {
+    Filesystem& fs = r.fs();
     fs.inodes.forget(fs.inodes.from_id(id), nlookup);
-    fuse_reply_none(req);
+    r.reply<fuse_reply_none>();
 }
 
-void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data* forgets) {
-    auto& fs = *static_cast<Filesystem*>(fuse_req_userdata(req));
+void op_forget_multi(Request& r, size_t count, struct fuse_forget_data* forgets) {
+    Filesystem& fs = r.fs();
     for (size_t i = 0; i < count; ++i)
         fs.inodes.forget(fs.inodes.from_id(forgets[i].ino), forgets[i].nlookup);
-    fuse_reply_none(req);
+    r.reply<fuse_reply_none>();
 }
 
 }  // namespace nfsguard::fs

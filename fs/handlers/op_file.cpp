@@ -27,9 +27,7 @@ void set_handle(Request& r, Inode& inode, struct fuse_file_info* fi, ops::Unique
 
 }  // namespace
 
-void op_open(fuse_req_t req, fuse_ino_t id, struct fuse_file_info* fi) {
-    Request r(req);
-    if (!r.acting_as_caller()) return;
+void op_open(Request& r, fuse_ino_t id, struct fuse_file_info* fi) {
     const bool writes = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
     if (r.refused_while_detached(writes)) return;
     Inode& inode = r.inode(id);
@@ -38,16 +36,13 @@ void op_open(fuse_req_t req, fuse_ino_t id, struct fuse_file_info* fi) {
     if (!fd) return r.reply_error(fd);
     if (fi->flags & O_TRUNC) inode.data_changed();  // the server stamped the truncate
     set_handle(r, inode, fi, std::move(*fd));
-    if (fuse_reply_open(req, fi) != 0) {
+    if (r.reply<fuse_reply_open>(fi) != 0) {
         delete &OpenFile::of(fi);  // the caller was interrupted: no release will come
     }
 }
 
-void op_create(fuse_req_t req, fuse_ino_t parent_id, const char* name, mode_t mode,
+void op_create(Request& r, fuse_ino_t parent_id, const char* name, mode_t mode,
                struct fuse_file_info* fi) {
-    Request r(req);
-    if (!r.acting_as_caller()) return;
-    if (r.refused_while_detached(true)) return;
     if (auto ok = ops::check_entry_name(name); !ok) return r.reply_error(ok);
     Inode& parent = r.inode(parent_id);
     std::optional<struct timespec> made_at;  // when this host's times are owed
@@ -79,29 +74,26 @@ void op_create(fuse_req_t req, fuse_ino_t parent_id, const char* name, mode_t mo
         e.attr.st_mtim = *made_at;
     }
     set_handle(r, r.fs().inodes.from_id(e.ino), fi, std::move(created->fd));
-    if (fuse_reply_create(req, &e, fi) != 0) {
+    if (r.reply<fuse_reply_create>(&e, fi) != 0) {
         delete &OpenFile::of(fi);
         r.fs().inodes.forget(r.fs().inodes.from_id(e.ino), 1);
     }
 }
 
-void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, struct fuse_file_info* fi) {
+void op_read(Request& r, fuse_ino_t, size_t size, off_t off, struct fuse_file_info* fi) {
     // Read with the descriptor opened for the caller; no identity switch is
     // needed, and libfuse splices from it to /dev/fuse where it can.
     struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
     buf.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
     buf.buf[0].fd = OpenFile::of(fi).get();
     buf.buf[0].pos = off;
-    fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+    r.reply<fuse_reply_data>(&buf, FUSE_BUF_SPLICE_MOVE);
 }
 
-void op_write_buf(fuse_req_t req, fuse_ino_t id, struct fuse_bufvec* in, off_t off,
+void op_write_buf(Request& r, fuse_ino_t id, struct fuse_bufvec* in, off_t off,
                   struct fuse_file_info* fi) {
     // As the caller: a write by someone other than root must clear set-user-ID
     // and set-group-ID bits, which the kernel decides by the writer's rights.
-    Request r(req);
-    if (!r.acting_as_caller()) return;
-    if (r.refused_while_detached(true)) return;
     struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
     out.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
     out.buf[0].fd = OpenFile::of(fi).get();
@@ -111,12 +103,10 @@ void op_write_buf(fuse_req_t req, fuse_ino_t id, struct fuse_bufvec* in, off_t o
     if (n < 0)
         r.reply_error(static_cast<int>(-n));
     else
-        fuse_reply_write(req, static_cast<size_t>(n));
+        r.reply<fuse_reply_write>(static_cast<size_t>(n));
 }
 
-void op_flush(fuse_req_t req, fuse_ino_t id, struct fuse_file_info* fi) {
-    Request r(req);
-    if (!r.acting_as_caller()) return;
+void op_flush(Request& r, fuse_ino_t id, struct fuse_file_info* fi) {
     OpenFile& file = OpenFile::of(fi);
     // Changed and not yet looked at: the mtime is this host's time, not the
     // server's. (A writer who does not own the file may not set it: then the
@@ -134,51 +124,41 @@ void op_flush(fuse_req_t req, fuse_ino_t id, struct fuse_file_info* fi) {
     r.reply_error(flushed);
 }
 
-void op_release(fuse_req_t req, fuse_ino_t id, struct fuse_file_info* fi) {
-    auto& fs = *static_cast<Filesystem*>(fuse_req_userdata(req));
+void op_release(Request& r, fuse_ino_t id, struct fuse_file_info* fi) {
+    Filesystem& fs = r.fs();
     // The kernel keeps no record of the locks it forwards, so it sends no
     // unlock for an OFD lock at close: this release is its owner's end.
     fs.locks.handle_released(fs.inodes.from_id(id), fi->fh);
     delete &OpenFile::of(fi);
-    fuse_reply_err(req, 0);
+    r.reply<fuse_reply_err>(0);
 }
 
-void op_fsync(fuse_req_t req, fuse_ino_t, int datasync, struct fuse_file_info* fi) {
-    Request r(req);
-    if (!r.acting_as_caller()) return;
+void op_fsync(Request& r, fuse_ino_t, int datasync, struct fuse_file_info* fi) {
     r.reply_error(ops::sync_file(r.fs().sys, OpenFile::of(fi).get(), datasync != 0));
 }
 
-void op_fallocate(fuse_req_t req, fuse_ino_t id, int mode, off_t offset, off_t length,
+void op_fallocate(Request& r, fuse_ino_t id, int mode, off_t offset, off_t length,
                   struct fuse_file_info* fi) {
-    Request r(req);
-    if (!r.acting_as_caller()) return;
-    if (r.refused_while_detached(true)) return;
     auto res = ops::allocate_file(r.fs().sys, OpenFile::of(fi).get(), mode, offset, length);
     if (res) r.inode(id).data_changed();
     r.reply_error(res);
 }
 
-void op_lseek(fuse_req_t req, fuse_ino_t, off_t off, int whence, struct fuse_file_info* fi) {
-    Request r(req);
-    if (!r.acting_as_caller()) return;
+void op_lseek(Request& r, fuse_ino_t, off_t off, int whence, struct fuse_file_info* fi) {
     auto pos = ops::seek_file(r.fs().sys, OpenFile::of(fi).get(), off, whence);
     if (!pos) return r.reply_error(pos);
-    fuse_reply_lseek(req, *pos);
+    r.reply<fuse_reply_lseek>(*pos);
 }
 
-void op_copy_file_range(fuse_req_t req, fuse_ino_t, off_t off_in, struct fuse_file_info* fi_in,
+void op_copy_file_range(Request& r, fuse_ino_t, off_t off_in, struct fuse_file_info* fi_in,
                         fuse_ino_t id_out, off_t off_out, struct fuse_file_info* fi_out, size_t len,
                         int flags) {
-    Request r(req);
-    if (!r.acting_as_caller()) return;
-    if (r.refused_while_detached(true)) return;
     auto n =
         ops::copy_range(r.fs().sys, OpenFile::of(fi_in).get(), off_in, OpenFile::of(fi_out).get(),
                         off_out, len, static_cast<unsigned>(flags));
     if (!n) return r.reply_error(n);
     r.inode(id_out).data_changed();
-    fuse_reply_write(req, *n);
+    r.reply<fuse_reply_write>(*n);
 }
 
 }  // namespace nfsguard::fs

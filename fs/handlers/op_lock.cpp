@@ -51,10 +51,7 @@ pid_t holder_of(Request& r, const Inode& inode, uint64_t owner, const struct flo
 
 }  // namespace
 
-void op_getlk(fuse_req_t req, fuse_ino_t id, struct fuse_file_info* fi, struct flock* lock) {
-    Request r(req);
-    if (!r.acting_as_caller()) return;
-    if (r.refused_while_detached(false)) return;
+void op_getlk(Request& r, fuse_ino_t id, struct fuse_file_info* fi, struct flock* lock) {
     Inode& inode = r.inode(id);
     // Asked through the owner's descriptor, so its own locks do not count as
     // conflicts; an owner without one has no locks and asks through its file.
@@ -63,14 +60,10 @@ void op_getlk(fuse_req_t req, fuse_ino_t id, struct fuse_file_info* fi, struct f
     auto found = ops::find_conflicting_lock(r.fs().sys, fd, *lock);
     if (!found) return r.reply_error(found);
     if (found->l_type != F_UNLCK) found->l_pid = holder_of(r, inode, fi->lock_owner, *found);
-    fuse_reply_lock(req, &*found);
+    r.reply<fuse_reply_lock>(&*found);
 }
 
-void op_setlk(fuse_req_t req, fuse_ino_t id, struct fuse_file_info* fi, struct flock* lock,
-              int sleep) {
-    Request r(req);
-    if (!r.acting_as_caller()) return;
-    if (r.refused_while_detached(true)) return;
+void op_setlk(Request& r, fuse_ino_t id, struct fuse_file_info* fi, struct flock* lock, int sleep) {
     Inode& inode = r.inode(id);
     ops::Syscalls& sys = r.fs().sys;
     if (lock->l_type == F_UNLCK) {
@@ -78,27 +71,25 @@ void op_setlk(fuse_req_t req, fuse_ino_t id, struct fuse_file_info* fi, struct f
         if (!own) return r.reply_ok();  // holds nothing here
         return r.reply_error(ops::set_range_lock(sys, own->get(), *lock, false));
     }
-    auto fd = r.fs().locks.descriptor(inode, fi->lock_owner, fuse_req_ctx(req)->pid, fi->fh,
+    auto fd = r.fs().locks.descriptor(inode, fi->lock_owner, fuse_req_ctx(r.raw())->pid, fi->fh,
                                       [&] { return open_lock_descriptor(r, id, fi); });
     if (!fd) return r.reply_error(fd);
     auto taken = ops::set_range_lock(sys, (*fd)->get(), *lock, false);
     if (taken || taken.error() != EAGAIN || !sleep) return r.reply_error(taken);
-    r.fs().waits.start(req, [&sys, fd = *fd, want = *lock] {
+    r.fs().waits.start(r.hand_over(), [&sys, fd = *fd, want = *lock] {
         return ops::set_range_lock(sys, fd->get(), want, true);
     });
 }
 
-void op_flock(fuse_req_t req, fuse_ino_t, struct fuse_file_info* fi, int operation) {
-    Request r(req);
-    if (!r.acting_as_caller()) return;
-    if (r.refused_while_detached(true)) return;
+void op_flock(Request& r, fuse_ino_t, struct fuse_file_info* fi, int operation) {
     ops::Syscalls& sys = r.fs().sys;
     ops::SharedFd fd = OpenFile::of(fi).fd;
     auto taken = ops::set_file_lock(sys, fd->get(), operation | LOCK_NB);
     if (taken || taken.error() != EWOULDBLOCK || (operation & LOCK_NB) || (operation & LOCK_UN))
         return r.reply_error(taken);
-    r.fs().waits.start(
-        req, [&sys, fd, operation] { return ops::set_file_lock(sys, fd->get(), operation); });
+    r.fs().waits.start(r.hand_over(), [&sys, fd, operation] {
+        return ops::set_file_lock(sys, fd->get(), operation);
+    });
 }
 
 }  // namespace nfsguard::fs

@@ -69,18 +69,12 @@ ops::KnownObject known_object(const Inode& inode) {
 
 }  // namespace
 
-void op_mknod(fuse_req_t req, fuse_ino_t parent_id, const char* name, mode_t mode, dev_t rdev) {
-    Request r(req);
-    if (!r.acting_as_caller()) return;
-    if (r.refused_while_detached(true)) return;
+void op_mknod(Request& r, fuse_ino_t parent_id, const char* name, mode_t mode, dev_t rdev) {
     make_entry(r, r.inode(parent_id), name, true,
                [&](int dirfd) { return ops::make_node(r.fs().sys, dirfd, name, mode, rdev); });
 }
 
-void op_mkdir(fuse_req_t req, fuse_ino_t parent_id, const char* name, mode_t mode) {
-    Request r(req);
-    if (!r.acting_as_caller()) return;
-    if (r.refused_while_detached(true)) return;
+void op_mkdir(Request& r, fuse_ino_t parent_id, const char* name, mode_t mode) {
     make_entry(r, r.inode(parent_id), name, true, [&](int dirfd) {
         // The name was free: the kernel asks for a mkdir only where its
         // lookup found none (as for link, below).
@@ -89,19 +83,13 @@ void op_mkdir(fuse_req_t req, fuse_ino_t parent_id, const char* name, mode_t mod
     });
 }
 
-void op_symlink(fuse_req_t req, const char* target, fuse_ino_t parent_id, const char* name) {
-    Request r(req);
-    if (!r.acting_as_caller()) return;
-    if (r.refused_while_detached(true)) return;
+void op_symlink(Request& r, const char* target, fuse_ino_t parent_id, const char* name) {
     make_entry(r, r.inode(parent_id), name, true, [&](int dirfd) {
         return ops::make_symlink(r.fs().sys, r.fs().false_errors, target, dirfd, name, true);
     });
 }
 
-void op_link(fuse_req_t req, fuse_ino_t id, fuse_ino_t newparent_id, const char* newname) {
-    Request r(req);
-    if (!r.acting_as_caller()) return;
-    if (r.refused_while_detached(true)) return;
+void op_link(Request& r, fuse_ino_t id, fuse_ino_t newparent_id, const char* newname) {
     Inode& inode = r.inode(id);
     make_entry(
         r, r.inode(newparent_id), newname, false, [&](int dirfd) -> ops::Result<struct stat> {
@@ -116,10 +104,7 @@ void op_link(fuse_req_t req, fuse_ino_t id, fuse_ino_t newparent_id, const char*
         });
 }
 
-void op_unlink(fuse_req_t req, fuse_ino_t parent_id, const char* name) {
-    Request r(req);
-    if (!r.acting_as_caller()) return;
-    if (r.refused_while_detached(true)) return;
+void op_unlink(Request& r, fuse_ino_t parent_id, const char* name) {
     Inode& parent = r.inode(parent_id);
     // A file closed a moment ago (Maildir: tmp/X, just linked into new/) may
     // still be open here, its release on the way. Unlinked now, the NFS
@@ -133,10 +118,7 @@ void op_unlink(fuse_req_t req, fuse_ino_t parent_id, const char* name) {
     });
 }
 
-void op_rmdir(fuse_req_t req, fuse_ino_t parent_id, const char* name) {
-    Request r(req);
-    if (!r.acting_as_caller()) return;
-    if (r.refused_while_detached(true)) return;
+void op_rmdir(Request& r, fuse_ino_t parent_id, const char* name) {
     Inode& parent = r.inode(parent_id);
     remove_entry(r, parent, name, [&](int dirfd) {
         return ops::remove_directory(r.fs().sys, r.fs().false_errors, dirfd, name,
@@ -144,11 +126,8 @@ void op_rmdir(fuse_req_t req, fuse_ino_t parent_id, const char* name) {
     });
 }
 
-void op_rename(fuse_req_t req, fuse_ino_t parent_id, const char* name, fuse_ino_t newparent_id,
+void op_rename(Request& r, fuse_ino_t parent_id, const char* name, fuse_ino_t newparent_id,
                const char* newname, unsigned int flags) {
-    Request r(req);
-    if (!r.acting_as_caller()) return;
-    if (r.refused_while_detached(true)) return;
     Inode& parent = r.inode(parent_id);
     Inode& newparent = r.inode(newparent_id);
     const uint64_t hidden = r.fs().false_errors.total();

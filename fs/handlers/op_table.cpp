@@ -1,8 +1,11 @@
 // The operation table and the capabilities nfsguard asks the kernel for.
 #include <spdlog/spdlog.h>
 
+#include <cassert>
+
 #include "fs/filesystem.hpp"
 #include "fs/handlers/op_handlers.hpp"
+#include "fs/handlers/request.hpp"
 #include "fs/stats/request_stats.hpp"
 
 namespace nfsguard::fs {
@@ -44,60 +47,72 @@ void op_init(void*, struct fuse_conn_info* conn) {
                   conn->proto_minor, conn->capable, conn->want);
 }
 
-// `handler`, counted and timed as a request of `op` (fs/stats/request_stats.hpp).
-template <RequestOp op, auto handler>
-struct Timed;
-template <RequestOp op, typename... Args, void (*handler)(fuse_req_t, Args...)>
-struct Timed<op, handler> {
+// What a handler needs before it runs: the caller's identity; for a call on
+// the backing, a backing that is attached (a refused write is counted).
+enum class Needs { nothing, caller, caller_reads, caller_writes };
+
+// `handler`, counted and timed as a request of `op` (fs/stats/request_stats.hpp),
+// run once what it `needs` is in place, and answered exactly once.
+template <RequestOp op, Needs needs, auto handler>
+struct Served;
+template <RequestOp op, Needs needs, typename... Args, void (*handler)(Request&, Args...)>
+struct Served<op, needs, handler> {
     static void serve(fuse_req_t req, Args... args) {
         // Taken before the handler runs: its reply frees `req`.
         auto& fs = *static_cast<Filesystem*>(fuse_req_userdata(req));
         RequestTimer timer(fs.requests.of(op));
         set_serving(op);
-        handler(req, args...);
+        Request r(req);
+        const bool ready = needs == Needs::nothing ||
+                           (r.act_as_caller() &&
+                            !(needs == Needs::caller_reads && r.refused_while_detached(false)) &&
+                            !(needs == Needs::caller_writes && r.refused_while_detached(true)));
+        if (ready) handler(r, args...);
+        assert(r.replied() && "every request is answered");
     }
 };
 
 struct fuse_lowlevel_ops make_table() {
     struct fuse_lowlevel_ops ops {};
     ops.init = op_init;
-    ops.lookup = Timed<RequestOp::lookup, op_lookup>::serve;
-    ops.forget = Timed<RequestOp::forget, op_forget>::serve;
-    ops.forget_multi = Timed<RequestOp::batch_forget, op_forget_multi>::serve;
-    ops.getattr = Timed<RequestOp::getattr, op_getattr>::serve;
-    ops.setattr = Timed<RequestOp::setattr, op_setattr>::serve;
-    ops.readlink = Timed<RequestOp::readlink, op_readlink>::serve;
-    ops.access = Timed<RequestOp::access, op_access>::serve;
-    ops.statfs = Timed<RequestOp::statfs, op_statfs>::serve;
-    ops.mknod = Timed<RequestOp::mknod, op_mknod>::serve;
-    ops.mkdir = Timed<RequestOp::mkdir, op_mkdir>::serve;
-    ops.symlink = Timed<RequestOp::symlink, op_symlink>::serve;
-    ops.link = Timed<RequestOp::link, op_link>::serve;
-    ops.unlink = Timed<RequestOp::unlink, op_unlink>::serve;
-    ops.rmdir = Timed<RequestOp::rmdir, op_rmdir>::serve;
-    ops.rename = Timed<RequestOp::rename, op_rename>::serve;
-    ops.open = Timed<RequestOp::open, op_open>::serve;
-    ops.create = Timed<RequestOp::create, op_create>::serve;
-    ops.read = Timed<RequestOp::read, op_read>::serve;
-    ops.write_buf = Timed<RequestOp::write, op_write_buf>::serve;
-    ops.flush = Timed<RequestOp::flush, op_flush>::serve;
-    ops.release = Timed<RequestOp::release, op_release>::serve;
-    ops.fsync = Timed<RequestOp::fsync, op_fsync>::serve;
-    ops.fallocate = Timed<RequestOp::fallocate, op_fallocate>::serve;
-    ops.lseek = Timed<RequestOp::lseek, op_lseek>::serve;
-    ops.copy_file_range = Timed<RequestOp::copy_file_range, op_copy_file_range>::serve;
-    ops.opendir = Timed<RequestOp::opendir, op_opendir>::serve;
-    ops.readdir = Timed<RequestOp::readdir, op_readdir>::serve;
-    ops.readdirplus = Timed<RequestOp::readdirplus, op_readdirplus>::serve;
-    ops.releasedir = Timed<RequestOp::releasedir, op_releasedir>::serve;
-    ops.fsyncdir = Timed<RequestOp::fsyncdir, op_fsyncdir>::serve;
-    ops.getxattr = Timed<RequestOp::getxattr, op_getxattr>::serve;
-    ops.listxattr = Timed<RequestOp::listxattr, op_listxattr>::serve;
-    ops.setxattr = Timed<RequestOp::setxattr, op_setxattr>::serve;
-    ops.removexattr = Timed<RequestOp::removexattr, op_removexattr>::serve;
-    ops.getlk = Timed<RequestOp::getlk, op_getlk>::serve;
-    ops.setlk = Timed<RequestOp::setlk, op_setlk>::serve;
-    ops.flock = Timed<RequestOp::flock, op_flock>::serve;
+    ops.lookup = Served<RequestOp::lookup, Needs::caller, op_lookup>::serve;
+    ops.forget = Served<RequestOp::forget, Needs::nothing, op_forget>::serve;
+    ops.forget_multi = Served<RequestOp::batch_forget, Needs::nothing, op_forget_multi>::serve;
+    ops.getattr = Served<RequestOp::getattr, Needs::caller, op_getattr>::serve;
+    ops.setattr = Served<RequestOp::setattr, Needs::caller_writes, op_setattr>::serve;
+    ops.readlink = Served<RequestOp::readlink, Needs::caller_reads, op_readlink>::serve;
+    ops.access = Served<RequestOp::access, Needs::caller_reads, op_access>::serve;
+    ops.statfs = Served<RequestOp::statfs, Needs::caller_reads, op_statfs>::serve;
+    ops.mknod = Served<RequestOp::mknod, Needs::caller_writes, op_mknod>::serve;
+    ops.mkdir = Served<RequestOp::mkdir, Needs::caller_writes, op_mkdir>::serve;
+    ops.symlink = Served<RequestOp::symlink, Needs::caller_writes, op_symlink>::serve;
+    ops.link = Served<RequestOp::link, Needs::caller_writes, op_link>::serve;
+    ops.unlink = Served<RequestOp::unlink, Needs::caller_writes, op_unlink>::serve;
+    ops.rmdir = Served<RequestOp::rmdir, Needs::caller_writes, op_rmdir>::serve;
+    ops.rename = Served<RequestOp::rename, Needs::caller_writes, op_rename>::serve;
+    ops.open = Served<RequestOp::open, Needs::caller, op_open>::serve;
+    ops.create = Served<RequestOp::create, Needs::caller_writes, op_create>::serve;
+    ops.read = Served<RequestOp::read, Needs::nothing, op_read>::serve;
+    ops.write_buf = Served<RequestOp::write, Needs::caller_writes, op_write_buf>::serve;
+    ops.flush = Served<RequestOp::flush, Needs::caller, op_flush>::serve;
+    ops.release = Served<RequestOp::release, Needs::nothing, op_release>::serve;
+    ops.fsync = Served<RequestOp::fsync, Needs::caller, op_fsync>::serve;
+    ops.fallocate = Served<RequestOp::fallocate, Needs::caller_writes, op_fallocate>::serve;
+    ops.lseek = Served<RequestOp::lseek, Needs::caller, op_lseek>::serve;
+    ops.copy_file_range =
+        Served<RequestOp::copy_file_range, Needs::caller_writes, op_copy_file_range>::serve;
+    ops.opendir = Served<RequestOp::opendir, Needs::caller, op_opendir>::serve;
+    ops.readdir = Served<RequestOp::readdir, Needs::caller, op_readdir>::serve;
+    ops.readdirplus = Served<RequestOp::readdirplus, Needs::caller, op_readdirplus>::serve;
+    ops.releasedir = Served<RequestOp::releasedir, Needs::nothing, op_releasedir>::serve;
+    ops.fsyncdir = Served<RequestOp::fsyncdir, Needs::caller, op_fsyncdir>::serve;
+    ops.getxattr = Served<RequestOp::getxattr, Needs::caller_reads, op_getxattr>::serve;
+    ops.listxattr = Served<RequestOp::listxattr, Needs::caller_reads, op_listxattr>::serve;
+    ops.setxattr = Served<RequestOp::setxattr, Needs::caller_writes, op_setxattr>::serve;
+    ops.removexattr = Served<RequestOp::removexattr, Needs::caller_writes, op_removexattr>::serve;
+    ops.getlk = Served<RequestOp::getlk, Needs::caller_reads, op_getlk>::serve;
+    ops.setlk = Served<RequestOp::setlk, Needs::caller_writes, op_setlk>::serve;
+    ops.flock = Served<RequestOp::flock, Needs::caller_writes, op_flock>::serve;
     return ops;
 }
 

@@ -14,16 +14,13 @@ namespace {
 void reply_sized(Request& r, size_t size, const ops::Result<size_t>& n,
                  const std::vector<char>& buf) {
     if (!n) return r.reply_error(n);
-    if (size == 0) return (void)fuse_reply_xattr(r.raw(), *n);
-    fuse_reply_buf(r.raw(), buf.data(), *n);
+    if (size == 0) return (void)r.reply<fuse_reply_xattr>(*n);
+    r.reply<fuse_reply_buf>(buf.data(), *n);
 }
 
 }  // namespace
 
-void op_getxattr(fuse_req_t req, fuse_ino_t id, const char* name, size_t size) {
-    Request r(req);
-    if (!r.acting_as_caller()) return;
-    if (r.refused_while_detached(false)) return;
+void op_getxattr(Request& r, fuse_ino_t id, const char* name, size_t size) {
     std::vector<char> buf(size);
     auto n = r.on_object(id, [&](const ops::Located& obj) {
         return ops::get_xattr(r.fs().sys, obj, name, size ? buf.data() : nullptr, size);
@@ -31,10 +28,7 @@ void op_getxattr(fuse_req_t req, fuse_ino_t id, const char* name, size_t size) {
     reply_sized(r, size, n, buf);
 }
 
-void op_listxattr(fuse_req_t req, fuse_ino_t id, size_t size) {
-    Request r(req);
-    if (!r.acting_as_caller()) return;
-    if (r.refused_while_detached(false)) return;
+void op_listxattr(Request& r, fuse_ino_t id, size_t size) {
     std::vector<char> buf(size);
     auto n = r.on_object(id, [&](const ops::Located& obj) {
         return ops::list_xattr(r.fs().sys, obj, size ? buf.data() : nullptr, size);
@@ -42,20 +36,14 @@ void op_listxattr(fuse_req_t req, fuse_ino_t id, size_t size) {
     reply_sized(r, size, n, buf);
 }
 
-void op_setxattr(fuse_req_t req, fuse_ino_t id, const char* name, const char* value, size_t size,
+void op_setxattr(Request& r, fuse_ino_t id, const char* name, const char* value, size_t size,
                  int flags) {
-    Request r(req);
-    if (!r.acting_as_caller()) return;
-    if (r.refused_while_detached(true)) return;
     r.reply_error(r.on_object(id, [&](const ops::Located& obj) {
         return ops::set_xattr(r.fs().sys, obj, name, value, size, flags);
     }));
 }
 
-void op_removexattr(fuse_req_t req, fuse_ino_t id, const char* name) {
-    Request r(req);
-    if (!r.acting_as_caller()) return;
-    if (r.refused_while_detached(true)) return;
+void op_removexattr(Request& r, fuse_ino_t id, const char* name) {
     r.reply_error(r.on_object(
         id, [&](const ops::Located& obj) { return ops::remove_xattr(r.fs().sys, obj, name); }));
 }

@@ -12,19 +12,22 @@
 
 namespace nfsguard::fs {
 Request::Request(fuse_req_t req)
-    : req_(req), fs_(*static_cast<Filesystem*>(fuse_req_userdata(req))) {
-    if (!fs_.switch_identity) return;
-    const fuse_ctx* ctx = fuse_req_ctx(req);
+    : req_(req), fs_(*static_cast<Filesystem*>(fuse_req_userdata(req))) {}
+
+bool Request::act_as_caller() {
+    if (!fs_.switch_identity) return true;
+    const fuse_ctx* ctx = fuse_req_ctx(req_);
     auto who = fs_.callers.identify(ctx->pid, ctx->uid, ctx->gid, [&] {
         return ops::read_groups(
-            [&](int n, gid_t* list) { return fuse_req_getgroups(req, n, list); });
+            [&](int n, gid_t* list) { return fuse_req_getgroups(req_, n, list); });
     });
     if (auto r = ops::act_as(who); !r) {
         spdlog::error("cannot act as uid {} gid {}: {}", who.uid, who.gid,
                       std::strerror(r.error()));
-        identity_ok_ = false;
         reply_error(EPERM);
+        return false;
     }
+    return true;
 }
 
 Inode& Request::inode(fuse_ino_t id) {
@@ -45,7 +48,7 @@ void Request::drop_attributes_now(fuse_ino_t id) {
 
 void Request::reply_error(int err) {
     RequestTimer::note_reply(err);
-    fuse_reply_err(req_, err);
+    reply<fuse_reply_err>(err);
 }
 
 bool Request::measure_skew(const struct stat& st, const struct timespec& before) {
@@ -129,7 +132,7 @@ void Request::on_our_clock(struct stat& st) const {
 void Request::reply_attr(const struct stat& st) {
     struct stat ours = st;
     on_our_clock(ours);
-    fuse_reply_attr(req_, &ours, fs_.cache.attr_timeout);
+    reply<fuse_reply_attr>(&ours, fs_.cache.attr_timeout);
 }
 
 void Request::fill_entry(Inode& parent, const char* name, const struct stat& st,
@@ -153,7 +156,7 @@ void Request::fill_entry(Inode& parent, const char* name, const struct stat& st,
 void Request::reply_entry(Inode& parent, const char* name, const struct stat& st, bool made) {
     struct fuse_entry_param e;
     fill_entry(parent, name, st, e, made);
-    if (fuse_reply_entry(req_, &e) != 0) {
+    if (reply<fuse_reply_entry>(&e) != 0) {
         // The kernel did not take the entry (the caller was interrupted):
         // it will not forget what it never learned.
         fs_.inodes.forget(fs_.inodes.from_id(e.ino), 1);

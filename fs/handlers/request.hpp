@@ -1,13 +1,17 @@
 // Request: one FUSE request while a handler serves it.
 //
-// Constructing it makes the thread act as the caller; the reply helpers send
-// exactly one reply. Handlers are written as: look the inodes up, call ops/,
-// reply with the result or its errno.
+// The op table (op_table.cpp) makes it, takes on the caller's identity and
+// refuses what the detached backing cannot serve before the handler runs;
+// every reply goes through it, so that each request is answered exactly
+// once. Handlers are written as: look the inodes up, call ops/, reply with
+// the result or its errno.
 #pragma once
 
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 
+#include <cassert>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -44,9 +48,9 @@ class Request {
         return fs_.inodes.directory_fd(dir, &moved_on_);
     }
 
-    // False (and the request answered) when the caller's identity could not
-    // be taken on: then no backing call may be made for it.
-    bool acting_as_caller() const { return identity_ok_; }
+    // Takes on the caller's identity. False (and the request answered) when
+    // it could not be taken on: then no backing call may be made for it.
+    bool act_as_caller();
 
     // Runs `call` (resolve, then call ops/) again after an ESTALE, with the
     // cached descriptors above the request's inodes dropped so names are
@@ -119,6 +123,27 @@ class Request {
     bool refused_while_detached(bool write = true);
     bool detached() const { return !fs_.attached.load(std::memory_order_relaxed); }
 
+    // Sends the reply `send` (a fuse_reply_* function) with `args`; returns
+    // what libfuse returned (non-zero: the kernel did not take it, as when
+    // the caller was interrupted).
+    template <auto send, typename... Args>
+    int reply(Args&&... args) {
+        note_replied();
+        if constexpr (std::is_void_v<decltype(send(req_, std::forward<Args>(args)...))>) {
+            send(req_, std::forward<Args>(args)...);
+            return 0;
+        } else {
+            return send(req_, std::forward<Args>(args)...);
+        }
+    }
+    // The request is answered later, by whoever it is handed to (a lock wait).
+    fuse_req_t hand_over() {
+        note_replied();
+        return req_;
+    }
+    // Whether the request was answered (or handed over): exactly once.
+    bool replied() const { return replied_; }
+
     void reply_error(int err);
     template <typename T>
     void reply_error(const ops::Result<T>& r) {
@@ -142,10 +167,14 @@ class Request {
 
   private:
     void note_gone_for_good();
+    void note_replied() {
+        assert(!replied_ && "a request answered twice");
+        replied_ = true;
+    }
 
     fuse_req_t req_;
     Filesystem& fs_;
-    bool identity_ok_ = true;
+    bool replied_ = false;
     // The object of the request has no name any more (InodeTable::locate):
     // an ESTALE then is the kernel's to retry, by looking the name up again.
     bool moved_on_ = false;
