@@ -33,6 +33,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "fs/client_times.hpp"
 #include "ops/located.hpp"
 #include "ops/result.hpp"
 #include "ops/syscalls.hpp"
@@ -66,44 +67,8 @@ struct Inode {
     std::list<Inode*>::iterator lru_pos;
     bool in_index = true;  // still the table's inode for (dev, ino)
 
-    // Changes (writes, truncates) the server stamped with its own clock, and
-    // how many of them nfsguard has since covered by setting the mtime from
-    // this host's. The mtime is set at the next look at the file or at close,
-    // whichever comes first, so that a writer never sees the server's mtime
-    // and then ours (Dovecot keeps the mbox mtime it saw after a write, and
-    // takes a later change of it for another writer's work). Counted rather
-    // than flagged: a change counts as covered only once a stamp made after
-    // it is done, so a close that races another process's stat still stamps
-    // before it answers. Not guarded by the mutex.
-    std::atomic<uint64_t> mtime_changes{0};
-    std::atomic<uint64_t> mtime_stamped{0};
-    bool owes_mtime_stamp() const {
-        return mtime_stamped.load(std::memory_order_acquire) <
-               mtime_changes.load(std::memory_order_acquire);
-    }
-    void data_changed() { mtime_changes.fetch_add(1, std::memory_order_acq_rel); }
-    // The caller set the mtime itself: what came before is covered.
-    void mtime_set() { mark_stamped(mtime_changes.load(std::memory_order_acquire)); }
-    void mark_stamped(uint64_t covered) {
-        uint64_t seen = mtime_stamped.load(std::memory_order_acquire);
-        while (seen < covered && !mtime_stamped.compare_exchange_weak(seen, covered)) {
-        }
-    }
-    // A file created here whose atime and mtime are still the server's: the
-    // time it was made (this host's clock, ns; 0: none owed), and the count
-    // of changes its making stands for (more: written since). Paid with the
-    // mtime stamp, under the same stripe lock.
-    std::atomic<int64_t> made_ns{0};
-    std::atomic<uint64_t> made_changes{0};
-    // The caller set times itself: the making's stamp sets no atime any more.
-    void times_set() { made_ns.store(0, std::memory_order_release); }
-    void made_here(const struct timespec& when) {
-        made_changes.store(mtime_changes.load(std::memory_order_acquire) + 1,
-                           std::memory_order_relaxed);
-        made_ns.store(int64_t{when.tv_sec} * 1'000'000'000 + when.tv_nsec,
-                      std::memory_order_release);
-        data_changed();
-    }
+    // The times this host owes the object (not guarded by the mutex).
+    ClientTimes::Owed times;
 };
 
 // An object located for one request: the descriptors stay valid while the

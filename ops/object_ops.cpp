@@ -5,6 +5,8 @@
 
 #include <cstdio>
 
+#include "ops/identity.hpp"
+
 namespace nfsguard::ops {
 
 std::string proc_fd_path(int fd) {
@@ -58,6 +60,16 @@ bool is_set_id_kill_by_writer(Syscalls& sys, const Located& obj, mode_t mode) {
         (now & kSetId) == (asked & kSetId))
         return false;
     return static_cast<bool>(check_access(sys, obj, W_OK));
+}
+
+Result<void> change_mode_for_caller(Syscalls& sys, const Located& obj, mode_t mode,
+                                    bool& left_to_write) {
+    left_to_write = false;
+    auto res = change_mode(sys, obj, mode);
+    if (res || res.error() != EPERM || !is_set_id_kill_by_writer(sys, obj, mode)) return res;
+    ScopedIdentity as_root(Identity::root());
+    left_to_write = !change_mode(sys, obj, mode);
+    return {};
 }
 
 Result<void> change_owner(Syscalls& sys, const Located& obj, uid_t uid, gid_t gid) {

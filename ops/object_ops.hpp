@@ -36,6 +36,13 @@ Result<void> change_mode(Syscalls& sys, const Located& obj, mode_t mode);
 // is then answered as done, in shared mode (in pinned mode the kernel checks
 // ownership first): no more than such a user can do by writing to the file.
 bool is_set_id_kill_by_writer(Syscalls& sys, const Located& obj, mode_t mode);
+// chmod as the caller; where that is EPERM for a set-ID kill by a writer
+// (above), done as root, which gives that writer no power it lacks (its
+// write clears the bits all the same). A backing that refuses root too
+// (root_squash) leaves the bits to the write, made as the caller:
+// `left_to_write` is then set, and the change is answered as done.
+Result<void> change_mode_for_caller(Syscalls& sys, const Located& obj, mode_t mode,
+                                    bool& left_to_write);
 // uid or gid (uid_t)-1 / (gid_t)-1 leaves that one as it is.
 Result<void> change_owner(Syscalls& sys, const Located& obj, uid_t uid, gid_t gid);
 Result<void> truncate_object(Syscalls& sys, const Located& obj, off_t size);

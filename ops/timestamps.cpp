@@ -42,6 +42,19 @@ Result<struct timespec> stamp_modified(Syscalls& sys, const Located& obj) {
     return times[1];
 }
 
+Result<void> set_asked_times(Syscalls& sys, const Located& obj, const struct timespec times[2],
+                             bool client_clock) {
+    const bool now_asked = times[0].tv_nsec == UTIME_NOW || times[1].tv_nsec == UTIME_NOW;
+    if (now_asked && client_clock) {
+        const struct timespec now = stamp_now();
+        struct timespec ours[2] = {times[0], times[1]};
+        for (auto& t : ours)
+            if (t.tv_nsec == UTIME_NOW) t = now;
+        if (auto r = set_times(sys, obj, ours); r || r.error() != EPERM) return r;
+    }
+    return set_times(sys, obj, times);
+}
+
 Result<struct timespec> stamp_made(Syscalls& sys, const Located& obj, const struct timespec& made,
                                    bool written) {
     const struct timespec times[2] = {made, written ? stamp_now() : made};

@@ -44,6 +44,14 @@ Result<struct timespec> stamp_modified(Syscalls& sys, const Located& obj);
 Result<struct timespec> stamp_made(Syscalls& sys, const Located& obj, const struct timespec& made,
                                    bool written);
 
+// Times the caller asked for (utimensat(2): UTIME_NOW and UTIME_OMIT
+// allowed), set on `obj` as the caller. With `client_clock`, UTIME_NOW is
+// read on this host's clock, since the server's NOW is its own; explicit
+// times need the owner, so for a writer who is not (EPERM) NOW stays the
+// server's.
+Result<void> set_asked_times(Syscalls& sys, const Located& obj, const struct timespec times[2],
+                             bool client_clock);
+
 // The server's clock measured against ours, from the ctime the server gave
 // an object made just now: the server read its clock between `before` and
 // `after` on ours. Warns once when the skew passes kWarnSeconds, and once

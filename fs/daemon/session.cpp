@@ -154,12 +154,20 @@ int run_session(const Options& opts) {
     static ops::Syscalls sys;
     char host[256] = "localhost";
     gethostname(host, sizeof host - 1);
-    Filesystem fs(sys, std::move(root_fd), root_st, backing_path == "/" ? "" : backing_path,
-                  dir_fds, policy, switch_identity, opts.dotlock,
-                  journal_dir(opts.state_dir, mountpoint_path), host);
-    fs.show_silly_renames = opts.show_silly_renames;
-    fs.guard_errno = opts.guard_errno;
-    fs.root_stat = root_st;
+    Filesystem::Config config;
+    config.backing_path = backing_path == "/" ? "" : backing_path;
+    config.max_dir_fds = dir_fds;
+    config.cache = policy;
+    config.switch_identity = switch_identity;
+    config.dotlock_glob = opts.dotlock;
+    config.journal_dir = journal_dir(opts.state_dir, mountpoint_path);
+    config.host = host;
+    config.times = !opts.client_timestamps    ? ClientTimes::Mode::server
+                   : opts.adaptive_timestamps ? ClientTimes::Mode::adaptive
+                                              : ClientTimes::Mode::client;
+    config.guard_errno = opts.guard_errno;
+    config.show_silly_renames = opts.show_silly_renames;
+    Filesystem fs(sys, std::move(root_fd), root_st, std::move(config));
     ops::BackingPolicy backing_policy;
     ops::BackingPolicy::parse_types(opts.backing_fs, backing_policy.fs_types);
     backing_policy.sentinel = opts.sentinel;
@@ -170,8 +178,6 @@ int run_session(const Options& opts) {
                            std::chrono::milliseconds(opts.guard_interval_ms),
                            std::chrono::milliseconds(std::max(2000U, opts.guard_interval_ms)));
     monitor.check_now();
-    fs.client_timestamps = opts.client_timestamps;
-    fs.adaptive_timestamps = opts.adaptive_timestamps;
     if (size_t n = fs.journal.recover(sys, fs.inodes.root().dir_fd->get(), backing_path))
         spdlog::warn("removed {} dot-lock file(s) a previous run left unfinished", n);
 
@@ -235,7 +241,8 @@ int run_session(const Options& opts) {
     log_false_errors(fs.false_errors);
     spdlog::info("ESTALE retries: {}", fs.estale_retries.load());
     spdlog::info("writes refused while the backing was not attached: {}", fs.refused_writes.load());
-    if (fs.skew.measured()) spdlog::info("server clock skew: {:+.3f} s", fs.skew.seconds());
+    if (fs.times.skew().measured())
+        spdlog::info("server clock skew: {:+.3f} s", fs.times.skew().seconds());
     // libfuse's loop returns the number of the signal that ended it.
     const bool clean = rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP;
     if (clean)

@@ -34,7 +34,7 @@ void op_open(Request& r, fuse_ino_t id, struct fuse_file_info* fi) {
     auto open = [&](const ops::Located& obj) { return ops::reopen(r.fs().sys, obj, fi->flags); };
     auto fd = r.or_reopen_by_name(r.on_object(id, open), id, open);
     if (!fd) return r.reply_error(fd);
-    if (fi->flags & O_TRUNC) inode.data_changed();  // the server stamped the truncate
+    if (fi->flags & O_TRUNC) inode.times.data_changed();  // the server stamped the truncate
     set_handle(r, inode, fi, std::move(*fd));
     if (r.reply<fuse_reply_open>(fi) != 0) {
         delete &OpenFile::of(fi);  // the caller was interrupted: no release will come
@@ -56,7 +56,7 @@ void op_create(Request& r, fuse_ino_t parent_id, const char* name, mode_t mode,
                         : ops::create_file(r.fs().sys, (*dir)->get(), name, fi->flags, mode);
         // The kernel asks for a create only where its lookup found no file;
         // one that has data by now was not made here and keeps its times.
-        if (made && made->st.st_size == 0 && r.measure_skew(made->st, before))
+        if (made && made->st.st_size == 0 && r.fs().times.measure(made->st, before))
             made_at = ops::stamp_now();
         return made;
     });
@@ -69,7 +69,7 @@ void op_create(Request& r, fuse_ino_t parent_id, const char* name, mode_t mode,
         // stamp will set unless the file is written, and a write makes it
         // ask again. (Attributes it must ask for would cost a request at
         // once: its permission check at open asks for stale ones.)
-        r.fs().inodes.from_id(e.ino).made_here(*made_at);
+        r.fs().inodes.from_id(e.ino).times.made_at(*made_at);
         e.attr.st_atim = *made_at;
         e.attr.st_mtim = *made_at;
     }
@@ -99,7 +99,7 @@ void op_write_buf(Request& r, fuse_ino_t id, struct fuse_bufvec* in, off_t off,
     out.buf[0].fd = OpenFile::of(fi).get();
     out.buf[0].pos = off;
     ssize_t n = fuse_buf_copy(&out, in, FUSE_BUF_SPLICE_NONBLOCK);
-    if (n > 0) r.inode(id).data_changed();
+    if (n > 0) r.inode(id).times.data_changed();
     if (n < 0)
         r.reply_error(static_cast<int>(-n));
     else
@@ -114,7 +114,7 @@ void op_flush(Request& r, fuse_ino_t id, struct fuse_file_info* fi) {
     // since the last write: dropped before the reply, so that a stat after
     // close() sees ours (an attribute-only notify takes no lock the closing
     // process holds).
-    if (r.stamp_if_changed(id, ops::Located{file.get(), S_IFREG, -1, nullptr}))
+    if (r.fs().times.pay(r.inode(id).times, ops::Located{file.get(), S_IFREG, -1, nullptr}))
         r.drop_attributes_now(id);
     auto flushed = ops::flush_file(r.fs().sys, file.get());
     // A close by a process drops all its POSIX locks on the file (POSIX says
@@ -140,7 +140,7 @@ void op_fsync(Request& r, fuse_ino_t, int datasync, struct fuse_file_info* fi) {
 void op_fallocate(Request& r, fuse_ino_t id, int mode, off_t offset, off_t length,
                   struct fuse_file_info* fi) {
     auto res = ops::allocate_file(r.fs().sys, OpenFile::of(fi).get(), mode, offset, length);
-    if (res) r.inode(id).data_changed();
+    if (res) r.inode(id).times.data_changed();
     r.reply_error(res);
 }
 
@@ -157,7 +157,7 @@ void op_copy_file_range(Request& r, fuse_ino_t, off_t off_in, struct fuse_file_i
         ops::copy_range(r.fs().sys, OpenFile::of(fi_in).get(), off_in, OpenFile::of(fi_out).get(),
                         off_out, len, static_cast<unsigned>(flags));
     if (!n) return r.reply_error(n);
-    r.inode(id_out).data_changed();
+    r.inode(id_out).times.data_changed();
     r.reply<fuse_reply_write>(*n);
 }
 

@@ -41,7 +41,7 @@ void make_entry(Request& r, Inode& parent, const char* name, bool new_object, Ma
         if (!dir) return ops::Errno{dir.error()};
         const struct timespec before = ops::client_now();
         auto made = make((*dir)->get());
-        if (made && new_object) r.stamp_new_object(*made, before, (*dir)->get(), name);
+        if (made && new_object) r.fs().times.stamp_new(*made, before, (*dir)->get(), name);
         return made;
     });
     note_uncertain(r, st, hidden, parent, name);
@@ -79,7 +79,7 @@ void op_mkdir(Request& r, fuse_ino_t parent_id, const char* name, mode_t mode) {
         // The name was free: the kernel asks for a mkdir only where its
         // lookup found none (as for link, below).
         return ops::make_directory(r.fs().sys, r.fs().false_errors, dirfd, name, mode,
-                                   r.fs().skew.seconds(), true);
+                                   r.fs().times.skew().seconds(), true);
     });
 }
 

@@ -101,22 +101,6 @@ class Request {
         return open(named->located());
     }
 
-    // A new object was just made (between `before` and now): measures the
-    // server's clock skew from its ctime. Returns whether this host's times
-    // are to be set on it (fs().stamping() after the measure).
-    bool measure_skew(const struct stat& st, const struct timespec& before);
-    // The same, then stamps atime and mtime from this host's clock, in `st`
-    // too. The object is `name` in `dirfd`.
-    void stamp_new_object(struct stat& st, const struct timespec& before, int dirfd,
-                          const char* name);
-
-    // Inode `id` was changed since its mtime was last ours (a write or a
-    // truncate: the server stamped it): the mtime of `obj` set to now from
-    // this host's clock. Returns true if set. A caller who may not set times
-    // (not the owner) leaves it for one who may, at the latest the writer's
-    // close. `st`, if given, gets the mtime set.
-    bool stamp_if_changed(fuse_ino_t id, const ops::Located& obj, struct stat* st = nullptr);
-
     // While the backing is detached: answers guard_errno and returns true (a
     // refused write is counted). Handlers of calls that need the backing ask
     // first.
@@ -170,7 +154,9 @@ class Request {
     void note_replied() {
         assert(!replied_ && "a request answered twice");
         replied_ = true;
+        before_reply();
     }
+    static void before_reply();  // for ThreadSanitizer (request.cpp)
 
     fuse_req_t req_;
     Filesystem& fs_;

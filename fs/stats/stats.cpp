@@ -183,7 +183,7 @@ std::string StatsWriter::json() const {
         escape_json(mountpoint_), pid_, start_ticks_, unix_now(), uptime,
         fs_.attached.load() ? "true" : "false", fs_.refused_writes.load(), false_errors,
         fs_.estale_retries.load(),
-        fs_.skew.measured() ? fmt::format("{:.3f}", fs_.skew.seconds()) : "null",
+        fs_.times.skew().measured() ? fmt::format("{:.3f}", fs_.times.skew().seconds()) : "null",
         fs_.waits.waiting(), fs_.locks.size(), fs_.inodes.size(), fs_.inodes.cached_dir_fds(),
         lock_waits, bounds, requests);
 }
@@ -215,7 +215,7 @@ std::string StatsWriter::prometheus() const {
     out += fmt::format("nfsguard_estale_retries_total{{{}}} {}\n", m, fs_.estale_retries.load());
     metric("clock_skew_seconds", "gauge",
            "Seconds the NFS server's clock is ahead of this host's.");
-    out += fmt::format("nfsguard_clock_skew_seconds{{{}}} {:.3f}\n", m, fs_.skew.seconds());
+    out += fmt::format("nfsguard_clock_skew_seconds{{{}}} {:.3f}\n", m, fs_.times.skew().seconds());
     metric("lock_waits", "gauge", "Lock requests waiting now.");
     out += fmt::format("nfsguard_lock_waits{{{}}} {}\n", m, fs_.waits.waiting());
     metric("lock_wait_seconds", "histogram",

@@ -177,3 +177,56 @@ TEST_F(ObjectOpsTest, NoKillForADirectory) {
     Located d = locate("d");
     EXPECT_FALSE(is_set_id_kill_by_writer(sys, d, 0775));
 }
+
+// A non-owner's chmod fails with EPERM, as the backing answers a writer whose
+// write the kernel asks to clear set-ID bits first; `denials` of them.
+class NotTheOwner : public RecordingSyscalls {
+  public:
+    int denials = 0;
+    int chmods = 0;
+    Result<void> chmod(const char* path, mode_t mode) override {
+        ++chmods;
+        if (denials > 0) {
+            --denials;
+            return Errno{EPERM};
+        }
+        return RecordingSyscalls::chmod(path, mode);
+    }
+};
+
+TEST_F(ObjectOpsTest, ASetIdKillThatTheCallerMayNotChmodIsDoneAsRoot) {
+    if (geteuid() != 0) GTEST_SKIP() << "the retry is made as root";
+    dir.write("mbox", "x", 0644);
+    ASSERT_EQ(::chmod((dir / "mbox").c_str(), 04755), 0);
+    NotTheOwner writer;
+    writer.denials = 1;
+    bool left_to_write = true;
+    ASSERT_TRUE(change_mode_for_caller(writer, located_.locate(writer, dir.fd(), "mbox"), 0755,
+                                       left_to_write));
+    EXPECT_EQ(writer.chmods, 2);
+    EXPECT_FALSE(left_to_write);
+    EXPECT_EQ(lstat(dir / "mbox").st_mode & 07777, 0755U);
+}
+
+TEST_F(ObjectOpsTest, ASetIdKillRefusedToRootTooIsLeftToTheWrite) {
+    dir.write("mbox", "x", 0644);
+    ASSERT_EQ(::chmod((dir / "mbox").c_str(), 04755), 0);
+    NotTheOwner writer;
+    writer.denials = 2;  // root_squash: root is refused as well
+    bool left_to_write = false;
+    ASSERT_TRUE(change_mode_for_caller(writer, located_.locate(writer, dir.fd(), "mbox"), 0755,
+                                       left_to_write));
+    EXPECT_TRUE(left_to_write);
+}
+
+TEST_F(ObjectOpsTest, AChmodThatIsNoSetIdKillKeepsItsEperm) {
+    dir.write("mbox", "x", 0644);
+    NotTheOwner stranger;
+    stranger.denials = 1;
+    bool left_to_write = false;
+    EXPECT_EQ(change_mode_for_caller(stranger, located_.locate(stranger, dir.fd(), "mbox"), 0600,
+                                     left_to_write)
+                  .error(),
+              EPERM);
+    EXPECT_EQ(stranger.chmods, 1);
+}

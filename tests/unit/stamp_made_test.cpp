@@ -75,3 +75,38 @@ TEST_F(StampMadeTest, ARefusalIsPassedOnAndNothingChanges) {
     EXPECT_EQ(set.error(), EPERM);
     EXPECT_EQ(stat_f().st_mtim.tv_sec, 1'000'000);
 }
+
+// set_asked_times: a utimensat with UTIME_NOW would take the server's clock.
+class EpermForExplicitTimes : public RecordingSyscalls {
+  public:
+    std::vector<bool> asked_now;  // per call: whether it asked for UTIME_NOW
+    Result<void> utimensat(int dirfd, const char* path, const struct timespec times[2],
+                           int flags) override {
+        const bool now = times[0].tv_nsec == UTIME_NOW || times[1].tv_nsec == UTIME_NOW;
+        asked_now.push_back(now);
+        if (!now) return Errno{EPERM};  // a writer who does not own the file
+        return RecordingSyscalls::utimensat(dirfd, path, times, flags);
+    }
+};
+
+TEST_F(StampMadeTest, NowIsThisHostsClock) {
+    const struct timespec times[2] = {{0, UTIME_NOW}, {0, UTIME_NOW}};
+    const struct timespec before = stamp_now();
+    ASSERT_TRUE(set_asked_times(sys, located.locate(sys, dir.fd(), "f"), times, true));
+    EXPECT_GE(stat_f().st_mtim.tv_sec, before.tv_sec);
+    EXPECT_LT(stat_f().st_mtim.tv_sec, before.tv_sec + 5);
+}
+
+TEST_F(StampMadeTest, AWriterWhoMayOnlyAskForNowGetsTheServersNow) {
+    EpermForExplicitTimes writer;
+    const struct timespec times[2] = {{0, UTIME_NOW}, {0, UTIME_NOW}};
+    ASSERT_TRUE(set_asked_times(writer, located.locate(writer, dir.fd(), "f"), times, true));
+    EXPECT_EQ(writer.asked_now, (std::vector<bool>{false, true}));
+}
+
+TEST_F(StampMadeTest, NowIsLeftToTheServerWithoutTheClientClock) {
+    EpermForExplicitTimes writer;
+    const struct timespec times[2] = {{0, UTIME_OMIT}, {0, UTIME_NOW}};
+    ASSERT_TRUE(set_asked_times(writer, located.locate(writer, dir.fd(), "f"), times, false));
+    EXPECT_EQ(writer.asked_now, (std::vector<bool>{true}));
+}
