@@ -47,7 +47,7 @@ Inode& InodeTable::remember(Inode& parent, const std::string& name, const struct
     Inode* inode = nullptr;
     auto it = index_.find(key);
     if (it != index_.end() && it->second.get() == root_) {
-        ++root_->nlookup;
+        ++root_.load()->nlookup;
         return *root_;
     }
     if (it != index_.end() && it->second->type == type && !made) {
@@ -325,13 +325,14 @@ bool InodeTable::wait_for_release(const Inode& parent, const std::string& name,
 
 ops::SharedFd InodeTable::root_fd() const {
     std::lock_guard lock(mutex_);
-    return root_->dir_fd;
+    return root_.load()->dir_fd;
 }
 
 void InodeTable::replace_root(ops::UniqueFd fd, const struct stat& st) {
     std::vector<ops::SharedFd> closing;
     std::lock_guard lock(mutex_);
-    if (root_->dev == st.st_dev && root_->ino == st.st_ino) return;  // the same directory
+    if (root_.load()->dev == st.st_dev && root_.load()->ino == st.st_ino)
+        return;  // the same directory
     // The old root lives on, out of the index and without a descriptor,
     // while inodes below it are known; nodeid 1 is the new one.
     Inode* old = root_;

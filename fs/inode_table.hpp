@@ -222,7 +222,9 @@ class InodeTable {
     ops::Syscalls& sys_;
     const size_t max_dir_fds_;
     mutable std::mutex mutex_;
-    Inode* root_;
+    // Read without the mutex (from_id, id_of); replaced under it when the
+    // backing is mounted anew (replace_root).
+    std::atomic<Inode*> root_;
     std::unordered_map<Key, std::unique_ptr<Inode>, KeyHash> index_;
     std::unordered_map<Inode*, std::unique_ptr<Inode>> orphans_;  // replaced at their (dev, ino)
     std::list<Inode*> lru_;  // directories with a cached descriptor, most recent first

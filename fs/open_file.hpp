@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <shared_mutex>
 
 #include "ops/unique_fd.hpp"
 
@@ -17,6 +18,10 @@ struct OpenFile {
     explicit OpenFile(ops::UniqueFd f) : fd(ops::share(std::move(f))) {}
     ops::SharedFd fd;  // shared with the inode table (see Inode::open_files)
     int get() const { return fd->get(); }
+    // Held (shared) while a read's reply reads the descriptor: libfuse
+    // reads it only as it sends the reply, and the release that the reply
+    // lets the kernel send must not close it before that is done.
+    std::shared_mutex replying;
 
     static OpenFile& of(const struct fuse_file_info* fi) {
         return *reinterpret_cast<OpenFile*>(static_cast<uintptr_t>(fi->fh));

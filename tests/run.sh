@@ -3,8 +3,9 @@
 #
 # Stages, each bounded in time: format check; the demo; release build; unit tests;
 # integration tests mounting the real binary; the same unit and integration
-# tests built with AddressSanitizer + UndefinedBehaviorSanitizer; and the
-# real-NFS lane (a qemu VM with the kernel's NFS server and client).
+# tests built with AddressSanitizer + UndefinedBehaviorSanitizer, and again
+# with ThreadSanitizer; and the real-NFS lane (a qemu VM with the kernel's NFS
+# server and client).
 # Every stage runs even when one before it failed; the last line counts them.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -45,11 +46,12 @@ build() {  # build DIR [cmake args...]
   shift
   cmake -S "$REPO" -B "$dir" -G Ninja "$@" >/dev/null && ninja -C "$dir" -j "$JOBS"
 }
-integration() {  # integration BUILD_DIR [pytest args...]
+integration() {  # integration BUILD_DIR [pytest args...]: faultfs's own tests, then nfsguard's
   local dir=$1
   shift
-  NFSGUARD_BUILD="$REPO/$dir" "$PYTHON" -m pytest "$REPO/tests/integration" -q \
-    -p no:cacheprovider "$@"
+  NFSGUARD_BUILD="$REPO/$dir" "$PYTHON" -m pytest "$REPO/tests/faultfs" -q -p no:cacheprovider &&
+    NFSGUARD_BUILD="$REPO/$dir" "$PYTHON" -m pytest "$REPO/tests/integration" -q \
+      -p no:cacheprovider "$@"
 }
 
 export REPO PYTHON JOBS
@@ -78,6 +80,26 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktra
 stage "asan+ubsan unit tests" 300 ctest --test-dir build-asan --output-on-failure --timeout 120
 NFSGUARD_SANITIZED=1 NFSGUARD_BIG_FOLDER=20000 NFSGUARD_TORTURE_COUNT=100 \
   stage "asan+ubsan integration tests" 1500 integration build-asan
+
+# ThreadSanitizer: the request threads share the inode table, the lock
+# tables and the owed stamps. A race stops the process (halt_on_error), and
+# a report left behind fails the stage.
+tsan() {  # tsan COMMAND...: runs it, then fails on any report
+  local reports=$REPO/build-tsan/reports
+  rm -rf "$reports" && mkdir -p "$reports"
+  TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:log_path=$reports/tsan" "$@"
+  local rc=$?
+  if compgen -G "$reports/tsan.*" >/dev/null; then
+    cat "$reports"/tsan.*
+    return 1
+  fi
+  return $rc
+}
+export -f tsan
+stage "tsan build" 1500 build build-tsan -DCMAKE_BUILD_TYPE=Debug -DNFSGUARD_SANITIZE=thread
+stage "tsan unit tests" 300 tsan ctest --test-dir build-tsan --output-on-failure --timeout 120
+NFSGUARD_SANITIZED=1 NFSGUARD_BIG_FOLDER=20000 NFSGUARD_TORTURE_COUNT=100 \
+  stage "tsan integration tests" 1500 tsan integration build-tsan
 
 # Real NFS: nfsd and the NFS client in a qemu VM (software emulation here),
 # lost replies made for real, through nfsguard and straight (tests/nfs).

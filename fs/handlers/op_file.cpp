@@ -2,7 +2,9 @@
 // copy_file_range: the life of an open file.
 #include <fcntl.h>
 
+#include <mutex>
 #include <optional>
+#include <shared_mutex>
 
 #include "fs/handlers/op_handlers.hpp"
 #include "fs/handlers/request.hpp"
@@ -85,8 +87,10 @@ void op_read(Request& r, fuse_ino_t, size_t size, off_t off, struct fuse_file_in
     // needed, and libfuse splices from it to /dev/fuse where it can.
     struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
     buf.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
-    buf.buf[0].fd = OpenFile::of(fi).get();
+    OpenFile& file = OpenFile::of(fi);
+    buf.buf[0].fd = file.get();
     buf.buf[0].pos = off;
+    std::shared_lock replying(file.replying);
     r.reply<fuse_reply_data>(&buf, FUSE_BUF_SPLICE_MOVE);
 }
 
@@ -129,7 +133,9 @@ void op_release(Request& r, fuse_ino_t id, struct fuse_file_info* fi) {
     // The kernel keeps no record of the locks it forwards, so it sends no
     // unlock for an OFD lock at close: this release is its owner's end.
     fs.locks.handle_released(fs.inodes.from_id(id), fi->fh);
-    delete &OpenFile::of(fi);
+    OpenFile* file = &OpenFile::of(fi);
+    { std::unique_lock last_reply_done(file->replying); }
+    delete file;
     r.reply<fuse_reply_err>(0);
 }
 

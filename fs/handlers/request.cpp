@@ -38,7 +38,7 @@ Request::Request(fuse_req_t req)
     after_earlier_replies();
 }
 
-void Request::before_reply() {
+void Request::replied_to_kernel() {
 #if defined(__SANITIZE_THREAD__)
     __tsan_release(&kernel_order);
 #endif

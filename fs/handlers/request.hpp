@@ -113,12 +113,13 @@ class Request {
     template <auto send, typename... Args>
     int reply(Args&&... args) {
         note_replied();
-        if constexpr (std::is_void_v<decltype(send(req_, std::forward<Args>(args)...))>) {
+        int rc = 0;
+        if constexpr (std::is_void_v<decltype(send(req_, std::forward<Args>(args)...))>)
             send(req_, std::forward<Args>(args)...);
-            return 0;
-        } else {
-            return send(req_, std::forward<Args>(args)...);
-        }
+        else
+            rc = send(req_, std::forward<Args>(args)...);
+        replied_to_kernel();
+        return rc;
     }
     // The request is answered later, by whoever it is handed to (a lock wait).
     fuse_req_t hand_over() {
@@ -154,9 +155,10 @@ class Request {
     void note_replied() {
         assert(!replied_ && "a request answered twice");
         replied_ = true;
-        before_reply();
     }
-    static void before_reply();  // for ThreadSanitizer (request.cpp)
+    // The reply is with the kernel (a read's data too: it is copied in the
+    // reply): told to ThreadSanitizer (request.cpp).
+    static void replied_to_kernel();
 
     fuse_req_t req_;
     Filesystem& fs_;
