@@ -17,6 +17,7 @@ sys.path.insert(0, str(HERE.parent / "faultfs"))
 import faultfs_control  # noqa: E402
 import mailstack  # noqa: E402
 import mounts  # noqa: E402
+from mounts import scratch  # noqa: E402,F401  (the fixture)
 
 # Scaled down for CI; a manual run sets NFSGUARD_E2E_MESSAGES=2000.
 MESSAGES = int(os.environ.get("NFSGUARD_E2E_MESSAGES", "400"))
@@ -52,14 +53,6 @@ def pytest_terminal_summary(terminalreporter):
 def pytest_sessionfinish(session, exitstatus):
     mounts.sweep_scratch_mounts()
     mailstack.remove_test_users()
-
-
-@pytest.fixture
-def scratch():
-    path = mounts.scratch_dir()
-    yield path
-    mounts.sweep_scratch_mounts()
-    shutil.rmtree(path, ignore_errors=True)
 
 
 class Stack:

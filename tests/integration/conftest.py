@@ -1,12 +1,12 @@
 """Fixtures for tests that mount the real nfsguard binary."""
 
-import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
 import mounts
+from mounts import scratch  # noqa: F401  (the fixture)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "faultfs"))
 import faultfs_control  # noqa: E402
@@ -14,15 +14,6 @@ import faultfs_control  # noqa: E402
 
 def pytest_sessionfinish(session, exitstatus):
     mounts.sweep_scratch_mounts()
-
-
-@pytest.fixture
-def scratch():
-    """A scratch directory every user can traverse, removed after the test."""
-    path = mounts.scratch_dir()
-    yield path
-    mounts.sweep_scratch_mounts()
-    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

@@ -7,11 +7,14 @@ everything still mounted below the test's scratch directories.
 """
 
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("NFSGUARD_BUILD", REPO / "build"))
@@ -63,6 +66,16 @@ def scratch_dir():
     path.chmod(0o755)
     _our_scratch.append(path)
     return path
+
+
+@pytest.fixture
+def scratch():
+    """A scratch directory every user can traverse, removed after the test,
+    and nothing left mounted below it. A fixture for the conftests to import."""
+    path = scratch_dir()
+    yield path
+    sweep_scratch_mounts()
+    shutil.rmtree(path, ignore_errors=True)
 
 
 class Mount:

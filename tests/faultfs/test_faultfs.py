@@ -11,12 +11,10 @@ import subprocess
 import sys
 import time
 from collections import namedtuple
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "faultfs"))
-import faultfs_control  # noqa: E402
+import faultfs_control
 
 Fault = namedtuple("Fault", "back mnt ctl mount")
 
