@@ -25,50 +25,70 @@ bool is_ignored(std::string_view opt) {
            opt == "strictatime" || opt == "lazytime" || opt == "nolazytime";
 }
 
+// `value` of option `key` as a number of at least `min`; an error line if not.
 template <typename T>
-bool parse_number(std::string_view text, T& out, T min) {
-    T value{};
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec != std::errc() || end != text.data() + text.size() || value < min) return false;
-    out = value;
-    return true;
+std::string number(std::string_view key, std::string_view value, T& out, T min, const char* what) {
+    T parsed{};
+    auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), parsed);
+    if (ec != std::errc() || end != value.data() + value.size() || parsed < min)
+        return "bad " + std::string(key) + " '" + std::string(value) + "' (" + what + ")";
+    out = parsed;
+    return "";
+}
+
+// `value` of option `key` as one of `choices` (name, meaning); an error line
+// naming them if not.
+template <typename T, size_t N>
+std::string choice(std::string_view key, std::string_view value,
+                   const std::array<std::pair<std::string_view, T>, N>& choices, T& out) {
+    for (const auto& [name, meaning] : choices) {
+        if (name == value) {
+            out = meaning;
+            return "";
+        }
+    }
+    std::string names;
+    for (const auto& c : choices) names += (names.empty() ? "" : ", ") + std::string(c.first);
+    return "bad " + std::string(key) + " '" + std::string(value) + "' (" + names + ")";
 }
 
 std::string apply_option(std::string_view opt, Options& out) {
     auto eq = opt.find('=');
     std::string_view key = opt.substr(0, eq);
     std::string_view value = eq == std::string_view::npos ? "" : opt.substr(eq + 1);
+    const bool has_value = eq != std::string_view::npos;
     if (opt.empty() || is_ignored(opt)) return "";
     if (std::find(kMountFlags.begin(), kMountFlags.end(), opt) != kMountFlags.end()) {
         out.mount_flags.emplace_back(opt);
         return "";
     }
-    if (opt == "allow_other") {
-        out.allow_other = true;
-    } else if (opt == "noallow_other") {
-        out.allow_other = false;
+    if (opt == "allow_other" || opt == "noallow_other") {
+        out.allow_other = opt == "allow_other";
     } else if (opt == "default_permissions") {
         out.mount_flags.emplace_back(opt);
-    } else if (key == "log_level" && eq != std::string_view::npos) {
-        static constexpr std::array<std::string_view, 7> kLevels = {
-            "trace", "debug", "info", "warn", "error", "critical", "off"};
-        if (std::find(kLevels.begin(), kLevels.end(), value) == kLevels.end())
-            return "bad log_level '" + std::string(value) +
-                   "' (trace, debug, info, warn, error, critical, off)";
-        out.log_level = value;
-    } else if (key == "cache" && eq != std::string_view::npos) {
+    } else if (key == "log_level" && has_value) {
+        static constexpr std::array<std::pair<std::string_view, std::string_view>, 7> kLevels = {
+            {{"trace", "trace"},
+             {"debug", "debug"},
+             {"info", "info"},
+             {"warn", "warn"},
+             {"error", "error"},
+             {"critical", "critical"},
+             {"off", "off"}}};
+        std::string_view level;
+        if (auto err = choice(key, value, kLevels, level); !err.empty()) return err;
+        out.log_level = level;
+    } else if (key == "cache" && has_value) {
         out.cache_mode = value;
     } else if (key == "dir_fds") {
-        if (!parse_number<size_t>(value, out.dir_fds, 1))
-            return "bad dir_fds '" + std::string(value) + "' (a number, at least 1)";
+        return number<size_t>(key, value, out.dir_fds, 1, "a number, at least 1");
     } else if (key == "threads") {
-        if (!parse_number<unsigned>(value, out.threads, 1))
-            return "bad threads '" + std::string(value) + "' (a number, at least 1)";
+        return number<unsigned>(key, value, out.threads, 1, "a number, at least 1");
     } else if (key == "fsname" && !value.empty()) {
         out.fsname = value;
-    } else if (key == "dotlock" && eq != std::string_view::npos) {
+    } else if (key == "dotlock" && has_value) {
         out.dotlock = value;
-    } else if (key == "state_dir" && eq != std::string_view::npos) {
+    } else if (key == "state_dir" && has_value) {
         out.state_dir = value;
     } else if (key == "backing_fs" && !value.empty()) {
         std::vector<long> types;
@@ -76,7 +96,7 @@ std::string apply_option(std::string_view opt, Options& out) {
             return "bad backing_fs '" + std::string(value) +
                    "' (nfs, fuse, ext4, xfs, btrfs, tmpfs, overlay, 0xMAGIC, joined by +; or any)";
         out.backing_fs = value;
-    } else if (key == "sentinel" && eq != std::string_view::npos) {
+    } else if (key == "sentinel" && has_value) {
         out.sentinel = value;
     } else if (key == "guard_errno") {
         static constexpr std::array<std::pair<std::string_view, int>, 5> kErrnos = {
@@ -85,28 +105,28 @@ std::string apply_option(std::string_view opt, Options& out) {
              {"EIO", EIO},
              {"ENOTCONN", ENOTCONN},
              {"EROFS", EROFS}}};
-        auto it = std::find_if(kErrnos.begin(), kErrnos.end(),
-                               [&](const auto& e) { return e.first == value; });
-        if (it == kErrnos.end())
-            return "bad guard_errno '" + std::string(value) +
-                   "' (ESTALE, EAGAIN, EIO, ENOTCONN, EROFS)";
-        out.guard_errno = it->second;
+        return choice(key, value, kErrnos, out.guard_errno);
     } else if (key == "guard_interval") {
-        if (!parse_number<unsigned>(value, out.guard_interval_ms, 100))
-            return "bad guard_interval '" + std::string(value) + "' (milliseconds, at least 100)";
+        return number<unsigned>(key, value, out.guard_interval_ms, 100,
+                                "milliseconds, at least 100");
     } else if (key == "run_dir" && !value.empty()) {
         out.run_dir = value;
     } else if (key == "prometheus" && !value.empty()) {
         out.prometheus = value;
     } else if (key == "stats_interval") {
-        if (!parse_number<unsigned>(value, out.stats_interval_ms, 100))
-            return "bad stats_interval '" + std::string(value) + "' (milliseconds, at least 100)";
-    } else if (opt == "timestamps=client" || opt == "timestamps=server" ||
-               opt == "timestamps=adaptive") {
-        out.client_timestamps = value != "server";
-        out.adaptive_timestamps = value == "adaptive";
-    } else if (opt == "silly_renames=show" || opt == "silly_renames=hide") {
-        out.show_silly_renames = value == "show";
+        return number<unsigned>(key, value, out.stats_interval_ms, 100,
+                                "milliseconds, at least 100");
+    } else if (key == "timestamps" && has_value) {
+        static constexpr std::array<std::pair<std::string_view, int>, 3> kTimestamps = {
+            {{"client", 0}, {"server", 1}, {"adaptive", 2}}};
+        int mode = 0;
+        if (auto err = choice(key, value, kTimestamps, mode); !err.empty()) return err;
+        out.client_timestamps = mode != 1;
+        out.adaptive_timestamps = mode == 2;
+    } else if (key == "silly_renames" && has_value) {
+        static constexpr std::array<std::pair<std::string_view, bool>, 2> kShown = {
+            {{"show", true}, {"hide", false}}};
+        return choice(key, value, kShown, out.show_silly_renames);
     } else {
         return "unknown option '" + std::string(opt) + "'";
     }

@@ -191,41 +191,49 @@ std::string StatsWriter::json() const {
 std::string StatsWriter::prometheus() const {
     const std::string m = fmt::format("mount=\"{}\"", escape_json(mountpoint_));
     std::string out;
+    // HELP and TYPE once per metric, then its samples.
     auto metric = [&](const char* name, const char* type, const char* help) {
         out +=
             fmt::format("# HELP nfsguard_{} {}\n# TYPE nfsguard_{} {}\n", name, help, name, type);
     };
-    metric("info", "gauge", "1 for the nfsguard process that serves the mount (its pid).");
-    out += fmt::format("nfsguard_info{{{},pid=\"{}\"}} 1\n", m, pid_);
-    metric("stats_written_timestamp_seconds", "gauge",
-           "When these figures were written (Unix time): old means the instance is gone.");
-    out += fmt::format("nfsguard_stats_written_timestamp_seconds{{{}}} {}\n", m, unix_now());
-    metric("false_errors_hidden_total", "counter",
-           "NFS lost-reply false errors hidden, by operation.");
-    for (size_t i = 0; i < ops::kFalseErrorOps; ++i) {
-        auto op = static_cast<ops::FalseErrorOp>(i);
-        out += fmt::format("nfsguard_false_errors_hidden_total{{{},op=\"{}\"}} {}\n", m,
-                           ops::op_name(op), fs_.false_errors.count(op));
-    }
-    metric("backing_attached", "gauge", "1 when the backing can be vouched for, else 0.");
-    out += fmt::format("nfsguard_backing_attached{{{}}} {}\n", m, fs_.attached.load() ? 1 : 0);
-    metric("writes_refused_total", "counter", "Writes refused while the backing was not attached.");
-    out += fmt::format("nfsguard_writes_refused_total{{{}}} {}\n", m, fs_.refused_writes.load());
-    metric("estale_retries_total", "counter", "Calls retried after ESTALE.");
-    out += fmt::format("nfsguard_estale_retries_total{{{}}} {}\n", m, fs_.estale_retries.load());
-    metric("clock_skew_seconds", "gauge",
-           "Seconds the NFS server's clock is ahead of this host's.");
-    out += fmt::format("nfsguard_clock_skew_seconds{{{}}} {:.3f}\n", m, fs_.times.skew().seconds());
-    metric("lock_waits", "gauge", "Lock requests waiting now.");
-    out += fmt::format("nfsguard_lock_waits{{{}}} {}\n", m, fs_.waits.waiting());
+    // A metric of one sample, labelled with the mount (and `labels`).
+    auto single = [&](const char* name, const char* type, const char* help, const auto& value,
+                      const std::string& labels = {}) {
+        metric(name, type, help);
+        out += fmt::format("nfsguard_{}{{{}{}}} {}\n", name, m, labels, value);
+    };
+    // A counter with a sample per operation.
+    auto per_op = [&](const char* name, const char* help, size_t ops, auto op_name, auto count) {
+        metric(name, "counter", help);
+        for (size_t i = 0; i < ops; ++i)
+            out += fmt::format("nfsguard_{}{{{},op=\"{}\"}} {}\n", name, m, op_name(i), count(i));
+    };
+    single("info", "gauge", "1 for the nfsguard process that serves the mount (its pid).", 1,
+           fmt::format(",pid=\"{}\"", pid_));
+    single("stats_written_timestamp_seconds", "gauge",
+           "When these figures were written (Unix time): old means the instance is gone.",
+           unix_now());
+    per_op(
+        "false_errors_hidden_total", "NFS lost-reply false errors hidden, by operation.",
+        ops::kFalseErrorOps,
+        [](size_t i) { return ops::op_name(static_cast<ops::FalseErrorOp>(i)); },
+        [&](size_t i) { return fs_.false_errors.count(static_cast<ops::FalseErrorOp>(i)); });
+    single("backing_attached", "gauge", "1 when the backing can be vouched for, else 0.",
+           fs_.attached.load() ? 1 : 0);
+    single("writes_refused_total", "counter", "Writes refused while the backing was not attached.",
+           fs_.refused_writes.load());
+    single("estale_retries_total", "counter", "Calls retried after ESTALE.",
+           fs_.estale_retries.load());
+    single("clock_skew_seconds", "gauge", "Seconds the NFS server's clock is ahead of this host's.",
+           fmt::format("{:.3f}", fs_.times.skew().seconds()));
+    single("lock_waits", "gauge", "Lock requests waiting now.", fs_.waits.waiting());
     metric("lock_wait_seconds", "histogram",
            "Lock requests that had to wait for another holder, by how long they waited.");
     out += histogram_samples("nfsguard_lock_wait_seconds", m, fs_.waits.waited());
-    metric("lock_waits_failed_total", "counter",
-           "Lock waits that ended without the lock (interrupted by a signal, or an error).");
-    out += fmt::format("nfsguard_lock_waits_failed_total{{{}}} {}\n", m, fs_.waits.failed());
-    metric("inodes", "gauge", "Inodes the kernel knows through this mount.");
-    out += fmt::format("nfsguard_inodes{{{}}} {}\n", m, fs_.inodes.size());
+    single("lock_waits_failed_total", "counter",
+           "Lock waits that ended without the lock (interrupted by a signal, or an error).",
+           fs_.waits.failed());
+    single("inodes", "gauge", "Inodes the kernel knows through this mount.", fs_.inodes.size());
     metric("request_duration_seconds", "histogram",
            "FUSE requests served, by operation and how long nfsguard took to answer.");
     for (size_t i = 0; i < kRequestOps; ++i) {
@@ -234,14 +242,13 @@ std::string StatsWriter::prometheus() const {
                                  fmt::format("{},op=\"{}\"", m, request_op_name(op)),
                                  fs_.requests.of(op).latency.snapshot());
     }
-    metric("request_errors_total", "counter",
-           "FUSE requests answered with an error, by operation.");
-    for (size_t i = 0; i < kRequestOps; ++i) {
-        const auto op = static_cast<RequestOp>(i);
-        out += fmt::format("nfsguard_request_errors_total{{{},op=\"{}\"}} {}\n", m,
-                           request_op_name(op),
-                           fs_.requests.of(op).errors.load(std::memory_order_relaxed));
-    }
+    per_op(
+        "request_errors_total", "FUSE requests answered with an error, by operation.", kRequestOps,
+        [](size_t i) { return request_op_name(static_cast<RequestOp>(i)); },
+        [&](size_t i) {
+            return fs_.requests.of(static_cast<RequestOp>(i))
+                .errors.load(std::memory_order_relaxed);
+        });
     return out;
 }
 
