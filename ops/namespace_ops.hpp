@@ -68,27 +68,10 @@ Result<struct stat> make_symlink(Syscalls& sys, FalseErrors& false_errors, const
                                  int dirfd, const char* name, bool name_free = false);
 
 // What the caller already knows of a name, from its own lookup a moment
-// before the call. The checks of verify-after-error need to know what a name
-// was before a remove, rename or link; given it, the call costs no backing
-// call beyond itself when it succeeds, and the checks look at the tree only
-// after an error. Without it (nullopt) the op looks itself, as before: one
-// lstat more per call.
-//
-// Why a lookup the caller made earlier proves as much as an lstat here: what
-// the checks rule out is another party changing the name between "before"
-// and the call, and no "before" closes that window; an lstat just before the
-// call only narrows it, and the lookup fs/ passes on is nearly as close. The
-// kernel sends UNLINK, RMDIR and RENAME only for a name its lookup found (a
-// positive dentry, of the kind the call needs: the VFS answers EISDIR and
-// ENOTDIR itself), and LINK only for a name its lookup found free; it holds
-// the directories' locks from that lookup to the end of the call, so nothing
-// on this host can change the names in between. With cache=shared that
-// lookup is a LOOKUP request nfsguard answered by an lstat of the name, in
-// the same path walk as the call; with cache=pinned it may be older, but
-// pinned promises that no other host changes these names. What is left is
-// what was left before: another host changing the name within the window
-// (an unlink by another host of the name we remove is hidden as ours; the
-// name ends up gone either way).
+// before the call: given it, a successful call costs no backing call beyond
+// itself, and the checks look at the tree only after an error; without it
+// (nullopt) the op looks itself. Why the kernel's lookup proves as much as an
+// lstat here: README, design, "Verify after error".
 
 // unlink, rmdir. `before`: the object the caller's lookup found at `name`.
 Result<void> remove_file(Syscalls& sys, FalseErrors& false_errors, int dirfd, const char* name,

@@ -33,19 +33,9 @@ struct CallWindow {
 
 // rename(old, new) said ENOENT: done when `new` is now the object that was
 // at `old` before the call (same dev, ino and type) and `old` is gone.
-// Stronger than Postfix's sane_rename, which accepts any object at `new`.
-//
-// `moved` is what the caller knew before the call, with no backing call on
-// the success path (namespace_ops.hpp): the identity the kernel's lookup
-// gave, not a fresh lstat, so owner, size and mtime are not compared (a
-// write between that lookup and the call would change the last two, and the
-// check would then fail to prove a rename that was done). What that leaves
-// open: filesystems hand a freed inode number to the next new file at once
-// (ext4 does; so do NFS servers), so an object freed by another host and a
-// new one of the same type put at exactly `new`, both inside the call, would
-// pass. That takes another host removing the very file being renamed and
-// writing the new name in the same moment; our rename's outcome is then lost
-// either way.
+// Stronger than Postfix's sane_rename, which accepts any object at `new`;
+// what it leaves open (an inode number reused within the call) is in the
+// README's design, "Verify after error".
 bool rename_was_done(Syscalls& sys, int olddirfd, const char* oldname, int newdirfd,
                      const char* newname, const KnownObject& moved);
 

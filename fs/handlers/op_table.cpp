@@ -29,16 +29,8 @@ void op_init(void*, struct fuse_conn_info* conn) {
     // Locks are served by nfsguard, so they reach the NFS server (op_lock.cpp)
     // instead of staying in this host's kernel.
     want_if_capable(conn, FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
-    // Not asked for, because libfuse 3.14 cannot: FUSE_CAP_HANDLE_KILLPRIV_V2,
-    // which would spare the getxattr of security.capability the kernel sends
-    // before every write (it sets SB_NOSEC only with it). 3.14 has no such
-    // capability (libfuse 3.17 added it), does not send FUSE_HANDLE_KILLPRIV
-    // (v1) in its INIT reply either, and hands no FUSE_WRITE_KILL_SUIDGID or
-    // FUSE_OPEN_KILL_SUIDGID to the filesystem. It would be correct for
-    // nfsguard: writes, truncates and chowns reach the backing as the caller
-    // (fsuid without CAP_FSETID), so the backing kernel clears set-user-ID,
-    // set-group-ID and security.capability itself, as it does for a local
-    // process (tests/integration/test_kill_privileges.py).
+    // Not asked for: FUSE_CAP_HANDLE_KILLPRIV_V2, which libfuse 3.14 cannot
+    // negotiate (README, Speed: the getxattr before every write).
     // Writes go through to the backing file at once: a page cache that holds
     // writes back would acknowledge mail the NFS server has not seen.
     conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
