@@ -14,6 +14,9 @@ namespace {
 // directories; a walk up that has not reached a cached directory after this
 // many steps is taken for a loop in stale records and answered ESTALE.
 constexpr size_t kMaxDepth = 4096;
+// How often wait_for_release looks again: a release comes within
+// microseconds of the close that caused it.
+constexpr std::chrono::microseconds kReleasePoll{100};
 
 }  // namespace
 
@@ -319,7 +322,7 @@ bool InodeTable::wait_for_release(const Inode& parent, const std::string& name,
                 return true;
         }
         if (std::chrono::steady_clock::now() >= deadline) return false;
-        std::this_thread::sleep_for(std::chrono::microseconds(100));
+        std::this_thread::sleep_for(kReleasePoll);
     }
 }
 

@@ -17,6 +17,8 @@ namespace {
 // handler does nothing; it is installed without SA_RESTART so the call is
 // not restarted.
 constexpr int kWakeSignal = SIGUSR2;
+// How often an interruption is signalled again until the waiter saw it.
+constexpr std::chrono::milliseconds kWakeAgain{1};
 
 void on_wake(int) {}
 
@@ -48,7 +50,7 @@ void on_interrupt(fuse_req_t, void* data) {
     if (pthread_equal(pthread_self(), w->thread)) return;  // called at registration
     while (!w->done.load()) {
         pthread_kill(w->thread, kWakeSignal);
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        std::this_thread::sleep_for(kWakeAgain);
     }
 }
 

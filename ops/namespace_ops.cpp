@@ -137,7 +137,7 @@ Result<void> remove_directory(Syscalls& sys, FalseErrors& false_errors, int dirf
     const auto deadline = std::chrono::steady_clock::now() + kSillyRenameWait;
     while (!r && r.error() == ENOTEMPTY && std::chrono::steady_clock::now() < deadline &&
            holds_only_silly_renames(sys, dirfd, name)) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        std::this_thread::sleep_for(kSillyRenamePoll);
         r = remove_entry(sys, false_errors, dirfd, name, true, before);
     }
     return r;

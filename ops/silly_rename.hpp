@@ -23,5 +23,7 @@ bool holds_only_silly_renames(Syscalls& sys, int dirfd, const char* name);
 
 // How long an rmdir waits for silly renames to go before it says ENOTEMPTY.
 inline constexpr std::chrono::milliseconds kSillyRenameWait{2000};
+// How often it looks again meanwhile.
+inline constexpr std::chrono::milliseconds kSillyRenamePoll{20};
 
 }  // namespace nfsguard::ops

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "fs/handlers/op_handlers.hpp"
@@ -104,6 +105,20 @@ ops::Result<DIR*> open_directory_stream(Request& r, fuse_ino_t id) {
     return dir;
 }
 
+// A stream on directory `dir`, opened anew after its handle went stale (the
+// caller's retry loop retries; this does not).
+ops::Result<DIR*> reopen_directory_stream(Request& r, Inode& dir) {
+    auto fd = r.directory_fd(dir);
+    if (!fd) return ops::Errno{fd.error()};
+    auto opened = ops::reopen(r.fs().sys, ops::Located{(*fd)->get(), S_IFDIR, -1, nullptr},
+                              O_RDONLY | O_DIRECTORY);
+    if (!opened) return ops::Errno{opened.error()};
+    DIR* stream = fdopendir(opened->get());
+    if (stream == nullptr) return ops::Errno{errno};
+    opened->release();  // the stream owns it now
+    return stream;
+}
+
 void read_directory(Request& r, fuse_ino_t id, size_t size, off_t off, struct fuse_file_info* fi,
                     bool plus) {
     if (OpenDir::of(fi).dir == nullptr)
@@ -115,24 +130,30 @@ void read_directory(Request& r, fuse_ino_t id, size_t size, off_t off, struct fu
     {
         OpenDir& d = OpenDir::of(fi);
         std::lock_guard lock(d.mutex);
-        err = fill_listing(r, d, r.inode(id), off, plus, buf, used, looked_up);
-        // The directory's handle went stale (a stale answer of a busy
-        // server, or a server that came back with new handles): a stream
-        // opened anew goes on from where this one stood. The reopen finds
-        // the same object or fails (the inode table checks the inode
-        // number), and positions are the server's cookies for that
-        // directory, valid in any stream on it. A directory that another
-        // host replaced cannot be reopened: the caller gets the ESTALE.
-        for (int attempt = 0; err == ESTALE && attempt < Request::kEstaleRetries; ++attempt) {
-            r.note_estale_retry(attempt);
-            auto dir = open_directory_stream(r, id);
-            if (!dir) break;
-            closedir(d.dir);
-            d.dir = *dir;
-            d.pending = nullptr;
-            if (d.offset != 0) seekdir(d.dir, d.offset);
-            err = fill_listing(r, d, r.inode(id), d.offset, plus, buf, used, looked_up);
-        }
+        Inode& inode = r.inode(id);
+        bool retrying = false;
+        err = r.retry_stale([&]() -> ops::Result<void> {
+                   // The directory's handle went stale (a stale answer of a
+                   // busy server, or a server that came back with new
+                   // handles): a stream opened anew goes on from where this
+                   // one stood. The reopen finds the same object or fails (the
+                   // inode table checks the inode number), and positions are
+                   // the server's cookies for that directory, valid in any
+                   // stream on it. A directory another host replaced or
+                   // removed cannot be reopened: the caller gets ESTALE.
+                   if (std::exchange(retrying, true)) {
+                       auto dir = reopen_directory_stream(r, inode);
+                       if (!dir) return ops::Errno{dir.error() == ENOENT ? ESTALE : dir.error()};
+                       closedir(d.dir);
+                       d.dir = *dir;
+                       d.pending = nullptr;
+                       if (d.offset != 0) seekdir(d.dir, d.offset);
+                       off = d.offset;
+                   }
+                   if (int e = fill_listing(r, d, inode, off, plus, buf, used, looked_up); e != 0)
+                       return ops::Errno{e};
+                   return {};
+               }).error();
     }
     // Replied only once the handle's lock is let go: the reply lets the
     // caller close the directory, and releasedir frees the handle (and its

@@ -146,11 +146,9 @@ class Request {
     void fill_entry(Inode& parent, const char* name, const struct stat& st,
                     struct fuse_entry_param& e, bool made = false);
 
-    // Counts a retry after ESTALE and drops what may be stale (retry_stale
-    // does it; so do handlers that retry on their own, as readdir).
-    void note_estale_retry(int attempt);
-
   private:
+    // Counts a retry after ESTALE and drops what may be stale.
+    void note_estale_retry(int attempt);
     void note_gone_for_good();
     void note_replied() {
         assert(!replied_ && "a request answered twice");
