@@ -43,7 +43,7 @@ Inode& InodeTable::from_id(uint64_t id) {
 }
 
 Inode& InodeTable::remember(Inode& parent, const std::string& name, const struct stat& st,
-                            bool made, Names* evicted) {
+                            Origin origin, Names* evicted) {
     std::lock_guard lock(mutex_);
     const mode_t type = st.st_mode & S_IFMT;
     const Key key{st.st_dev, st.st_ino};
@@ -53,7 +53,7 @@ Inode& InodeTable::remember(Inode& parent, const std::string& name, const struct
         ++root_.load()->nlookup;
         return *root_;
     }
-    if (it != index_.end() && it->second->type == type && !made) {
+    if (it != index_.end() && it->second->type == type && origin == Origin::looked_up) {
         inode = it->second.get();
     } else {
         if (it != index_.end()) {
@@ -84,7 +84,7 @@ void InodeTable::forget(Inode& inode, uint64_t nlookup) {
     release_if_unused(&inode);
 }
 
-void InodeTable::moved(const ops::KnownObject& obj, Inode& from, const std::string& from_name,
+void InodeTable::moved(const ops::ObjectId& obj, Inode& from, const std::string& from_name,
                        Inode& to, const std::string& to_name, Names* evicted) {
     std::lock_guard lock(mutex_);
     auto it = index_.find(Key{obj.dev, obj.ino});
@@ -95,13 +95,13 @@ void InodeTable::moved(const ops::KnownObject& obj, Inode& from, const std::stri
     add_alias(inode, to, to_name, evicted);
 }
 
-std::optional<ops::KnownObject> InodeTable::known_at(const Inode& parent,
-                                                     const std::string& name) const {
+std::optional<ops::ObjectId> InodeTable::known_at(const Inode& parent,
+                                                  const std::string& name) const {
     std::lock_guard lock(mutex_);
     auto it = names_.find(NameKey{&parent, name});
     if (it == names_.end()) return std::nullopt;
     const Inode& inode = *it->second;
-    return ops::KnownObject{inode.dev, inode.ino, inode.type};
+    return ops::ObjectId{inode.dev, inode.ino, inode.type};
 }
 
 void InodeTable::unindex_name(const Inode* parent, const std::string& name, const Inode* inode) {
@@ -237,11 +237,11 @@ ops::Result<ops::SharedFd> InodeTable::directory_fd(Inode& dir, bool* moved_on) 
     return walk(*p, moved_on);
 }
 
-ops::Result<Target> InodeTable::locate(Inode& inode, bool* moved_on, bool by_name) {
+ops::Result<HeldObject> InodeTable::locate(Inode& inode, bool* moved_on, Reach reach) {
     if (S_ISDIR(inode.type)) {
         auto fd = directory_fd(inode, moved_on);
         if (!fd) return ops::Errno{fd.error()};
-        return Target{std::move(*fd), nullptr, {}, S_IFDIR};
+        return HeldObject{std::move(*fd), nullptr, {}, S_IFDIR};
     }
     struct Candidate {
         const Inode* parent;  // compared, never dereferenced once unlocked
@@ -251,9 +251,10 @@ ops::Result<Target> InodeTable::locate(Inode& inode, bool* moved_on, bool by_nam
     std::vector<Candidate> candidates;
     {
         std::lock_guard lock(mutex_);
-        if (!by_name) {
+        if (reach == Reach::open_file_first) {
             for (const auto& weak : inode.open_files) {
-                if (auto fd = weak.lock()) return Target{std::move(fd), nullptr, {}, inode.type};
+                if (auto fd = weak.lock())
+                    return HeldObject{std::move(fd), nullptr, {}, inode.type};
             }
         }
         for (const auto& alias : inode.aliases)
@@ -284,7 +285,8 @@ ops::Result<Target> InodeTable::locate(Inode& inode, bool* moved_on, bool by_nam
         if (o) {
             std::lock_guard lock(mutex_);
             for (const Candidate* s : stale) drop_alias(inode, s->parent, s->name);
-            return Target{ops::share(std::move(o->fd)), std::move(*parent_fd), c.name, inode.type};
+            return HeldObject{ops::share(std::move(o->fd)), std::move(*parent_fd), c.name,
+                              inode.type};
         }
         err = o.error();
         if (err != ENOENT && !other_object) all_moved_on = false;

@@ -71,9 +71,9 @@ struct Inode {
     ClientTimes::Owed times;
 };
 
-// An object located for one request: the descriptors stay valid while the
-// Target lives, whatever the cache does meanwhile.
-struct Target {
+// An object located for one request, its descriptors held: they stay valid
+// while it lives, whatever the cache does meanwhile.
+struct HeldObject {
     ops::SharedFd object;  // O_PATH on the object
     ops::SharedFd parent;  // O_PATH on its directory (null for directories and the root)
     std::string name;
@@ -84,6 +84,10 @@ struct Target {
                             parent ? name.c_str() : nullptr};
     }
 };
+
+// Where an entry the kernel learns comes from: a lookup of what was there,
+// or an object this mount just made.
+enum class Origin { looked_up, made_here };
 
 class InodeTable {
   public:
@@ -101,7 +105,7 @@ class InodeTable {
     Inode& from_id(uint64_t id);
 
     // The kernel now knows `st` as `name` in `parent` (one more lookup).
-    // `made` says the object was just created through this mount: then any
+    // Origin::made_here says the object was just created through this mount: then any
     // inode the table holds under its (dev, ino) is a dead object whose
     // number the filesystem reused (ext4 and NFS servers do at once), and it
     // is retired so that the new object gets a nodeid of its own. Otherwise
@@ -115,18 +119,18 @@ class InodeTable {
     // it would send requests for an object nfsguard can no longer find.
     using Names = std::vector<std::pair<uint64_t, std::string>>;
     Inode& remember(Inode& parent, const std::string& name, const struct stat& st,
-                    bool made = false, Names* evicted = nullptr);
+                    Origin origin = Origin::looked_up, Names* evicted = nullptr);
     void forget(Inode& inode, uint64_t nlookup);
     // The object `obj` (if the table knows it) was renamed from
     // `from`/`from_name` to `to`/`to_name`.
-    void moved(const ops::KnownObject& obj, Inode& from, const std::string& from_name, Inode& to,
+    void moved(const ops::ObjectId& obj, Inode& from, const std::string& from_name, Inode& to,
                const std::string& to_name, Names* evicted = nullptr);
 
     // The object last known as `name` in `parent` (by the kernel's lookup, a
     // create or a rename through this mount), if the table holds that name:
     // what verify-after-error needs to know of a name before a call, without
     // asking the backing (ops/namespace_ops.hpp).
-    std::optional<ops::KnownObject> known_at(const Inode& parent, const std::string& name) const;
+    std::optional<ops::ObjectId> known_at(const Inode& parent, const std::string& name) const;
 
     // A caller opened the object; `fd` lives as long as that open file.
     void opened(Inode& inode, const ops::SharedFd& fd);
@@ -147,8 +151,10 @@ class InodeTable {
     // name leads to the object any more (removed: ENOENT; replaced by another
     // object: ESTALE) `moved_on`, if given, is set: resolving again will not
     // find it.
-    // `by_name`: resolved by name even if the caller has it open.
-    ops::Result<Target> locate(Inode& inode, bool* moved_on = nullptr, bool by_name = false);
+    // Reach::by_name: resolved by name even if the caller has it open.
+    enum class Reach { open_file_first, by_name };
+    ops::Result<HeldObject> locate(Inode& inode, bool* moved_on = nullptr,
+                                   Reach reach = Reach::open_file_first);
 
     // The backing root's descriptor.
     ops::SharedFd root_fd() const;

@@ -93,8 +93,8 @@ std::string DotlockCreator::unique_name() {
            std::to_string(counter_.fetch_add(1));
 }
 
-Result<Opened> DotlockCreator::create(Syscalls& sys, FalseErrors& false_errors, int dirfd,
-                                      const char* name, int flags, mode_t mode) {
+Result<OpenedObject> DotlockCreator::create(Syscalls& sys, FalseErrors& false_errors, int dirfd,
+                                            const char* name, int flags, mode_t mode) {
     const std::string temp = unique_name();
     bool journaled;
     {
@@ -147,7 +147,7 @@ Result<Opened> DotlockCreator::create(Syscalls& sys, FalseErrors& false_errors, 
     if (!lock) return Errno{lock.error()};
     // The lock is held: an error now would make the caller's retry meet it.
     auto st = stat_open_file(sys, fd->get());
-    return Opened{std::move(*fd), st ? *st : *lock};
+    return OpenedObject{std::move(*fd), st ? *st : *lock};
 }
 
 }  // namespace nfsguard::ops

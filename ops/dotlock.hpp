@@ -60,8 +60,8 @@ class DotlockCreator {
     // Takes the lock `name` in `dirfd` by the link protocol; returns an open
     // descriptor (with the caller's `flags`, less O_CREAT|O_EXCL) on the lock
     // file, or EEXIST when another holds it.
-    Result<Opened> create(Syscalls& sys, FalseErrors& false_errors, int dirfd, const char* name,
-                          int flags, mode_t mode);
+    Result<OpenedObject> create(Syscalls& sys, FalseErrors& false_errors, int dirfd,
+                                const char* name, int flags, mode_t mode);
 
   private:
     std::string unique_name();

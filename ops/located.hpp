@@ -19,15 +19,20 @@ struct Located {
 // An object as the caller already knows it, without asking the backing: for
 // fs/, the (dev, ino) and type that the kernel's lookup of its name was
 // answered with, as the inode table holds them.
-struct KnownObject {
+struct ObjectId {
     dev_t dev = 0;
     ino_t ino = 0;
     mode_t type = 0;  // S_IFMT bits
 
-    static KnownObject of(const struct stat& st) {
-        return KnownObject{st.st_dev, st.st_ino, st.st_mode & S_IFMT};
+    static ObjectId of(const struct stat& st) {
+        return ObjectId{st.st_dev, st.st_ino, st.st_mode & S_IFMT};
     }
 };
+
+// What the caller's own lookup said of a name about to be made: free (the
+// kernel asks for a mkdir, symlink or link only then), or nothing (the op
+// then looks itself: an EEXIST can only be false for a name that was free).
+enum class NameWas { unknown, free };
 
 // "/proc/self/fd/N": reaches the very object an O_PATH descriptor holds,
 // whatever happened to its name since, with the caller's permission checks.

@@ -42,8 +42,8 @@ Result<struct stat> stat_open_file(Syscalls& sys, int fd) {
     return look_again_on_estale([&] { return sys.fstat(fd); });
 }
 
-Result<Opened> open_entry(Syscalls& sys, int dirfd, const char* name, dev_t dev, ino_t ino,
-                          bool* other_object) {
+Result<OpenedObject> open_entry(Syscalls& sys, int dirfd, const char* name, dev_t dev, ino_t ino,
+                                bool* other_object) {
     auto fd = sys.openat(dirfd, name, O_PATH | O_NOFOLLOW);
     if (!fd) return Errno{fd.error()};
     auto st = sys.fstat(fd->get());
@@ -52,10 +52,11 @@ Result<Opened> open_entry(Syscalls& sys, int dirfd, const char* name, dev_t dev,
         if (other_object != nullptr) *other_object = true;
         return Errno{ESTALE};
     }
-    return Opened{std::move(*fd), *st};
+    return OpenedObject{std::move(*fd), *st};
 }
 
-Result<Opened> create_file(Syscalls& sys, int dirfd, const char* name, int flags, mode_t mode) {
+Result<OpenedObject> create_file(Syscalls& sys, int dirfd, const char* name, int flags,
+                                 mode_t mode) {
     // An exclusive create's EEXIST is passed on, never guessed at: see
     // verify_after_error.hpp.
     // O_NOFOLLOW: the kernel resolved any symlink at this name before asking
@@ -64,14 +65,15 @@ Result<Opened> create_file(Syscalls& sys, int dirfd, const char* name, int flags
     if (!fd) return Errno{fd.error()};
     auto st = stat_open_file(sys, fd->get());
     if (!st) return Errno{st.error()};
-    return Opened{std::move(*fd), *st};
+    return OpenedObject{std::move(*fd), *st};
 }
 
 Result<struct stat> make_directory(Syscalls& sys, FalseErrors& false_errors, int dirfd,
                                    const char* name, mode_t mode, double server_ahead_seconds,
-                                   bool name_free) {
+                                   NameWas name_was) {
     // An EEXIST can only be false if the name was free before the call.
-    const bool free_before = name_free || lookup_entry(sys, dirfd, name).error() == ENOENT;
+    const bool free_before =
+        name_was == NameWas::free || lookup_entry(sys, dirfd, name).error() == ENOENT;
     const auto window = CallWindow::now(server_ahead_seconds);
     if (auto r = sys.mkdirat(dirfd, name, mode); !r) {
         if (r.error() != EEXIST || !free_before ||
@@ -88,8 +90,9 @@ Result<struct stat> make_node(Syscalls& sys, int dirfd, const char* name, mode_t
 }
 
 Result<struct stat> make_symlink(Syscalls& sys, FalseErrors& false_errors, const char* target,
-                                 int dirfd, const char* name, bool name_free) {
-    const bool free_before = name_free || lookup_entry(sys, dirfd, name).error() == ENOENT;
+                                 int dirfd, const char* name, NameWas name_was) {
+    const bool free_before =
+        name_was == NameWas::free || lookup_entry(sys, dirfd, name).error() == ENOENT;
     if (auto r = sys.symlinkat(target, dirfd, name); !r) {
         if (r.error() != EEXIST || !free_before ||
             !symlink_was_done(sys, dirfd, name, target, current_fsuid()))
@@ -102,18 +105,18 @@ Result<struct stat> make_symlink(Syscalls& sys, FalseErrors& false_errors, const
 namespace {
 
 // What the caller knows of `name`, or what an lstat says now.
-std::optional<KnownObject> known_or_looked(Syscalls& sys, int dirfd, const char* name,
-                                           const std::optional<KnownObject>& known) {
+std::optional<ObjectId> known_or_looked(Syscalls& sys, int dirfd, const char* name,
+                                        const std::optional<ObjectId>& known) {
     if (known) return known;
     auto st = lookup_entry(sys, dirfd, name);
     if (!st) return std::nullopt;
-    return KnownObject::of(*st);
+    return ObjectId::of(*st);
 }
 
 // unlink and rmdir: the name must exist, as the right kind of object, just
 // before the call; then an ENOENT from the call means a lost reply.
 Result<void> remove_entry(Syscalls& sys, FalseErrors& false_errors, int dirfd, const char* name,
-                          bool directory, const std::optional<KnownObject>& known) {
+                          bool directory, const std::optional<ObjectId>& known) {
     auto before = known_or_looked(sys, dirfd, name, known);
     auto r = sys.unlinkat(dirfd, name, directory ? AT_REMOVEDIR : 0);
     if (r || r.error() != ENOENT || !before || S_ISDIR(before->type) != directory) return r;
@@ -125,12 +128,12 @@ Result<void> remove_entry(Syscalls& sys, FalseErrors& false_errors, int dirfd, c
 }  // namespace
 
 Result<void> remove_file(Syscalls& sys, FalseErrors& false_errors, int dirfd, const char* name,
-                         std::optional<KnownObject> before) {
+                         std::optional<ObjectId> before) {
     return remove_entry(sys, false_errors, dirfd, name, false, before);
 }
 
 Result<void> remove_directory(Syscalls& sys, FalseErrors& false_errors, int dirfd, const char* name,
-                              std::optional<KnownObject> before) {
+                              std::optional<ObjectId> before) {
     auto r = remove_entry(sys, false_errors, dirfd, name, true, before);
     // Only silly renames left: the NFS client removes each at its file's last
     // close, which through FUSE comes a moment after the caller's close().
@@ -145,8 +148,7 @@ Result<void> remove_directory(Syscalls& sys, FalseErrors& false_errors, int dirf
 
 Result<Renamed> rename_entry(Syscalls& sys, FalseErrors& false_errors, int olddirfd,
                              const char* oldname, int newdirfd, const char* newname, unsigned flags,
-                             std::optional<KnownObject> moved,
-                             std::optional<KnownObject> exchanged) {
+                             std::optional<ObjectId> moved, std::optional<ObjectId> exchanged) {
     // The object at the old name before the call: fs/ moves its inode to the
     // new name, and it is what proves a rename that NFS reports as failed had
     // in fact been done. Known to fs/ from the kernel's lookup; looked up
@@ -154,12 +156,12 @@ Result<Renamed> rename_entry(Syscalls& sys, FalseErrors& false_errors, int olddi
     if (!moved) {
         auto st = lookup_entry(sys, olddirfd, oldname);
         if (!st) return Errno{st.error()};
-        moved = KnownObject::of(*st);
+        moved = ObjectId::of(*st);
     }
     if ((flags & RENAME_EXCHANGE) && !exchanged) {
         auto other = lookup_entry(sys, newdirfd, newname);
         if (!other) return Errno{other.error()};
-        exchanged = KnownObject::of(*other);
+        exchanged = ObjectId::of(*other);
     }
     if (!(flags & RENAME_EXCHANGE)) exchanged.reset();
     if (auto r = sys.renameat2(olddirfd, oldname, newdirfd, newname, flags); !r) {
@@ -175,15 +177,16 @@ Result<Renamed> rename_entry(Syscalls& sys, FalseErrors& false_errors, int olddi
 }
 
 Result<struct stat> link_entry(Syscalls& sys, FalseErrors& false_errors, const Located& obj,
-                               int newdirfd, const char* newname, std::optional<KnownObject> object,
-                               bool newname_free) {
+                               int newdirfd, const char* newname, std::optional<ObjectId> object,
+                               NameWas newname_was) {
     if (!object) {
         auto st = sys.fstat(obj.fd);
         if (!st) return Errno{st.error()};
-        object = KnownObject::of(*st);
+        object = ObjectId::of(*st);
     }
     // An EEXIST can only be false if the name was free before the call.
-    const bool free_before = newname_free || lookup_entry(sys, newdirfd, newname).error() == ENOENT;
+    const bool free_before =
+        newname_was == NameWas::free || lookup_entry(sys, newdirfd, newname).error() == ENOENT;
     Result<void> r;
     if (obj.is_symlink()) {
         // The magic link of an O_PATH symlink descriptor cannot be linked

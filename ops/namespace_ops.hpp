@@ -42,30 +42,33 @@ Result<struct stat> lookup_known_directory(Syscalls& sys, int dirfd, const char*
 Result<struct stat> look_at_made(Syscalls& sys, int dirfd, const char* name);
 Result<struct stat> stat_open_file(Syscalls& sys, int fd);
 
+// A descriptor on an object, and its attributes when it was opened.
+struct OpenedObject {
+    UniqueFd fd;
+    struct stat st;
+};
+
 // An O_PATH descriptor on `name`, which must still be the object (dev, ino):
 // ESTALE when the name has come to mean another object since it was looked
 // up (replaced or renamed by another host or process); then `other_object`,
 // if given, is set, telling it from an ESTALE of the backing itself.
-struct Opened {
-    UniqueFd fd;
-    struct stat st;
-};
-Result<Opened> open_entry(Syscalls& sys, int dirfd, const char* name, dev_t dev, ino_t ino,
-                          bool* other_object = nullptr);
+Result<OpenedObject> open_entry(Syscalls& sys, int dirfd, const char* name, dev_t dev, ino_t ino,
+                                bool* other_object = nullptr);
 
 // Creates and opens a regular file (flags as for open(2); O_CREAT is added).
-Result<Opened> create_file(Syscalls& sys, int dirfd, const char* name, int flags, mode_t mode);
+Result<OpenedObject> create_file(Syscalls& sys, int dirfd, const char* name, int flags,
+                                 mode_t mode);
 // `server_ahead_seconds`: the measured clock skew, which the check of a
-// lost reply needs to judge the new directory's ctime. `name_free`: the
+// lost reply needs to judge the new directory's ctime. `name_was`: the
 // caller's own lookup found the name free a moment before (the kernel asks
 // for a mkdir or symlink only then); otherwise they look themselves, since an
 // EEXIST can only be false for a name that was free.
 Result<struct stat> make_directory(Syscalls& sys, FalseErrors& false_errors, int dirfd,
                                    const char* name, mode_t mode, double server_ahead_seconds = 0,
-                                   bool name_free = false);
+                                   NameWas name_was = NameWas::unknown);
 Result<struct stat> make_node(Syscalls& sys, int dirfd, const char* name, mode_t mode, dev_t rdev);
 Result<struct stat> make_symlink(Syscalls& sys, FalseErrors& false_errors, const char* target,
-                                 int dirfd, const char* name, bool name_free = false);
+                                 int dirfd, const char* name, NameWas name_was = NameWas::unknown);
 
 // What the caller already knows of a name, from its own lookup a moment
 // before the call: given it, a successful call costs no backing call beyond
@@ -75,31 +78,31 @@ Result<struct stat> make_symlink(Syscalls& sys, FalseErrors& false_errors, const
 
 // unlink, rmdir. `before`: the object the caller's lookup found at `name`.
 Result<void> remove_file(Syscalls& sys, FalseErrors& false_errors, int dirfd, const char* name,
-                         std::optional<KnownObject> before = std::nullopt);
+                         std::optional<ObjectId> before = std::nullopt);
 Result<void> remove_directory(Syscalls& sys, FalseErrors& false_errors, int dirfd, const char* name,
-                              std::optional<KnownObject> before = std::nullopt);
+                              std::optional<ObjectId> before = std::nullopt);
 
 // What a rename moved: the object that was at the old name and, for
 // RENAME_EXCHANGE, the one that was at the new name.
 struct Renamed {
-    KnownObject moved;
-    std::optional<KnownObject> exchanged;
+    ObjectId moved;
+    std::optional<ObjectId> exchanged;
 };
 // `moved`: the object the caller's lookup found at the old name;
 // `exchanged`: for RENAME_EXCHANGE, the one at the new name.
 Result<Renamed> rename_entry(Syscalls& sys, FalseErrors& false_errors, int olddirfd,
                              const char* oldname, int newdirfd, const char* newname, unsigned flags,
-                             std::optional<KnownObject> moved = std::nullopt,
-                             std::optional<KnownObject> exchanged = std::nullopt);
+                             std::optional<ObjectId> moved = std::nullopt,
+                             std::optional<ObjectId> exchanged = std::nullopt);
 
 // A new name for an existing object: `object` is the identity of `obj` (fs/
-// has it from the inode table; without it, an fstat of obj.fd). `newname_free`:
+// has it from the inode table; without it, an fstat of obj.fd). `newname_was`:
 // the caller's lookup found `newname` free just before the call (fs/: the
 // kernel asks for a link only then); otherwise link_entry looks itself.
 // Returns the object's attributes after.
 Result<struct stat> link_entry(Syscalls& sys, FalseErrors& false_errors, const Located& obj,
                                int newdirfd, const char* newname,
-                               std::optional<KnownObject> object = std::nullopt,
-                               bool newname_free = false);
+                               std::optional<ObjectId> object = std::nullopt,
+                               NameWas newname_was = NameWas::unknown);
 
 }  // namespace nfsguard::ops

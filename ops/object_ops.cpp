@@ -9,12 +9,6 @@
 
 namespace nfsguard::ops {
 
-std::string proc_fd_path(int fd) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "/proc/self/fd/%d", fd);
-    return buf;
-}
-
 namespace {
 
 // The path that reaches `obj` for the *xattr calls, and whether to follow it.

@@ -9,7 +9,7 @@
 namespace nfsguard::ops {
 namespace {
 
-bool same_object(const struct stat& now, const KnownObject& before) {
+bool same_object(const struct stat& now, const ObjectId& before) {
     return now.st_dev == before.dev && now.st_ino == before.ino &&
            (now.st_mode & S_IFMT) == before.type;
 }
@@ -42,7 +42,7 @@ bool CallWindow::contains(const struct timespec& t) const {
 }
 
 bool rename_was_done(Syscalls& sys, int olddirfd, const char* oldname, int newdirfd,
-                     const char* newname, const KnownObject& moved) {
+                     const char* newname, const ObjectId& moved) {
     refresh(sys, newdirfd);
     if (olddirfd != newdirfd) refresh(sys, olddirfd);
     auto now_new = sys.fstatat(newdirfd, newname, AT_SYMLINK_NOFOLLOW);
@@ -53,7 +53,7 @@ bool rename_was_done(Syscalls& sys, int olddirfd, const char* oldname, int newdi
     return now_old.error() == ENOENT;
 }
 
-bool link_was_done(Syscalls& sys, int newdirfd, const char* newname, const KnownObject& object) {
+bool link_was_done(Syscalls& sys, int newdirfd, const char* newname, const ObjectId& object) {
     refresh(sys, newdirfd);
     auto now_new = sys.fstatat(newdirfd, newname, AT_SYMLINK_NOFOLLOW);
     return now_new && same_object(*now_new, object);

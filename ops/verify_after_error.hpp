@@ -37,14 +37,14 @@ struct CallWindow {
 // what it leaves open (an inode number reused within the call) is in the
 // README's design, "Verify after error".
 bool rename_was_done(Syscalls& sys, int olddirfd, const char* oldname, int newdirfd,
-                     const char* newname, const KnownObject& moved);
+                     const char* newname, const ObjectId& moved);
 
 // link(obj, new) said EEXIST: done when `new` did not exist before the call
 // and is now the same object (dev, ino, type). (Link counts are not
 // compared: an NFS client may serve a cached st_nlink.) The caller holds a
 // descriptor on the object for the call, so its number cannot be freed and
 // reused meanwhile on this host.
-bool link_was_done(Syscalls& sys, int newdirfd, const char* newname, const KnownObject& object);
+bool link_was_done(Syscalls& sys, int newdirfd, const char* newname, const ObjectId& object);
 
 // mkdir(new) said EEXIST, and the name was free just before the call: done
 // only when `new` is a directory owned by the caller, changed within the

@@ -46,8 +46,8 @@ void asked_times(const struct stat& attr, int to_set, struct timespec times[2]) 
 
 // What a setattr changes: the caller's open file if it has one (ftruncate
 // must work on a file whose name is gone), else the object by name.
-ops::Result<Target> setattr_target(Request& r, Inode& inode, const struct fuse_file_info* fi) {
-    if (fi != nullptr) return Target{OpenFile::of(fi).fd, nullptr, {}, S_IFREG};
+ops::Result<HeldObject> setattr_target(Request& r, Inode& inode, const struct fuse_file_info* fi) {
+    if (fi != nullptr) return HeldObject{OpenFile::of(fi).fd, nullptr, {}, S_IFREG};
     return r.fs().inodes.locate(inode);
 }
 

@@ -22,9 +22,12 @@ bool is_dot_or_dotdot(const char* name) {
     return name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
 }
 
+// readdir gives names; readdirplus names with attributes (and lookups).
+enum class Listing { names, with_attributes };
+
 // Fills `buf` with entries from the stream's position `off`; returns the
 // errno of a failed readdir (the entries before it are kept).
-int fill_listing(Request& r, OpenDir& d, Inode& parent, off_t off, bool plus,
+int fill_listing(Request& r, OpenDir& d, Inode& parent, off_t off, Listing listing,
                  std::vector<char>& buf, size_t& used, std::vector<uint64_t>& looked_up) {
     if (off != d.offset) {
         seekdir(d.dir, off);
@@ -55,7 +58,7 @@ int fill_listing(Request& r, OpenDir& d, Inode& parent, off_t off, bool plus,
             continue;
         }
         size_t len;
-        if (plus) {
+        if (listing == Listing::with_attributes) {
             struct fuse_entry_param e {};
             if (is_dot_or_dotdot(entry->d_name)) {
                 // Not looked up: the kernel knows these itself.
@@ -120,7 +123,7 @@ ops::Result<DIR*> reopen_directory_stream(Request& r, Inode& dir) {
 }
 
 void read_directory(Request& r, fuse_ino_t id, size_t size, off_t off, struct fuse_file_info* fi,
-                    bool plus) {
+                    Listing listing) {
     if (OpenDir::of(fi).dir == nullptr)
         return (void)r.reply<fuse_reply_buf>(nullptr, 0);  // detached
     std::vector<char> buf(size);
@@ -132,28 +135,29 @@ void read_directory(Request& r, fuse_ino_t id, size_t size, off_t off, struct fu
         std::lock_guard lock(d.mutex);
         Inode& inode = r.inode(id);
         bool retrying = false;
-        err = r.retry_stale([&]() -> ops::Result<void> {
-                   // The directory's handle went stale (a stale answer of a
-                   // busy server, or a server that came back with new
-                   // handles): a stream opened anew goes on from where this
-                   // one stood. The reopen finds the same object or fails (the
-                   // inode table checks the inode number), and positions are
-                   // the server's cookies for that directory, valid in any
-                   // stream on it. A directory another host replaced or
-                   // removed cannot be reopened: the caller gets ESTALE.
-                   if (std::exchange(retrying, true)) {
-                       auto dir = reopen_directory_stream(r, inode);
-                       if (!dir) return ops::Errno{dir.error() == ENOENT ? ESTALE : dir.error()};
-                       closedir(d.dir);
-                       d.dir = *dir;
-                       d.pending = nullptr;
-                       if (d.offset != 0) seekdir(d.dir, d.offset);
-                       off = d.offset;
-                   }
-                   if (int e = fill_listing(r, d, inode, off, plus, buf, used, looked_up); e != 0)
-                       return ops::Errno{e};
-                   return {};
-               }).error();
+        err =
+            r.retry_stale([&]() -> ops::Result<void> {
+                 // The directory's handle went stale (a stale answer of a
+                 // busy server, or a server that came back with new
+                 // handles): a stream opened anew goes on from where this
+                 // one stood. The reopen finds the same object or fails (the
+                 // inode table checks the inode number), and positions are
+                 // the server's cookies for that directory, valid in any
+                 // stream on it. A directory another host replaced or
+                 // removed cannot be reopened: the caller gets ESTALE.
+                 if (std::exchange(retrying, true)) {
+                     auto dir = reopen_directory_stream(r, inode);
+                     if (!dir) return ops::Errno{dir.error() == ENOENT ? ESTALE : dir.error()};
+                     closedir(d.dir);
+                     d.dir = *dir;
+                     d.pending = nullptr;
+                     if (d.offset != 0) seekdir(d.dir, d.offset);
+                     off = d.offset;
+                 }
+                 if (int e = fill_listing(r, d, inode, off, listing, buf, used, looked_up); e != 0)
+                     return ops::Errno{e};
+                 return {};
+             }).error();
     }
     // Replied only once the handle's lock is let go: the reply lets the
     // caller close the directory, and releasedir frees the handle (and its
@@ -191,11 +195,11 @@ void op_opendir(Request& r, fuse_ino_t id, struct fuse_file_info* fi) {
 }
 
 void op_readdir(Request& r, fuse_ino_t id, size_t size, off_t off, struct fuse_file_info* fi) {
-    read_directory(r, id, size, off, fi, false);
+    read_directory(r, id, size, off, fi, Listing::names);
 }
 
 void op_readdirplus(Request& r, fuse_ino_t id, size_t size, off_t off, struct fuse_file_info* fi) {
-    read_directory(r, id, size, off, fi, true);
+    read_directory(r, id, size, off, fi, Listing::with_attributes);
 }
 
 void op_releasedir(Request& r, fuse_ino_t, struct fuse_file_info* fi) {

@@ -48,7 +48,7 @@ void op_create(Request& r, fuse_ino_t parent_id, const char* name, mode_t mode,
     if (auto ok = ops::check_entry_name(name); !ok) return r.reply_error(ok);
     Inode& parent = r.inode(parent_id);
     std::optional<struct timespec> made_at;  // when this host's times are owed
-    auto created = r.retry_stale([&]() -> ops::Result<ops::Opened> {
+    auto created = r.retry_stale([&]() -> ops::Result<ops::OpenedObject> {
         auto dir = r.directory_fd(parent);
         if (!dir) return ops::Errno{dir.error()};
         const struct timespec before = ops::client_now();
@@ -64,7 +64,7 @@ void op_create(Request& r, fuse_ino_t parent_id, const char* name, mode_t mode,
     });
     if (!created) return r.reply_error(created);
     struct fuse_entry_param e;
-    r.fill_entry(parent, name, created->st, e, true);
+    r.fill_entry(parent, name, created->st, e, Origin::made_here);
     if (made_at) {
         // Stamped at the first look or at close (a delivery writes its file
         // next: one call then, not two). The kernel is told the times that

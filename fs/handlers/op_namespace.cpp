@@ -32,21 +32,22 @@ void note_uncertain(Request& r, const ops::Result<T>& result, uint64_t false_err
 }
 
 // Resolves the parent, makes the entry with `make(dirfd)`, and replies with
-// the new entry (or the error). A `new_object` gets this host's times.
+// the new entry (or the error). An object made here gets this host's times.
 template <typename Make>
-void make_entry(Request& r, Inode& parent, const char* name, bool new_object, Make make) {
+void make_entry(Request& r, Inode& parent, const char* name, Origin origin, Make make) {
     const uint64_t hidden = r.fs().false_errors.total();
     auto st = r.retry_stale([&]() -> ops::Result<struct stat> {
         auto dir = parent_dir(r, parent, name);
         if (!dir) return ops::Errno{dir.error()};
         const struct timespec before = ops::client_now();
         auto made = make((*dir)->get());
-        if (made && new_object) r.fs().times.stamp_new(*made, before, (*dir)->get(), name);
+        if (made && origin == Origin::made_here)
+            r.fs().times.stamp_new(*made, before, (*dir)->get(), name);
         return made;
     });
     note_uncertain(r, st, hidden, parent, name);
     if (!st) return r.reply_error(st);
-    r.reply_entry(parent, name, *st, new_object);
+    r.reply_entry(parent, name, *st, origin);
 }
 
 // Resolves the parent and removes the entry with `remove(dirfd)`.
@@ -63,36 +64,38 @@ void remove_entry(Request& r, Inode& parent, const char* name, Remove remove) {
 }
 
 // The object's identity as the table holds it.
-ops::KnownObject known_object(const Inode& inode) {
-    return ops::KnownObject{inode.dev, inode.ino, inode.type};
+ops::ObjectId object_id(const Inode& inode) {
+    return ops::ObjectId{inode.dev, inode.ino, inode.type};
 }
 
 }  // namespace
 
 void op_mknod(Request& r, fuse_ino_t parent_id, const char* name, mode_t mode, dev_t rdev) {
-    make_entry(r, r.inode(parent_id), name, true,
+    make_entry(r, r.inode(parent_id), name, Origin::made_here,
                [&](int dirfd) { return ops::make_node(r.fs().sys, dirfd, name, mode, rdev); });
 }
 
 void op_mkdir(Request& r, fuse_ino_t parent_id, const char* name, mode_t mode) {
-    make_entry(r, r.inode(parent_id), name, true, [&](int dirfd) {
+    make_entry(r, r.inode(parent_id), name, Origin::made_here, [&](int dirfd) {
         // The name was free: the kernel asks for a mkdir only where its
         // lookup found none (as for link, below).
         return ops::make_directory(r.fs().sys, r.fs().false_errors, dirfd, name, mode,
-                                   r.fs().times.skew().seconds(), true);
+                                   r.fs().times.skew().seconds(), ops::NameWas::free);
     });
 }
 
 void op_symlink(Request& r, const char* target, fuse_ino_t parent_id, const char* name) {
-    make_entry(r, r.inode(parent_id), name, true, [&](int dirfd) {
-        return ops::make_symlink(r.fs().sys, r.fs().false_errors, target, dirfd, name, true);
+    make_entry(r, r.inode(parent_id), name, Origin::made_here, [&](int dirfd) {
+        return ops::make_symlink(r.fs().sys, r.fs().false_errors, target, dirfd, name,
+                                 ops::NameWas::free);
     });
 }
 
 void op_link(Request& r, fuse_ino_t id, fuse_ino_t newparent_id, const char* newname) {
     Inode& inode = r.inode(id);
     make_entry(
-        r, r.inode(newparent_id), newname, false, [&](int dirfd) -> ops::Result<struct stat> {
+        r, r.inode(newparent_id), newname,
+        Origin::looked_up, [&](int dirfd) -> ops::Result<struct stat> {
             auto target = r.fs().inodes.locate(inode);
             if (!target) return ops::Errno{target.error()};
             // What verify-after-error needs, known without a backing
@@ -100,7 +103,7 @@ void op_link(Request& r, fuse_ino_t id, fuse_ino_t newparent_id, const char* new
             // the new name was free (the kernel asks for a link only
             // where its lookup found none).
             return ops::link_entry(r.fs().sys, r.fs().false_errors, target->located(), dirfd,
-                                   newname, known_object(inode), true);
+                                   newname, object_id(inode), ops::NameWas::free);
         });
 }
 
@@ -138,7 +141,7 @@ void op_rename(Request& r, fuse_ino_t parent_id, const char* name, fuse_ino_t ne
         if (!newdir) return ops::Errno{newdir.error()};
         // The objects at the names, as the kernel's lookups found them: no
         // lstat before the call (ops/namespace_ops.hpp says why none is needed).
-        std::optional<ops::KnownObject> exchanged;
+        std::optional<ops::ObjectId> exchanged;
         if (flags & RENAME_EXCHANGE) exchanged = r.fs().inodes.known_at(newparent, newname);
         return ops::rename_entry(r.fs().sys, r.fs().false_errors, (*dir)->get(), name,
                                  (*newdir)->get(), newname, flags,

@@ -125,10 +125,10 @@ void Request::reply_attr(const struct stat& st) {
 }
 
 void Request::fill_entry(Inode& parent, const char* name, const struct stat& st,
-                         struct fuse_entry_param& e, bool made) {
+                         struct fuse_entry_param& e, Origin origin) {
     std::memset(&e, 0, sizeof e);
     InodeTable::Names evicted;
-    Inode& inode = fs_.inodes.remember(parent, name, st, made, &evicted);
+    Inode& inode = fs_.inodes.remember(parent, name, st, origin, &evicted);
     for (auto& [dir, old_name] : evicted) stale_.name_dropped(dir, std::move(old_name));
     e.ino = fs_.inodes.id_of(inode);
     e.attr = st;
@@ -143,9 +143,9 @@ void Request::fill_entry(Inode& parent, const char* name, const struct stat& st,
     e.entry_timeout = fs_.cache.entry_timeout;
 }
 
-void Request::reply_entry(Inode& parent, const char* name, const struct stat& st, bool made) {
+void Request::reply_entry(Inode& parent, const char* name, const struct stat& st, Origin origin) {
     struct fuse_entry_param e;
-    fill_entry(parent, name, st, e, made);
+    fill_entry(parent, name, st, e, origin);
     if (reply<fuse_reply_entry>(&e) != 0) {
         // The kernel did not take the entry (the caller was interrupted):
         // it will not forget what it never learned.

@@ -96,7 +96,7 @@ class Request {
     ops::Result<ops::UniqueFd> or_reopen_by_name(ops::Result<ops::UniqueFd> first, fuse_ino_t id,
                                                  Open&& open) {
         if (first || (first.error() != ENOENT && first.error() != ESTALE)) return first;
-        auto named = fs_.inodes.locate(inode(id), nullptr, /*by_name=*/true);
+        auto named = fs_.inodes.locate(inode(id), nullptr, InodeTable::Reach::by_name);
         if (!named) return first;
         return open(named->located());
     }
@@ -140,11 +140,12 @@ class Request {
     void on_our_clock(struct stat& st) const;
     void reply_attr(const struct stat& st);
     // Remembers the object in the inode table and replies with its entry.
-    // `made`: the object was just created here (InodeTable::remember).
-    void reply_entry(Inode& parent, const char* name, const struct stat& st, bool made = false);
+    // Origin::made_here: the object was just made here (InodeTable::remember).
+    void reply_entry(Inode& parent, const char* name, const struct stat& st,
+                     Origin origin = Origin::looked_up);
     // Fills `e` for `st` under `parent`/`name` (counted as a lookup).
     void fill_entry(Inode& parent, const char* name, const struct stat& st,
-                    struct fuse_entry_param& e, bool made = false);
+                    struct fuse_entry_param& e, Origin origin = Origin::looked_up);
 
   private:
     // Counts a retry after ESTALE and drops what may be stale.

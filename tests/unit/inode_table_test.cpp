@@ -13,6 +13,7 @@
 
 using nfsguard::fs::Inode;
 using nfsguard::fs::InodeTable;
+using nfsguard::fs::Origin;
 using nfsguard::ops::UniqueFd;
 using nfsguard::test::RecordingSyscalls;
 using nfsguard::test::TempDir;
@@ -173,7 +174,7 @@ TEST_F(InodeTableTest, AnEvictedDirectoryIsReopenedThroughItsAncestors) {
 TEST_F(InodeTableTest, ARenameKeepsTheInodeReachable) {
     auto [tmp, nw, m] = delivery("m");
     ASSERT_EQ(::rename((dir / "tmp/m").c_str(), (dir / "new/m2").c_str()), 0);
-    table().moved(nfsguard::ops::KnownObject::of(lstat("new/m2")), tmp, "m", nw, "m2");
+    table().moved(nfsguard::ops::ObjectId::of(lstat("new/m2")), tmp, "m", nw, "m2");
     auto target = table().locate(m);
     ASSERT_TRUE(target) << target.error();
     EXPECT_EQ(target->name, "m2");
@@ -245,7 +246,7 @@ TEST_F(InodeTableTest, NamesBeyondTheBoundAreReportedAsEvicted) {
     for (size_t i = 0; i < Inode::kMaxAliases; ++i) {
         std::string name = "link" + std::to_string(i);
         ASSERT_EQ(::link((dir / "f").c_str(), (dir / name).c_str()), 0);
-        (void)table().remember(root, name, lstat(name), false, &evicted);
+        (void)table().remember(root, name, lstat(name), Origin::looked_up, &evicted);
     }
     ASSERT_EQ(evicted.size(), 1U);
     EXPECT_EQ(evicted[0].first, table().id_of(root));
@@ -299,7 +300,7 @@ TEST_F(InodeTableTest, ANameIsKnownAsTheObjectItsLookupFound) {
 TEST_F(InodeTableTest, ARenamedObjectIsKnownAtItsNewNameOnly) {
     auto [tmp, nw, m] = delivery("m");
     ASSERT_EQ(::rename((dir / "tmp/m").c_str(), (dir / "new/m").c_str()), 0);
-    table().moved(nfsguard::ops::KnownObject::of(lstat("new/m")), tmp, "m", nw, "m");
+    table().moved(nfsguard::ops::ObjectId::of(lstat("new/m")), tmp, "m", nw, "m");
     EXPECT_FALSE(table().known_at(tmp, "m"));
     auto known = table().known_at(nw, "m");
     ASSERT_TRUE(known);

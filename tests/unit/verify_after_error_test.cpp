@@ -33,10 +33,10 @@ class VerifyAfterErrorTest : public ::testing::Test {
         return st.st_ino;
     }
     // The object at `name` as fs/ would know it from the kernel's lookup.
-    KnownObject known(const std::string& name) {
+    ObjectId known(const std::string& name) {
         struct stat st {};
         EXPECT_EQ(::lstat((dir / name).c_str(), &st), 0) << name;
-        return KnownObject::of(st);
+        return ObjectId::of(st);
     }
     using Calls = std::vector<std::string>;
 
@@ -88,7 +88,7 @@ TEST_F(VerifyAfterErrorTest, RenameEnoentWithAnotherObjectAtTheNewNameStands) {
 
 TEST_F(VerifyAfterErrorTest, RenameOfAKnownObjectMakesNoCallButTheRename) {
     dir.write("tmp-msg", "body");
-    const KnownObject before = known("tmp-msg");
+    const ObjectId before = known("tmp-msg");
     auto r = rename_entry(sys, false_errors, dir.fd(), "tmp-msg", dir.fd(), "new-msg", 0, before);
     ASSERT_TRUE(r) << r.error();
     EXPECT_EQ(sys.calls, (Calls{"renameat2"}));
@@ -104,7 +104,7 @@ TEST_F(VerifyAfterErrorTest, RenameOfAnUnknownObjectLooksBeforeTheCall) {
 
 TEST_F(VerifyAfterErrorTest, RenameLostReplyOfAKnownObjectIsHidden) {
     dir.write("tmp-msg", "body");
-    const KnownObject before = known("tmp-msg");
+    const ObjectId before = known("tmp-msg");
     sys.lose_reply(Op::rename, ENOENT);
     auto r = rename_entry(sys, false_errors, dir.fd(), "tmp-msg", dir.fd(), "new-msg", 0, before);
     ASSERT_TRUE(r) << r.error();
@@ -115,7 +115,7 @@ TEST_F(VerifyAfterErrorTest, RenameLostReplyOfAKnownObjectIsHidden) {
 
 TEST_F(VerifyAfterErrorTest, RenameEnoentOfAKnownObjectWithAnotherAtTheNewNameStands) {
     dir.write("old", "ours");
-    const KnownObject before = known("old");
+    const ObjectId before = known("old");
     sys.instead(Op::rename, ENOENT, [&] {
         ::rename((dir / "old").c_str(), (dir / "elsewhere").c_str());
         dir.write("new", "theirs");
@@ -127,7 +127,7 @@ TEST_F(VerifyAfterErrorTest, RenameEnoentOfAKnownObjectWithAnotherAtTheNewNameSt
 
 TEST_F(VerifyAfterErrorTest, RenameEnoentOfAKnownObjectStillAtTheOldNameStands) {
     dir.write("old", "x");
-    const KnownObject before = known("old");
+    const ObjectId before = known("old");
     sys.instead(Op::rename, ENOENT, [&] { ::link((dir / "old").c_str(), (dir / "new").c_str()); });
     auto r = rename_entry(sys, false_errors, dir.fd(), "old", dir.fd(), "new", 0, before);
     EXPECT_EQ(r.error(), ENOENT);
@@ -137,7 +137,7 @@ TEST_F(VerifyAfterErrorTest, RenameEnoentOfAKnownObjectStillAtTheOldNameStands) 
 TEST_F(VerifyAfterErrorTest, RenameExchangeOfKnownObjectsMakesNoCallButTheRename) {
     dir.write("a", "A");
     dir.write("b", "B");
-    const KnownObject a = known("a"), b = known("b");
+    const ObjectId a = known("a"), b = known("b");
     auto r = rename_entry(sys, false_errors, dir.fd(), "a", dir.fd(), "b", RENAME_EXCHANGE, a, b);
     ASSERT_TRUE(r) << r.error();
     EXPECT_EQ(sys.calls, (Calls{"renameat2"}));
@@ -215,9 +215,9 @@ TEST_F(VerifyAfterErrorTest, LinkEexistWithAnotherObjectPlacedMeanwhileStands) {
 TEST_F(VerifyAfterErrorTest, LinkOfAKnownObjectToAFreeNameMakesNoCheckingCall) {
     dir.write("tmp", "message");
     Located tmp = locate("tmp");
-    const KnownObject object = known("tmp");
+    const ObjectId object = known("tmp");
     sys.calls.clear();
-    auto st = link_entry(sys, false_errors, tmp, dir.fd(), "new", object, true);
+    auto st = link_entry(sys, false_errors, tmp, dir.fd(), "new", object, NameWas::free);
     ASSERT_TRUE(st) << st.error();
     // The link, and the lstat whose attributes answer the kernel's request.
     EXPECT_EQ(sys.calls, (Calls{"linkat", "fstatat"}));
@@ -235,10 +235,10 @@ TEST_F(VerifyAfterErrorTest, LinkOfAnUnknownObjectLooksBeforeTheCall) {
 TEST_F(VerifyAfterErrorTest, LinkLostReplyOfAKnownObjectIsHidden) {
     dir.write("tmp", "message");
     Located tmp = locate("tmp");
-    const KnownObject object = known("tmp");
+    const ObjectId object = known("tmp");
     sys.calls.clear();
     sys.lose_reply(Op::link, EEXIST);
-    auto st = link_entry(sys, false_errors, tmp, dir.fd(), "new", object, true);
+    auto st = link_entry(sys, false_errors, tmp, dir.fd(), "new", object, NameWas::free);
     ASSERT_TRUE(st) << st.error();
     EXPECT_EQ(st->st_ino, object.ino);
     EXPECT_EQ(false_errors.count(FalseErrorOp::link), 1U);
@@ -249,8 +249,9 @@ TEST_F(VerifyAfterErrorTest, LinkEexistOfAKnownObjectWithAnotherObjectPlacedMean
     dir.write("tmp", "message");
     Located tmp = locate("tmp");
     sys.instead(Op::link, EEXIST, [&] { dir.write("new", "raced in"); });
-    EXPECT_EQ(link_entry(sys, false_errors, tmp, dir.fd(), "new", known("tmp"), true).error(),
-              EEXIST);
+    EXPECT_EQ(
+        link_entry(sys, false_errors, tmp, dir.fd(), "new", known("tmp"), NameWas::free).error(),
+        EEXIST);
     EXPECT_EQ(false_errors.total(), 0U);
     EXPECT_EQ(dir.read("new"), "raced in");
 }
@@ -259,8 +260,9 @@ TEST_F(VerifyAfterErrorTest, LinkErrorsOtherThanEexistOfAKnownObjectPassOn) {
     dir.write("tmp", "message");
     Located tmp = locate("tmp");
     sys.instead(Op::link, EMLINK, [] {});
-    EXPECT_EQ(link_entry(sys, false_errors, tmp, dir.fd(), "new", known("tmp"), true).error(),
-              EMLINK);
+    EXPECT_EQ(
+        link_entry(sys, false_errors, tmp, dir.fd(), "new", known("tmp"), NameWas::free).error(),
+        EMLINK);
     EXPECT_EQ(false_errors.total(), 0U);
 }
 
@@ -376,20 +378,20 @@ TEST_F(VerifyAfterErrorTest, SymlinkLostReplyIsHidden) {
 
 TEST_F(VerifyAfterErrorTest, MkdirAndSymlinkOfANameKnownFreeMakeNoCheckingCall) {
     sys.calls.clear();
-    ASSERT_TRUE(make_directory(sys, false_errors, dir.fd(), "cur", 0700, 0, true));
+    ASSERT_TRUE(make_directory(sys, false_errors, dir.fd(), "cur", 0700, 0, NameWas::free));
     // The call, and the lstat whose attributes answer the kernel's request.
     EXPECT_EQ(sys.calls, (Calls{"mkdirat", "fstatat"}));
     sys.calls.clear();
-    ASSERT_TRUE(make_symlink(sys, false_errors, "target", dir.fd(), "s", true));
+    ASSERT_TRUE(make_symlink(sys, false_errors, "target", dir.fd(), "s", NameWas::free));
     EXPECT_EQ(sys.calls, (Calls{"symlinkat", "fstatat"}));
 }
 
 TEST_F(VerifyAfterErrorTest, MkdirAndSymlinkLostRepliesOfANameKnownFreeAreHidden) {
     sys.lose_reply(Op::mkdir, EEXIST);
-    ASSERT_TRUE(make_directory(sys, false_errors, dir.fd(), "cur", 0700, 0, true));
+    ASSERT_TRUE(make_directory(sys, false_errors, dir.fd(), "cur", 0700, 0, NameWas::free));
     EXPECT_EQ(false_errors.count(FalseErrorOp::mkdir), 1U);
     sys.lose_reply(Op::symlink, EEXIST);
-    ASSERT_TRUE(make_symlink(sys, false_errors, "target", dir.fd(), "s", true));
+    ASSERT_TRUE(make_symlink(sys, false_errors, "target", dir.fd(), "s", NameWas::free));
     EXPECT_EQ(false_errors.count(FalseErrorOp::symlink), 1U);
 }
 
@@ -458,7 +460,7 @@ TEST_F(VerifyAfterErrorTest, UnlinkOfAnUnknownObjectLooksBeforeTheCall) {
 
 TEST_F(VerifyAfterErrorTest, UnlinkLostReplyOfAKnownObjectIsHidden) {
     dir.write("tmp", "");
-    const KnownObject before = known("tmp");
+    const ObjectId before = known("tmp");
     sys.lose_reply(Op::unlink, ENOENT);
     ASSERT_TRUE(remove_file(sys, false_errors, dir.fd(), "tmp", before));
     EXPECT_EQ(sys.calls, (Calls{"unlinkat"}));
@@ -468,7 +470,7 @@ TEST_F(VerifyAfterErrorTest, UnlinkLostReplyOfAKnownObjectIsHidden) {
 
 TEST_F(VerifyAfterErrorTest, UnlinkEnoentOfANameKnownAsADirectoryStands) {
     ASSERT_EQ(::mkdir((dir / "d").c_str(), 0700), 0);
-    const KnownObject before = known("d");
+    const ObjectId before = known("d");
     sys.instead(Op::unlink, ENOENT, [] {});
     EXPECT_EQ(remove_file(sys, false_errors, dir.fd(), "d", before).error(), ENOENT);
     EXPECT_EQ(false_errors.total(), 0U);
@@ -476,7 +478,7 @@ TEST_F(VerifyAfterErrorTest, UnlinkEnoentOfANameKnownAsADirectoryStands) {
 
 TEST_F(VerifyAfterErrorTest, UnlinkErrorsOtherThanEnoentOfAKnownObjectPassOn) {
     dir.write("tmp", "");
-    const KnownObject before = known("tmp");
+    const ObjectId before = known("tmp");
     sys.instead(Op::unlink, EBUSY, [] {});
     EXPECT_EQ(remove_file(sys, false_errors, dir.fd(), "tmp", before).error(), EBUSY);
     EXPECT_TRUE(dir.exists("tmp"));
@@ -491,7 +493,7 @@ TEST_F(VerifyAfterErrorTest, RmdirOfAKnownDirectoryMakesNoCallButTheRmdir) {
 
 TEST_F(VerifyAfterErrorTest, RmdirLostReplyOfAKnownDirectoryIsHidden) {
     ASSERT_EQ(::mkdir((dir / "d").c_str(), 0700), 0);
-    const KnownObject before = known("d");
+    const ObjectId before = known("d");
     sys.lose_reply(Op::rmdir, ENOENT);
     ASSERT_TRUE(remove_directory(sys, false_errors, dir.fd(), "d", before));
     EXPECT_EQ(false_errors.count(FalseErrorOp::rmdir), 1U);
@@ -499,7 +501,7 @@ TEST_F(VerifyAfterErrorTest, RmdirLostReplyOfAKnownDirectoryIsHidden) {
 
 TEST_F(VerifyAfterErrorTest, RmdirEnoentOfANameKnownAsAFileStands) {
     dir.write("f", "");
-    const KnownObject before = known("f");
+    const ObjectId before = known("f");
     sys.instead(Op::rmdir, ENOENT, [] {});
     EXPECT_EQ(remove_directory(sys, false_errors, dir.fd(), "f", before).error(), ENOENT);
     EXPECT_EQ(false_errors.total(), 0U);
@@ -559,6 +561,6 @@ TEST(VerifyAfterErrorRefresh, TheDirectoriesAreAskedAfreshBeforeTheTreeIsRead) {
     b.write("new", "x");
     struct stat moved {};
     ::lstat((b / "new").c_str(), &moved);
-    EXPECT_TRUE(rename_was_done(sys, a.fd(), "old", b.fd(), "new", KnownObject::of(moved)));
+    EXPECT_TRUE(rename_was_done(sys, a.fd(), "old", b.fd(), "new", ObjectId::of(moved)));
     EXPECT_EQ(sys.refreshed, (std::vector<int>{b.fd(), a.fd()}));
 }
