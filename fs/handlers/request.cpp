@@ -114,13 +114,9 @@ void Request::note_gone_for_good() {
             request_op_name(serving()), *since);
 }
 
-void Request::on_our_clock(struct stat& st) const {
-    fs_.times.on_our_clock(st);
-}
-
 void Request::reply_attr(const struct stat& st) {
     struct stat ours = st;
-    on_our_clock(ours);
+    fs_.times.on_our_clock(ours);
     reply<fuse_reply_attr>(&ours, fs_.cache.attr_timeout);
 }
 
@@ -132,7 +128,7 @@ void Request::fill_entry(Inode& parent, const char* name, const struct stat& st,
     for (auto& [dir, old_name] : evicted) stale_.name_dropped(dir, std::move(old_name));
     e.ino = fs_.inodes.id_of(inode);
     e.attr = st;
-    on_our_clock(e.attr);
+    fs_.times.on_our_clock(e.attr);
     // A file written through this mount and not yet stamped (its writer has
     // not closed it): the kernel may answer a stat from this entry.
     if (fs_.times.owes(inode.times)) {

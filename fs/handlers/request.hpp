@@ -30,28 +30,22 @@ class Request {
     Request(const Request&) = delete;
     Request& operator=(const Request&) = delete;
 
-    // What the kernel may hold that this request has made stale (pinned
-    // mode; in shared mode the kernel holds nothing and this stays unused).
-    cache::Invalidations& stale() { return stale_; }
-    // Drops the kernel's attributes of `id` at once, before the reply: for
-    // a change the caller's very next call must see.
-    void drop_attributes_now(fuse_ino_t id);
-
+    // --- The request, its caller and its filesystem.
     Filesystem& fs() { return fs_; }
     fuse_req_t raw() { return req_; }
+    // Takes on the caller's identity. False (and the request answered) when
+    // it could not be taken on: then no backing call may be made for it.
+    bool act_as_caller();
     // The inode of nodeid `id`; noted as one this request is about (an
     // ESTALE drops the cached descriptors above it, note_estale_retry).
     Inode& inode(fuse_ino_t id);
+
+    // --- Resolving its objects, again after ESTALE (README, design: ESTALE).
     // The descriptor of directory `dir`, as InodeTable::directory_fd; a
     // directory gone for good ends the request's ESTALE retries.
     ops::Result<ops::SharedFd> directory_fd(Inode& dir) {
         return fs_.inodes.directory_fd(dir, &moved_on_);
     }
-
-    // Takes on the caller's identity. False (and the request answered) when
-    // it could not be taken on: then no backing call may be made for it.
-    bool act_as_caller();
-
     // Runs `call` (resolve, then call ops/) again after an ESTALE, with the
     // cached descriptors above the request's inodes dropped so names are
     // resolved afresh: another host replaced or removed a directory a cached
@@ -101,12 +95,14 @@ class Request {
         return open(named->located());
     }
 
+    // --- The backing guard (fs/daemon/backing_monitor.hpp).
     // While the backing is detached: answers guard_errno and returns true (a
     // refused write is counted). Handlers of calls that need the backing ask
     // first.
     bool refused_while_detached(bool write = true);
     bool detached() const { return !fs_.attached.load(std::memory_order_relaxed); }
 
+    // --- Replies: exactly one per request (the op table asserts it).
     // Sends the reply `send` (a fuse_reply_* function) with `args`; returns
     // what libfuse returned (non-zero: the kernel did not take it, as when
     // the caller was interrupted).
@@ -136,8 +132,7 @@ class Request {
     }
     void reply_ok() { reply_error(0); }
     // Attributes as the caller gets them: the server's ctime on this host's
-    // clock (ClockSkew::ctime_correction), unless server times were asked for.
-    void on_our_clock(struct stat& st) const;
+    // clock (ClientTimes::on_our_clock).
     void reply_attr(const struct stat& st);
     // Remembers the object in the inode table and replies with its entry.
     // Origin::made_here: the object was just made here (InodeTable::remember).
@@ -146,6 +141,14 @@ class Request {
     // Fills `e` for `st` under `parent`/`name` (counted as a lookup).
     void fill_entry(Inode& parent, const char* name, const struct stat& st,
                     struct fuse_entry_param& e, Origin origin = Origin::looked_up);
+
+    // --- The kernel's caches (cache/invalidations.hpp).
+    // What the kernel may hold that this request has made stale (pinned
+    // mode; in shared mode the kernel holds nothing and this stays unused).
+    cache::Invalidations& stale() { return stale_; }
+    // Drops the kernel's attributes of `id` at once, before the reply: for
+    // a change the caller's very next call must see.
+    void drop_attributes_now(fuse_ino_t id);
 
   private:
     // Counts a retry after ESTALE and drops what may be stale.
