@@ -252,12 +252,18 @@ def test_stats_of_a_path_without_nfsguard_is_one_line(scratch):
     assert len(r.stderr.strip().splitlines()) == 1 and "no stats" in r.stderr
 
 
-def test_a_clean_stop_takes_its_published_files_away(scratch, mount_factory):
+def published(scratch, mount_factory):
+    """nfsguard over scratch/back, its stats files written; (mount point, run dir, mount)."""
     back, mnt, run = scratch / "back", scratch / "mnt", scratch / "run"
     back.mkdir()
     mnt.mkdir()
     nfsguard = mount_factory(back, mnt, f"run_dir={run}", "stats_interval=100")
     assert wait_for(lambda: len(list(run.glob("mount*"))) == 2)
+    return mnt, run, nfsguard
+
+
+def test_a_clean_stop_takes_its_published_files_away(scratch, mount_factory):
+    mnt, run, nfsguard = published(scratch, mount_factory)
     data = json.loads(stats(run, mnt, "--json"))
     assert data["pid"] == nfsguard.pid
     samples = prometheus_of(run)
@@ -269,11 +275,7 @@ def test_a_clean_stop_takes_its_published_files_away(scratch, mount_factory):
 
 
 def test_the_files_of_a_crashed_instance_are_told_stale(scratch, mount_factory):
-    back, mnt, run = scratch / "back", scratch / "mnt", scratch / "run"
-    back.mkdir()
-    mnt.mkdir()
-    nfsguard = mount_factory(back, mnt, f"run_dir={run}", "stats_interval=100")
-    assert wait_for(lambda: len(list(run.glob("mount*"))) == 2)
+    mnt, run, nfsguard = published(scratch, mount_factory)
     nfsguard.proc.kill()
     nfsguard.close()
     assert len(list(run.glob("mount*"))) == 2, "a crash removes nothing"
