@@ -1,6 +1,7 @@
 #include "fs/inode_table.hpp"
 
 #include <algorithm>
+#include <cassert>
 #include <climits>
 #include <thread>
 #include <unordered_set>
@@ -21,9 +22,10 @@ constexpr std::chrono::microseconds kReleasePoll{100};
 }  // namespace
 
 InodeTable::InodeTable(ops::Syscalls& sys, ops::UniqueFd root_fd, const struct stat& root_st,
-                       size_t max_dir_fds)
-    : sys_(sys), max_dir_fds_(std::max<size_t>(max_dir_fds, 1)) {
+                       size_t max_dir_fds, uint32_t epoch)
+    : sys_(sys), max_dir_fds_(std::max<size_t>(max_dir_fds, 1)), ids_(epoch) {
     auto root = std::make_unique<Inode>(root_st.st_dev, root_st.st_ino, S_IFDIR);
+    root->id = kRootId;
     root->nlookup = 1;  // the kernel never forgets the root
     root->dir_fd = ops::share(std::move(root_fd));
     root_ = root.get();
@@ -32,14 +34,15 @@ InodeTable::InodeTable(ops::Syscalls& sys, ops::UniqueFd root_fd, const struct s
 
 InodeTable::~InodeTable() = default;
 
-uint64_t InodeTable::id_of(const Inode& inode) const {
-    if (&inode == root_) return kRootId;
-    return reinterpret_cast<uintptr_t>(&inode);
+Inode* InodeTable::find(uint64_t id) {
+    if (id == kRootId) return root_.load(std::memory_order_acquire);
+    return ids_.find(id);
 }
 
 Inode& InodeTable::from_id(uint64_t id) {
-    if (id == kRootId) return *root_;
-    return *reinterpret_cast<Inode*>(static_cast<uintptr_t>(id));
+    Inode* inode = find(id);
+    assert(inode != nullptr && "an id just given is known");
+    return *inode;
 }
 
 Inode& InodeTable::remember(Inode& parent, const std::string& name, const struct stat& st,
@@ -71,6 +74,7 @@ Inode& InodeTable::remember(Inode& parent, const std::string& name, const struct
         }
         auto fresh = std::make_unique<Inode>(st.st_dev, st.st_ino, type);
         inode = fresh.get();
+        inode->id = ids_.assign(inode);
         index_.emplace(key, std::move(fresh));
     }
     ++inode->nlookup;
@@ -158,6 +162,7 @@ void InodeTable::release_if_unused(Inode* start) {
             if (--alias.parent->children == 0) work.push_back(alias.parent);
         }
         if (inode->dir_fd) lru_.erase(inode->lru_pos);
+        if (inode->id != kRootId) ids_.release(inode->id);
         if (inode->in_index)
             index_.erase(Key{inode->dev, inode->ino});
         else
@@ -347,7 +352,15 @@ void InodeTable::replace_root(ops::UniqueFd fd, const struct stat& st) {
     closing.push_back(std::move(old->dir_fd));
     orphans_.emplace(old, std::move(it->second));
     index_.erase(it);
+    if (auto known = index_.find(Key{st.st_dev, st.st_ino}); known != index_.end()) {
+        // The new root was known below the old one: that inode lives on as
+        // an orphan while the kernel holds its id.
+        known->second->in_index = false;
+        orphans_.emplace(known->second.get(), std::move(known->second));
+        index_.erase(known);
+    }
     auto fresh = std::make_unique<Inode>(st.st_dev, st.st_ino, S_IFDIR);
+    fresh->id = kRootId;
     fresh->nlookup = 1;
     fresh->dir_fd = ops::share(std::move(fd));
     root_ = fresh.get();

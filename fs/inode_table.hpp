@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "fs/client_times.hpp"
+#include "fs/node_ids.hpp"
 #include "ops/located.hpp"
 #include "ops/result.hpp"
 #include "ops/syscalls.hpp"
@@ -46,6 +47,7 @@ struct Inode {
     const dev_t dev;
     const ino_t ino;
     const mode_t type;  // S_IFMT bits
+    uint64_t id = 0;    // the kernel's node id for it (NodeIds), set once
 
     // A name the object is known under. Each holds a child count on `parent`.
     struct Alias {
@@ -91,8 +93,9 @@ enum class Origin { looked_up, made_here };
 
 class InodeTable {
   public:
+    // `epoch` tells this table's node ids from another run's (NodeIds).
     InodeTable(ops::Syscalls& sys, ops::UniqueFd root_fd, const struct stat& root_st,
-               size_t max_dir_fds);
+               size_t max_dir_fds, uint32_t epoch = 1);
     ~InodeTable();
     InodeTable(const InodeTable&) = delete;
     InodeTable& operator=(const InodeTable&) = delete;
@@ -101,7 +104,11 @@ class InodeTable {
     // nodeid <-> inode. The kernel only sends nodeids it was given, and only
     // until it forgets them; the root is nodeid 1 (FUSE_ROOT_ID).
     static constexpr uint64_t kRootId = 1;
-    uint64_t id_of(const Inode& inode) const;
+    uint64_t id_of(const Inode& inode) const { return inode.id; }
+    // The inode of an id the kernel sent: nullptr when this table cannot
+    // vouch for it (not given by it, or forgotten), which is answered ESTALE.
+    Inode* find(uint64_t id);
+    // The inode of an id just given (a reply's entry).
     Inode& from_id(uint64_t id);
 
     // The kernel now knows `st` as `name` in `parent` (one more lookup).
@@ -231,6 +238,7 @@ class InodeTable {
     // Read without the mutex (from_id, id_of); replaced under it when the
     // backing is mounted anew (replace_root).
     std::atomic<Inode*> root_;
+    NodeIds ids_;  // guarded by the mutex, but for find()
     std::unordered_map<Key, std::unique_ptr<Inode>, KeyHash> index_;
     std::unordered_map<Inode*, std::unique_ptr<Inode>> orphans_;  // replaced at their (dev, ino)
     std::list<Inode*> lru_;  // directories with a cached descriptor, most recent first

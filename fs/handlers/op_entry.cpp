@@ -70,14 +70,15 @@ void op_lookup(Request& r, fuse_ino_t parent_id, const char* name) {
 
 void op_forget(Request& r, fuse_ino_t id, uint64_t nlookup) {
     Filesystem& fs = r.fs();
-    fs.inodes.forget(fs.inodes.from_id(id), nlookup);
+    if (Inode* inode = fs.inodes.find(id)) fs.inodes.forget(*inode, nlookup);
     r.reply<fuse_reply_none>();
 }
 
 void op_forget_multi(Request& r, size_t count, struct fuse_forget_data* forgets) {
     Filesystem& fs = r.fs();
     for (size_t i = 0; i < count; ++i)
-        fs.inodes.forget(fs.inodes.from_id(forgets[i].ino), forgets[i].nlookup);
+        if (Inode* inode = fs.inodes.find(forgets[i].ino))
+            fs.inodes.forget(*inode, forgets[i].nlookup);
     r.reply<fuse_reply_none>();
 }
 

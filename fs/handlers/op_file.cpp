@@ -132,7 +132,7 @@ void op_release(Request& r, fuse_ino_t id, struct fuse_file_info* fi) {
     Filesystem& fs = r.fs();
     // The kernel keeps no record of the locks it forwards, so it sends no
     // unlock for an OFD lock at close: this release is its owner's end.
-    fs.locks.handle_released(fs.inodes.from_id(id), fi->fh);
+    if (Inode* inode = fs.inodes.find(id)) fs.locks.handle_released(*inode, fi->fh);
     OpenFile* file = &OpenFile::of(fi);
     { std::unique_lock last_reply_done(file->replying); }
     delete file;

@@ -59,7 +59,11 @@ struct Served<op, needs, handler> {
                            (r.act_as_caller() &&
                             !(needs == Needs::caller_reads && r.refused_while_detached(false)) &&
                             !(needs == Needs::caller_writes && r.refused_while_detached(true)));
-        if (ready) handler(r, args...);
+        try {
+            if (ready) handler(r, args...);
+        } catch (const UnknownNode&) {
+            if (!r.replied()) r.reply_error(ESTALE);
+        }
         assert(r.replied() && "every request is answered");
     }
 };

@@ -61,9 +61,10 @@ bool Request::act_as_caller() {
 }
 
 Inode& Request::inode(fuse_ino_t id) {
-    Inode& i = fs_.inodes.from_id(id);
-    if (std::find(inodes_.begin(), inodes_.end(), &i) == inodes_.end()) inodes_.push_back(&i);
-    return i;
+    Inode* i = fs_.inodes.find(id);
+    if (i == nullptr) throw UnknownNode{};
+    if (std::find(inodes_.begin(), inodes_.end(), i) == inodes_.end()) inodes_.push_back(i);
+    return *i;
 }
 
 Request::~Request() {

@@ -21,6 +21,11 @@
 
 namespace nfsguard::fs {
 
+// Thrown by Request::inode for a node id the inode table cannot vouch for
+// (another run's, or forgotten); the op table answers it ESTALE, never with
+// another object's data (README, design: node ids).
+struct UnknownNode {};
+
 class Request {
   public:
     explicit Request(fuse_req_t req);
@@ -38,6 +43,7 @@ class Request {
     bool act_as_caller();
     // The inode of nodeid `id`; noted as one this request is about (an
     // ESTALE drops the cached descriptors above it, note_estale_retry).
+    // Throws UnknownNode for an id the table cannot vouch for.
     Inode& inode(fuse_ino_t id);
 
     // --- Resolving its objects, again after ESTALE (README, design: ESTALE).

@@ -1,0 +1,77 @@
+// Node ids: the kernel gets ids this run can vouch for, and any other id is
+// unknown (answered ESTALE), never another object.
+#include "fs/node_ids.hpp"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include "fs/inode_table.hpp"
+#include "temp_dir.hpp"
+
+using nfsguard::fs::Inode;
+using nfsguard::fs::InodeTable;
+using nfsguard::fs::NodeIds;
+using nfsguard::test::TempDir;
+
+TEST(NodeIdsTest, AnIdGivenFindsItsInodeUntilReleased) {
+    NodeIds ids(1);
+    Inode a(1, 10, S_IFREG);
+    const uint64_t id = ids.assign(&a);
+    EXPECT_EQ(ids.find(id), &a);
+    ids.release(id);
+    EXPECT_EQ(ids.find(id), nullptr);
+}
+
+TEST(NodeIdsTest, IdsOfAnotherEpochAreUnknown) {
+    NodeIds before(1), after(2);
+    Inode a(1, 10, S_IFREG), b(1, 11, S_IFREG);
+    const uint64_t old_id = before.assign(&a);
+    const uint64_t new_id = after.assign(&b);
+    EXPECT_NE(old_id, new_id) << "the same slot, another epoch";
+    EXPECT_EQ(after.find(old_id), nullptr);
+}
+
+TEST(NodeIdsTest, IdsNeverGivenAreUnknown) {
+    NodeIds ids(1);
+    Inode a(1, 10, S_IFREG);
+    const uint64_t id = ids.assign(&a);
+    EXPECT_EQ(ids.find(0), nullptr);
+    EXPECT_EQ(ids.find(1), nullptr) << "the root is not one of these";
+    EXPECT_EQ(ids.find(id + 1), nullptr);
+    EXPECT_EQ(ids.find(reinterpret_cast<uintptr_t>(&a)), nullptr) << "an address is no id";
+    EXPECT_EQ(ids.find(~uint64_t{0}), nullptr);
+}
+
+TEST(NodeIdsTest, AReleasedSlotServesAgainAndManyIdsStayDistinct) {
+    NodeIds ids(7);
+    std::vector<std::unique_ptr<Inode>> inodes;
+    std::vector<uint64_t> given;
+    for (ino_t i = 0; i < 70000; ++i) {  // more than one chunk of slots
+        inodes.push_back(std::make_unique<Inode>(1, i, S_IFREG));
+        given.push_back(ids.assign(inodes.back().get()));
+    }
+    for (size_t i = 0; i < given.size(); ++i) ASSERT_EQ(ids.find(given[i]), inodes[i].get());
+    ids.release(given[5]);
+    Inode again(1, 99999999, S_IFREG);
+    EXPECT_EQ(ids.assign(&again), given[5]) << "the kernel forgot it: the slot serves again";
+}
+
+TEST(NodeIdsTest, TheInodeTableAnswersOnlyIdsItGave) {
+    TempDir dir;
+    dir.write("f", "x");
+    nfsguard::ops::Syscalls sys;
+    struct stat root_st {
+    }, f_st{};
+    ASSERT_EQ(::stat(dir.path().c_str(), &root_st), 0);
+    ASSERT_EQ(::lstat((dir / "f").c_str(), &f_st), 0);
+    InodeTable table(sys, nfsguard::ops::UniqueFd(::open(dir.path().c_str(), O_PATH | O_CLOEXEC)),
+                     root_st, 16, /*epoch=*/3);
+    Inode& f = table.remember(table.root(), "f", f_st);
+    const uint64_t id = table.id_of(f);
+    EXPECT_EQ(table.find(id), &f);
+    EXPECT_EQ(table.find(InodeTable::kRootId), &table.root());
+    EXPECT_EQ(table.find(reinterpret_cast<uintptr_t>(&f)), nullptr);
+    table.forget(f, 1);
+    EXPECT_EQ(table.find(id), nullptr) << "forgotten by the kernel, gone from the table";
+}
