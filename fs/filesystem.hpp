@@ -18,6 +18,7 @@
 #include "fs/lock_owners.hpp"
 #include "fs/lock_waits.hpp"
 #include "fs/once_a_while.hpp"
+#include "fs/open_file.hpp"
 #include "fs/stats/request_stats.hpp"
 #include "ops/dotlock.hpp"
 #include "ops/false_errors.hpp"
@@ -39,13 +40,16 @@ struct Filesystem {
         std::string journal_dir;      // empty: no dot-lock journal
         std::string host;
         ClientTimes::Mode times = ClientTimes::Mode::client;
+        uint32_t epoch = 1;  // of node ids and handles (fs/id_table.hpp)
         int guard_errno = ESTALE;
         bool show_silly_renames = false;
     };
 
     Filesystem(ops::Syscalls& s, ops::UniqueFd root_fd, const struct stat& root_st, Config config)
         : sys(s),
-          inodes(s, std::move(root_fd), root_st, config.max_dir_fds),
+          inodes(s, std::move(root_fd), root_st, config.max_dir_fds, config.epoch),
+          files(config.epoch),
+          dirs(config.epoch),
           cache(config.cache),
           switch_identity(config.switch_identity),
           show_silly_renames(config.show_silly_renames),
@@ -73,6 +77,8 @@ struct Filesystem {
     // --- The backing tree, and what the kernel holds of it.
     ops::Syscalls& sys;
     InodeTable inodes;
+    Handles<OpenFile> files;  // behind the kernel's file handles
+    Handles<OpenDir> dirs;
     const cache::CachePolicy cache;
     // Set once the FUSE session exists: the kernel caches are dropped through
     // it (fs/kernel_cache.hpp).

@@ -34,7 +34,7 @@
 #include <vector>
 
 #include "fs/client_times.hpp"
-#include "fs/node_ids.hpp"
+#include "fs/id_table.hpp"
 #include "ops/located.hpp"
 #include "ops/result.hpp"
 #include "ops/syscalls.hpp"
@@ -47,7 +47,7 @@ struct Inode {
     const dev_t dev;
     const ino_t ino;
     const mode_t type;  // S_IFMT bits
-    uint64_t id = 0;    // the kernel's node id for it (NodeIds), set once
+    uint64_t id = 0;    // the kernel's node id for it (IdTable), set once
 
     // A name the object is known under. Each holds a child count on `parent`.
     struct Alias {
@@ -93,7 +93,7 @@ enum class Origin { looked_up, made_here };
 
 class InodeTable {
   public:
-    // `epoch` tells this table's node ids from another run's (NodeIds).
+    // `epoch` tells this table's node ids from another run's (IdTable).
     InodeTable(ops::Syscalls& sys, ops::UniqueFd root_fd, const struct stat& root_st,
                size_t max_dir_fds, uint32_t epoch = 1);
     ~InodeTable();
@@ -238,7 +238,7 @@ class InodeTable {
     // Read without the mutex (from_id, id_of); replaced under it when the
     // backing is mounted anew (replace_root).
     std::atomic<Inode*> root_;
-    NodeIds ids_;  // guarded by the mutex, but for find()
+    IdTable<Inode> ids_;
     std::unordered_map<Key, std::unique_ptr<Inode>, KeyHash> index_;
     std::unordered_map<Inode*, std::unique_ptr<Inode>> orphans_;  // replaced at their (dev, ino)
     std::list<Inode*> lru_;  // directories with a cached descriptor, most recent first

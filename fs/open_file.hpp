@@ -1,5 +1,6 @@
-// The handles behind fuse_file_info::fh: one backing descriptor per open of
-// the caller, opened with the caller's flags and rights, closed at release.
+// What stands behind fuse_file_info::fh: one backing descriptor per open of
+// the caller, opened with the caller's flags and rights, closed at release;
+// the handle is an id of a Handles table (an IdTable that owns the objects).
 #pragma once
 
 #define FUSE_USE_VERSION 312
@@ -10,6 +11,9 @@
 #include <mutex>
 #include <shared_mutex>
 
+#include <memory>
+
+#include "fs/id_table.hpp"
 #include "ops/unique_fd.hpp"
 
 namespace nfsguard::fs {
@@ -22,10 +26,6 @@ struct OpenFile {
     // reads it only as it sends the reply, and the release that the reply
     // lets the kernel send must not close it before that is done.
     std::shared_mutex replying;
-
-    static OpenFile& of(const struct fuse_file_info* fi) {
-        return *reinterpret_cast<OpenFile*>(static_cast<uintptr_t>(fi->fh));
-    }
 };
 
 // An open directory stream. readdir requests on one handle may come from
@@ -42,10 +42,21 @@ struct OpenDir {
     DIR* dir;
     off_t offset = 0;                  // position of `pending`, or of the stream
     struct dirent* pending = nullptr;  // read but not yet given to the kernel
+};
 
-    static OpenDir& of(const struct fuse_file_info* fi) {
-        return *reinterpret_cast<OpenDir*>(static_cast<uintptr_t>(fi->fh));
-    }
+// The handles of open files (or directories): a handle this run did not
+// give is unknown, never another file's descriptor (fs/id_table.hpp).
+template <typename T>
+class Handles {
+  public:
+    explicit Handles(uint32_t epoch) : ids_(epoch) {}
+    uint64_t add(std::unique_ptr<T> object) { return ids_.assign(object.release()); }
+    T* find(uint64_t handle) const { return ids_.find(handle); }
+    // The object of `handle`, which is unknown from now on.
+    std::unique_ptr<T> remove(uint64_t handle) { return std::unique_ptr<T>(ids_.release(handle)); }
+
+  private:
+    IdTable<T> ids_;
 };
 
 }  // namespace nfsguard::fs

@@ -17,7 +17,7 @@ void op_getattr(Request& r, fuse_ino_t id, struct fuse_file_info* fi) {
     }
     Inode& inode = r.inode(id);
     if (fi != nullptr) {
-        const int fd = OpenFile::of(fi).get();
+        const int fd = r.open_file(fi).get();
         r.fs().times.pay(inode.times, ops::Located{fd, S_IFREG, -1, nullptr});
         auto st = r.fs().sys.fstat(fd);
         return st ? r.reply_attr(*st) : r.reply_error(st);
@@ -47,7 +47,7 @@ void asked_times(const struct stat& attr, int to_set, struct timespec times[2]) 
 // What a setattr changes: the caller's open file if it has one (ftruncate
 // must work on a file whose name is gone), else the object by name.
 ops::Result<HeldObject> setattr_target(Request& r, Inode& inode, const struct fuse_file_info* fi) {
-    if (fi != nullptr) return HeldObject{OpenFile::of(fi).fd, nullptr, {}, S_IFREG};
+    if (fi != nullptr) return HeldObject{r.open_file(fi).fd, nullptr, {}, S_IFREG};
     return r.fs().inodes.locate(inode);
 }
 

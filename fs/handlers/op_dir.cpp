@@ -124,14 +124,13 @@ ops::Result<DIR*> reopen_directory_stream(Request& r, Inode& dir) {
 
 void read_directory(Request& r, fuse_ino_t id, size_t size, off_t off, struct fuse_file_info* fi,
                     Listing listing) {
-    if (OpenDir::of(fi).dir == nullptr)
-        return (void)r.reply<fuse_reply_buf>(nullptr, 0);  // detached
+    OpenDir& d = r.open_dir(fi);
+    if (d.dir == nullptr) return (void)r.reply<fuse_reply_buf>(nullptr, 0);  // detached
     std::vector<char> buf(size);
     std::vector<uint64_t> looked_up;
     size_t used = 0;
     int err = 0;
     {
-        OpenDir& d = OpenDir::of(fi);
         std::lock_guard lock(d.mutex);
         Inode& inode = r.inode(id);
         bool retrying = false;
@@ -175,15 +174,13 @@ void op_opendir(Request& r, fuse_ino_t id, struct fuse_file_info* fi) {
     if (r.detached()) {
         // The root lists as empty; nothing else is there to open.
         if (id != FUSE_ROOT_ID) return r.reply_error(r.fs().guard_errno);
-        auto* d = new OpenDir(nullptr);
-        fi->fh = reinterpret_cast<uintptr_t>(d);
-        if (r.reply<fuse_reply_open>(fi) != 0) delete d;
+        fi->fh = r.fs().dirs.add(std::make_unique<OpenDir>(nullptr));
+        if (r.reply<fuse_reply_open>(fi) != 0) r.fs().dirs.remove(fi->fh);
         return;
     }
     auto dir = open_directory_stream(r, id);
     if (!dir) return r.reply_error(dir);
-    auto* d = new OpenDir(*dir);
-    fi->fh = reinterpret_cast<uintptr_t>(d);
+    fi->fh = r.fs().dirs.add(std::make_unique<OpenDir>(*dir));
     // Pinned: the kernel keeps the listing and serves the next opendir from
     // it, until a change to the directory drops it (cache_policy.hpp). Not
     // while detached: the empty root must not be kept.
@@ -191,7 +188,7 @@ void op_opendir(Request& r, fuse_ino_t id, struct fuse_file_info* fi) {
         fi->cache_readdir = 1;
         fi->keep_cache = 1;
     }
-    if (r.reply<fuse_reply_open>(fi) != 0) delete d;
+    if (r.reply<fuse_reply_open>(fi) != 0) r.fs().dirs.remove(fi->fh);
 }
 
 void op_readdir(Request& r, fuse_ino_t id, size_t size, off_t off, struct fuse_file_info* fi) {
@@ -203,12 +200,12 @@ void op_readdirplus(Request& r, fuse_ino_t id, size_t size, off_t off, struct fu
 }
 
 void op_releasedir(Request& r, fuse_ino_t, struct fuse_file_info* fi) {
-    delete &OpenDir::of(fi);
+    r.fs().dirs.remove(fi->fh);
     r.reply<fuse_reply_err>(0);
 }
 
 void op_fsyncdir(Request& r, fuse_ino_t, int datasync, struct fuse_file_info* fi) {
-    OpenDir& d = OpenDir::of(fi);
+    OpenDir& d = r.open_dir(fi);
     if (d.dir == nullptr) return r.reply_ok();
     r.reply_error(ops::sync_directory(r.fs().sys, dirfd(d.dir), datasync != 0));
 }

@@ -19,9 +19,9 @@ namespace nfsguard::fs {
 namespace {
 
 void set_handle(Request& r, Inode& inode, struct fuse_file_info* fi, ops::UniqueFd fd) {
-    auto* file = new OpenFile(std::move(fd));
+    auto file = std::make_unique<OpenFile>(std::move(fd));
     r.fs().inodes.opened(inode, file->fd);
-    fi->fh = reinterpret_cast<uintptr_t>(file);
+    fi->fh = r.fs().files.add(std::move(file));
     // Other hosts may have changed the file: drop cached pages unless the
     // cache policy says this host is the only writer.
     fi->keep_cache = r.fs().cache.keep_page_cache ? 1 : 0;
@@ -39,7 +39,7 @@ void op_open(Request& r, fuse_ino_t id, struct fuse_file_info* fi) {
     if (fi->flags & O_TRUNC) inode.times.data_changed();  // the server stamped the truncate
     set_handle(r, inode, fi, std::move(*fd));
     if (r.reply<fuse_reply_open>(fi) != 0) {
-        delete &OpenFile::of(fi);  // the caller was interrupted: no release will come
+        r.fs().files.remove(fi->fh);  // the caller was interrupted: no release will come
     }
 }
 
@@ -77,7 +77,7 @@ void op_create(Request& r, fuse_ino_t parent_id, const char* name, mode_t mode,
     }
     set_handle(r, r.fs().inodes.from_id(e.ino), fi, std::move(created->fd));
     if (r.reply<fuse_reply_create>(&e, fi) != 0) {
-        delete &OpenFile::of(fi);
+        r.fs().files.remove(fi->fh);
         r.fs().inodes.forget(r.fs().inodes.from_id(e.ino), 1);
     }
 }
@@ -87,7 +87,7 @@ void op_read(Request& r, fuse_ino_t, size_t size, off_t off, struct fuse_file_in
     // needed, and libfuse splices from it to /dev/fuse where it can.
     struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
     buf.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
-    OpenFile& file = OpenFile::of(fi);
+    OpenFile& file = r.open_file(fi);
     buf.buf[0].fd = file.get();
     buf.buf[0].pos = off;
     std::shared_lock replying(file.replying);
@@ -100,7 +100,7 @@ void op_write_buf(Request& r, fuse_ino_t id, struct fuse_bufvec* in, off_t off,
     // and set-group-ID bits, which the kernel decides by the writer's rights.
     struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
     out.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
-    out.buf[0].fd = OpenFile::of(fi).get();
+    out.buf[0].fd = r.open_file(fi).get();
     out.buf[0].pos = off;
     ssize_t n = fuse_buf_copy(&out, in, FUSE_BUF_SPLICE_NONBLOCK);
     if (n > 0) r.inode(id).times.data_changed();
@@ -111,7 +111,7 @@ void op_write_buf(Request& r, fuse_ino_t id, struct fuse_bufvec* in, off_t off,
 }
 
 void op_flush(Request& r, fuse_ino_t id, struct fuse_file_info* fi) {
-    OpenFile& file = OpenFile::of(fi);
+    OpenFile& file = r.open_file(fi);
     // Changed and not yet looked at: the mtime is this host's time, not the
     // server's. (A writer who does not own the file may not set it: then the
     // server's time stays.) The kernel may have fetched the server's mtime
@@ -133,25 +133,25 @@ void op_release(Request& r, fuse_ino_t id, struct fuse_file_info* fi) {
     // The kernel keeps no record of the locks it forwards, so it sends no
     // unlock for an OFD lock at close: this release is its owner's end.
     if (Inode* inode = fs.inodes.find(id)) fs.locks.handle_released(*inode, fi->fh);
-    OpenFile* file = &OpenFile::of(fi);
-    { std::unique_lock last_reply_done(file->replying); }
-    delete file;
+    if (auto file = fs.files.remove(fi->fh)) {
+        std::unique_lock last_reply_done(file->replying);
+    }
     r.reply<fuse_reply_err>(0);
 }
 
 void op_fsync(Request& r, fuse_ino_t, int datasync, struct fuse_file_info* fi) {
-    r.reply_error(ops::sync_file(r.fs().sys, OpenFile::of(fi).get(), datasync != 0));
+    r.reply_error(ops::sync_file(r.fs().sys, r.open_file(fi).get(), datasync != 0));
 }
 
 void op_fallocate(Request& r, fuse_ino_t id, int mode, off_t offset, off_t length,
                   struct fuse_file_info* fi) {
-    auto res = ops::allocate_file(r.fs().sys, OpenFile::of(fi).get(), mode, offset, length);
+    auto res = ops::allocate_file(r.fs().sys, r.open_file(fi).get(), mode, offset, length);
     if (res) r.inode(id).times.data_changed();
     r.reply_error(res);
 }
 
 void op_lseek(Request& r, fuse_ino_t, off_t off, int whence, struct fuse_file_info* fi) {
-    auto pos = ops::seek_file(r.fs().sys, OpenFile::of(fi).get(), off, whence);
+    auto pos = ops::seek_file(r.fs().sys, r.open_file(fi).get(), off, whence);
     if (!pos) return r.reply_error(pos);
     r.reply<fuse_reply_lseek>(*pos);
 }
@@ -159,9 +159,8 @@ void op_lseek(Request& r, fuse_ino_t, off_t off, int whence, struct fuse_file_in
 void op_copy_file_range(Request& r, fuse_ino_t, off_t off_in, struct fuse_file_info* fi_in,
                         fuse_ino_t id_out, off_t off_out, struct fuse_file_info* fi_out, size_t len,
                         int flags) {
-    auto n =
-        ops::copy_range(r.fs().sys, OpenFile::of(fi_in).get(), off_in, OpenFile::of(fi_out).get(),
-                        off_out, len, static_cast<unsigned>(flags));
+    auto n = ops::copy_range(r.fs().sys, r.open_file(fi_in).get(), off_in,
+                             r.open_file(fi_out).get(), off_out, len, static_cast<unsigned>(flags));
     if (!n) return r.reply_error(n);
     r.inode(id_out).times.data_changed();
     r.reply<fuse_reply_write>(*n);

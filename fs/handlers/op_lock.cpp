@@ -29,7 +29,7 @@ ops::Result<ops::UniqueFd> reopen_for_locks(Request& r, const ops::Located& obj)
 ops::Result<ops::UniqueFd> open_lock_descriptor(Request& r, fuse_ino_t id,
                                                 const struct fuse_file_info* fi) {
     return r.or_reopen_by_name(
-        reopen_for_locks(r, ops::Located{OpenFile::of(fi).get(), S_IFREG, -1, nullptr}), id,
+        reopen_for_locks(r, ops::Located{r.open_file(fi).get(), S_IFREG, -1, nullptr}), id,
         [&](const ops::Located& obj) { return reopen_for_locks(r, obj); });
 }
 
@@ -56,7 +56,7 @@ void op_getlk(Request& r, fuse_ino_t id, struct fuse_file_info* fi, struct flock
     // Asked through the owner's descriptor, so its own locks do not count as
     // conflicts; an owner without one has no locks and asks through its file.
     ops::SharedFd own = r.fs().locks.find(inode, fi->lock_owner);
-    const int fd = own ? own->get() : OpenFile::of(fi).get();
+    const int fd = own ? own->get() : r.open_file(fi).get();
     auto found = ops::find_conflicting_lock(r.fs().sys, fd, *lock);
     if (!found) return r.reply_error(found);
     if (found->l_type != F_UNLCK) found->l_pid = holder_of(r, inode, fi->lock_owner, *found);
@@ -83,7 +83,7 @@ void op_setlk(Request& r, fuse_ino_t id, struct fuse_file_info* fi, struct flock
 
 void op_flock(Request& r, fuse_ino_t, struct fuse_file_info* fi, int operation) {
     ops::Syscalls& sys = r.fs().sys;
-    ops::SharedFd fd = OpenFile::of(fi).fd;
+    ops::SharedFd fd = r.open_file(fi).fd;
     auto taken = ops::set_file_lock(sys, fd->get(), operation | LOCK_NB);
     if (taken || taken.error() != EWOULDBLOCK || (operation & LOCK_NB) || (operation & LOCK_UN))
         return r.reply_error(taken);

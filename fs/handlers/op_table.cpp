@@ -61,7 +61,7 @@ struct Served<op, needs, handler> {
                             !(needs == Needs::caller_writes && r.refused_while_detached(true)));
         try {
             if (ready) handler(r, args...);
-        } catch (const UnknownNode&) {
+        } catch (const UnknownId&) {
             if (!r.replied()) r.reply_error(ESTALE);
         }
         assert(r.replied() && "every request is answered");

@@ -62,9 +62,21 @@ bool Request::act_as_caller() {
 
 Inode& Request::inode(fuse_ino_t id) {
     Inode* i = fs_.inodes.find(id);
-    if (i == nullptr) throw UnknownNode{};
+    if (i == nullptr) throw UnknownId{};
     if (std::find(inodes_.begin(), inodes_.end(), i) == inodes_.end()) inodes_.push_back(i);
     return *i;
+}
+
+OpenFile& Request::open_file(const struct fuse_file_info* fi) {
+    OpenFile* file = fs_.files.find(fi->fh);
+    if (file == nullptr) throw UnknownId{};
+    return *file;
+}
+
+OpenDir& Request::open_dir(const struct fuse_file_info* fi) {
+    OpenDir* dir = fs_.dirs.find(fi->fh);
+    if (dir == nullptr) throw UnknownId{};
+    return *dir;
 }
 
 Request::~Request() {

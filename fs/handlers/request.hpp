@@ -21,10 +21,10 @@
 
 namespace nfsguard::fs {
 
-// Thrown by Request::inode for a node id the inode table cannot vouch for
-// (another run's, or forgotten); the op table answers it ESTALE, never with
-// another object's data (README, design: node ids).
-struct UnknownNode {};
+// Thrown for a node id or handle this run cannot vouch for (another run's,
+// or let go); the op table answers it ESTALE, never with another object's
+// data (README, design: node ids).
+struct UnknownId {};
 
 class Request {
   public:
@@ -43,8 +43,11 @@ class Request {
     bool act_as_caller();
     // The inode of nodeid `id`; noted as one this request is about (an
     // ESTALE drops the cached descriptors above it, note_estale_retry).
-    // Throws UnknownNode for an id the table cannot vouch for.
+    // Throws UnknownId for an id the table cannot vouch for.
     Inode& inode(fuse_ino_t id);
+    // The open file or directory of a handle; throws UnknownId likewise.
+    OpenFile& open_file(const struct fuse_file_info* fi);
+    OpenDir& open_dir(const struct fuse_file_info* fi);
 
     // --- Resolving its objects, again after ESTALE (README, design: ESTALE).
     // The descriptor of directory `dir`, as InodeTable::directory_fd; a

@@ -1,20 +1,21 @@
-// Node ids: the kernel gets ids this run can vouch for, and any other id is
-// unknown (answered ESTALE), never another object.
-#include "fs/node_ids.hpp"
+// Ids the kernel is given (node ids, handles): ids this run can vouch for,
+// and any other id is unknown (answered ESTALE), never another object.
+#include "fs/id_table.hpp"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
 #include "fs/inode_table.hpp"
+#include "fs/open_file.hpp"
 #include "temp_dir.hpp"
 
 using nfsguard::fs::Inode;
 using nfsguard::fs::InodeTable;
-using nfsguard::fs::NodeIds;
 using nfsguard::test::TempDir;
+using NodeIds = nfsguard::fs::IdTable<Inode>;
 
-TEST(NodeIdsTest, AnIdGivenFindsItsInodeUntilReleased) {
+TEST(IdTableTest, AnIdGivenFindsItsInodeUntilReleased) {
     NodeIds ids(1);
     Inode a(1, 10, S_IFREG);
     const uint64_t id = ids.assign(&a);
@@ -23,7 +24,7 @@ TEST(NodeIdsTest, AnIdGivenFindsItsInodeUntilReleased) {
     EXPECT_EQ(ids.find(id), nullptr);
 }
 
-TEST(NodeIdsTest, IdsOfAnotherEpochAreUnknown) {
+TEST(IdTableTest, IdsOfAnotherEpochAreUnknown) {
     NodeIds before(1), after(2);
     Inode a(1, 10, S_IFREG), b(1, 11, S_IFREG);
     const uint64_t old_id = before.assign(&a);
@@ -32,7 +33,7 @@ TEST(NodeIdsTest, IdsOfAnotherEpochAreUnknown) {
     EXPECT_EQ(after.find(old_id), nullptr);
 }
 
-TEST(NodeIdsTest, IdsNeverGivenAreUnknown) {
+TEST(IdTableTest, IdsNeverGivenAreUnknown) {
     NodeIds ids(1);
     Inode a(1, 10, S_IFREG);
     const uint64_t id = ids.assign(&a);
@@ -43,7 +44,7 @@ TEST(NodeIdsTest, IdsNeverGivenAreUnknown) {
     EXPECT_EQ(ids.find(~uint64_t{0}), nullptr);
 }
 
-TEST(NodeIdsTest, AReleasedSlotServesAgainAndManyIdsStayDistinct) {
+TEST(IdTableTest, AReleasedSlotServesAgainAndManyIdsStayDistinct) {
     NodeIds ids(7);
     std::vector<std::unique_ptr<Inode>> inodes;
     std::vector<uint64_t> given;
@@ -57,7 +58,7 @@ TEST(NodeIdsTest, AReleasedSlotServesAgainAndManyIdsStayDistinct) {
     EXPECT_EQ(ids.assign(&again), given[5]) << "the kernel forgot it: the slot serves again";
 }
 
-TEST(NodeIdsTest, TheInodeTableAnswersOnlyIdsItGave) {
+TEST(IdTableTest, TheInodeTableAnswersOnlyIdsItGave) {
     TempDir dir;
     dir.write("f", "x");
     nfsguard::ops::Syscalls sys;
@@ -74,4 +75,19 @@ TEST(NodeIdsTest, TheInodeTableAnswersOnlyIdsItGave) {
     EXPECT_EQ(table.find(reinterpret_cast<uintptr_t>(&f)), nullptr);
     table.forget(f, 1);
     EXPECT_EQ(table.find(id), nullptr) << "forgotten by the kernel, gone from the table";
+}
+
+TEST(IdTableTest, AHandleStandsForItsObjectUntilRemovedAndNoOtherHandleDoes) {
+    nfsguard::fs::Handles<int> handles(1);
+    const uint64_t h = handles.add(std::make_unique<int>(42));
+    ASSERT_NE(handles.find(h), nullptr);
+    EXPECT_EQ(*handles.find(h), 42);
+    EXPECT_EQ(handles.find(h + 1), nullptr);
+    nfsguard::fs::Handles<int> next_run(2);
+    EXPECT_EQ(next_run.find(h), nullptr) << "a handle of another run is unknown";
+    auto owned = handles.remove(h);
+    ASSERT_NE(owned, nullptr);
+    EXPECT_EQ(*owned, 42);
+    EXPECT_EQ(handles.find(h), nullptr);
+    EXPECT_EQ(handles.remove(h), nullptr) << "released once";
 }
