@@ -28,6 +28,16 @@ Result<struct stat> lookup_entry(Syscalls& sys, int dirfd, const char* name) {
     return sys.fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW);
 }
 
+namespace {
+
+// Whether `name` was free before a call that makes it: an EEXIST can only be
+// false if it was. Known from the caller's lookup, or looked at now.
+bool was_free(Syscalls& sys, int dirfd, const char* name, NameWas name_was) {
+    return name_was == NameWas::free || lookup_entry(sys, dirfd, name).error() == ENOENT;
+}
+
+}  // namespace
+
 Result<struct stat> lookup_known_directory(Syscalls& sys, int dirfd, const char* name) {
     auto st = sys.fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC);
     if (st && S_ISDIR(st->st_mode)) return st;
@@ -71,9 +81,7 @@ Result<OpenedObject> create_file(Syscalls& sys, int dirfd, const char* name, int
 Result<struct stat> make_directory(Syscalls& sys, FalseErrors& false_errors, int dirfd,
                                    const char* name, mode_t mode, double server_ahead_seconds,
                                    NameWas name_was) {
-    // An EEXIST can only be false if the name was free before the call.
-    const bool free_before =
-        name_was == NameWas::free || lookup_entry(sys, dirfd, name).error() == ENOENT;
+    const bool free_before = was_free(sys, dirfd, name, name_was);
     const auto window = CallWindow::now(server_ahead_seconds);
     if (auto r = sys.mkdirat(dirfd, name, mode); !r) {
         if (r.error() != EEXIST || !free_before ||
@@ -91,8 +99,7 @@ Result<struct stat> make_node(Syscalls& sys, int dirfd, const char* name, mode_t
 
 Result<struct stat> make_symlink(Syscalls& sys, FalseErrors& false_errors, const char* target,
                                  int dirfd, const char* name, NameWas name_was) {
-    const bool free_before =
-        name_was == NameWas::free || lookup_entry(sys, dirfd, name).error() == ENOENT;
+    const bool free_before = was_free(sys, dirfd, name, name_was);
     if (auto r = sys.symlinkat(target, dirfd, name); !r) {
         if (r.error() != EEXIST || !free_before ||
             !symlink_was_done(sys, dirfd, name, target, current_fsuid()))
@@ -184,9 +191,7 @@ Result<struct stat> link_entry(Syscalls& sys, FalseErrors& false_errors, const L
         if (!st) return Errno{st.error()};
         object = ObjectId::of(*st);
     }
-    // An EEXIST can only be false if the name was free before the call.
-    const bool free_before =
-        newname_was == NameWas::free || lookup_entry(sys, newdirfd, newname).error() == ENOENT;
+    const bool free_before = was_free(sys, newdirfd, newname, newname_was);
     Result<void> r;
     if (obj.is_symlink()) {
         // The magic link of an O_PATH symlink descriptor cannot be linked
