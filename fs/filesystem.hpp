@@ -130,6 +130,16 @@ struct Filesystem {
 
     // --- Requests served, per operation (fs/stats/).
     RequestStats requests;
+
+    // --- Restarts without unmount (fs/daemon/connection.hpp, handover.hpp),
+    // counted since the mount was made.
+    struct Restarts {
+        uint64_t planned = 0;
+        uint64_t crashes = 0;             // starts that took up the connection of a crashed run
+        uint64_t locks_kept = 0;          // lock owners taken up at the last restart
+        uint64_t lost = 0;                // entries of a handover that could not be taken up
+        std::atomic<uint64_t> resent{0};  // requests the kernel sent again after a crash
+    } restarts;
 };
 
 }  // namespace nfsguard::fs

@@ -9,6 +9,7 @@
 // object. Ids 0 and 1 are never given (1 is the kernel's root).
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -35,11 +36,7 @@ class IdTable {
             slot = next_++;
             // 268 million at once: memory runs out long before.
             if ((slot >> kChunkBits) >= kChunks) std::abort();
-            auto& chunk = chunks_[slot >> kChunkBits];
-            if (chunk.load(std::memory_order_relaxed) == nullptr) {
-                owned_.push_back(std::make_unique<Chunk>(kChunkSize));
-                chunk.store(owned_.back().get(), std::memory_order_release);
-            }
+            ensure_chunk(slot);
         }
         entry(slot).store(object, std::memory_order_release);
         return epoch_bits_ | slot;
@@ -54,6 +51,38 @@ class IdTable {
         free_.push_back(id & kSlotMask);
         return object;
     }
+    // Takes up `object` under `id`, an id of this epoch another process gave
+    // (a planned restart hands its tables over). False if `id` is not one
+    // of this epoch's or its slot is taken. The slots left free between
+    // are free again once done_placing() is called.
+    bool place(uint64_t id, T* object) {
+        std::lock_guard lock(mutex_);
+        const uint64_t slot = id & kSlotMask;
+        if ((id & ~kSlotMask) != epoch_bits_ || slot < kFirstSlot ||
+            (slot >> kChunkBits) >= kChunks)
+            return false;
+        ensure_chunk(slot);
+        if (entry(slot).load(std::memory_order_relaxed) != nullptr) return false;
+        entry(slot).store(object, std::memory_order_release);
+        next_ = std::max(next_, slot + 1);
+        return true;
+    }
+    void done_placing() {
+        std::lock_guard lock(mutex_);
+        free_.clear();
+        for (uint64_t slot = next_; slot-- > kFirstSlot;)
+            if (entry(slot).load(std::memory_order_relaxed) == nullptr) free_.push_back(slot);
+    }
+    // Calls `fn(id, object)` for every id given and not released.
+    template <typename Fn>
+    void for_each(Fn fn) const {
+        std::lock_guard lock(mutex_);
+        for (uint64_t slot = kFirstSlot; slot < next_; ++slot)
+            if (T* object = const_cast<IdTable*>(this)->entry(slot).load())
+                fn(epoch_bits_ | slot, object);
+    }
+    uint32_t epoch() const { return static_cast<uint32_t>(epoch_bits_ >> 32); }
+
     // The object of `id`, or nullptr for an id this table did not give or
     // has released. Takes no lock: requests read while others assign.
     T* find(uint64_t id) const {
@@ -74,12 +103,19 @@ class IdTable {
     static constexpr uint64_t kFirstSlot = 2;
     using Chunk = std::atomic<T*>[];
 
+    void ensure_chunk(uint64_t slot) {
+        auto& chunk = chunks_[slot >> kChunkBits];
+        if (chunk.load(std::memory_order_relaxed) == nullptr) {
+            owned_.push_back(std::make_unique<Chunk>(kChunkSize));
+            chunk.store(owned_.back().get(), std::memory_order_release);
+        }
+    }
     std::atomic<T*>& entry(uint64_t slot) {
         return chunks_[slot >> kChunkBits].load(std::memory_order_relaxed)[slot & (kChunkSize - 1)];
     }
 
     const uint64_t epoch_bits_;
-    std::mutex mutex_;  // for assign and release
+    mutable std::mutex mutex_;  // for assign, release, place
     std::array<std::atomic<std::atomic<T*>*>, kChunks> chunks_{};
     std::vector<std::unique_ptr<Chunk>> owned_;
     std::vector<uint64_t> free_;

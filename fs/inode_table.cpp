@@ -430,4 +430,57 @@ size_t InodeTable::cached_dir_fds() const {
     return lru_.size();
 }
 
+std::vector<InodeTable::Entry> InodeTable::entries() const {
+    std::lock_guard lock(mutex_);
+    std::vector<Entry> out;
+    auto add = [&](const Inode& inode) {
+        if (&inode == root_) return;
+        Entry e{inode.id, inode.dev, inode.ino, inode.type, inode.nlookup, inode.in_index, {}, {}};
+        for (const auto& alias : inode.aliases)
+            e.aliases.emplace_back(alias.parent->id, alias.name);
+        for (const auto& file : inode.open_files)
+            if (auto fd = file.lock()) e.open_fds.push_back(fd->get());
+        out.push_back(std::move(e));
+    };
+    for (const auto& [key, inode] : index_) add(*inode);
+    for (const auto& [ptr, inode] : orphans_) add(*inode);
+    return out;
+}
+
+size_t InodeTable::restore(const std::vector<Entry>& entries) {
+    std::lock_guard lock(mutex_);
+    std::unordered_map<uint64_t, Inode*> by_id{{kRootId, root_.load()}};
+    size_t failed = 0;
+    for (const Entry& e : entries) {
+        auto inode = std::make_unique<Inode>(e.dev, e.ino, e.type);
+        inode->id = e.id;
+        inode->nlookup = e.nlookup;
+        if (!ids_.place(e.id, inode.get())) {
+            ++failed;
+            continue;
+        }
+        by_id[e.id] = inode.get();
+        const Key key{e.dev, e.ino};
+        if (e.in_index && index_.find(key) == index_.end()) {
+            index_.emplace(key, std::move(inode));
+        } else {
+            inode->in_index = false;
+            Inode* raw = inode.get();
+            orphans_.emplace(raw, std::move(inode));
+        }
+    }
+    ids_.done_placing();
+    for (const Entry& e : entries) {
+        auto self = by_id.find(e.id);
+        if (self == by_id.end() || self->second == root_) continue;
+        // Oldest first: add_alias puts each new name in front.
+        for (auto it = e.aliases.rbegin(); it != e.aliases.rend(); ++it) {
+            auto parent = by_id.find(it->first);
+            if (parent != by_id.end())
+                add_alias(*self->second, *parent->second, it->second, nullptr);
+        }
+    }
+    return failed;
+}
+
 }  // namespace nfsguard::fs

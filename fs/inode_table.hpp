@@ -188,6 +188,24 @@ class InodeTable {
     size_t size() const;
     size_t cached_dir_fds() const;
 
+    // An inode as a planned restart hands it to the next process
+    // (fs/daemon/handover.hpp), which takes up the kernel's node ids.
+    struct Entry {
+        uint64_t id = 0;
+        dev_t dev = 0;
+        ino_t ino = 0;
+        mode_t type = 0;
+        uint64_t nlookup = 0;
+        bool in_index = true;
+        std::vector<std::pair<uint64_t, std::string>> aliases;  // (directory id, name)
+        std::vector<int> open_fds;  // the callers' open files on it (Inode::open_files)
+    };
+    // Every inode but the root.
+    std::vector<Entry> entries() const;
+    // Takes up `entries`, given by a table of this epoch, into this table,
+    // which holds nothing but its root yet. Returns how many could not be.
+    size_t restore(const std::vector<Entry>& entries);
+
   private:
     // A name in a directory, and the inode that most recently took it.
     struct NameKey {

@@ -6,6 +6,11 @@
 // the descriptor drops its OFD locks on the backing file and on the server.
 // An OFD lock's owner is the open file itself, which no flush names: its
 // descriptor goes when the last handle it locked through is released.
+//
+// Each descriptor can also be kept outside the process (the service
+// manager's store: a Keeper), so that a crash does not let go of its locks
+// on the server; the next process takes the kept ones up (adopt_kept) and
+// serves the dead process's owners with them until they unlock or close.
 #pragma once
 
 #include <sys/types.h>
@@ -14,6 +19,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -29,7 +35,20 @@ class LockOwners {
         ops::SharedFd fd;
         pid_t pid;                      // of the process that last locked through it
         std::vector<uint64_t> handles;  // the open files it locked through
+        std::string kept_as;            // its name with the Keeper, if kept
     };
+
+    // Where descriptors are kept beyond this process. `drop` must let go of
+    // the locks on `fd` first: the kept copy would hold them.
+    struct Keeper {
+        std::function<bool(const std::string& name, int fd)> keep;
+        std::function<void(const std::string& name, int fd)> drop;
+    };
+    void keep_in(Keeper keeper) { keeper_ = std::move(keeper); }
+    // The name an owner's descriptor is kept under, and back.
+    static std::string kept_name(uint64_t node_id, uint64_t owner, uint64_t handle);
+    static bool parse_kept_name(const std::string& name, uint64_t& node_id, uint64_t& owner,
+                                uint64_t& handle);
 
     // The owner's descriptor, opened by `open` if it has none yet; the lock
     // request came through the caller's open file `handle` (fuse fh).
@@ -48,10 +67,34 @@ class LockOwners {
     void handle_released(const Inode& inode, uint64_t handle);
     size_t size() const;
 
+    // Every owner with the node id of its inode, for a planned restart
+    // (fs/daemon/handover.hpp); and one taken up from the process before.
+    struct Held {
+        uint64_t node_id;
+        uint64_t owner;
+        Owner state;
+    };
+    std::vector<Held> held() const;
+    void adopt(const Inode& inode, uint64_t owner, Owner state);
+
+    // After a crash: a descriptor the dead process kept as `name`, with its
+    // owner's locks, for node ids and handles only the dead process knew.
+    // False for a name that is not a kept lock's.
+    bool adopt_kept(const std::string& name, ops::UniqueFd fd);
+    // The kept descriptor of `owner` on the dead process's `node_id`.
+    ops::SharedFd find_kept(uint64_t node_id, uint64_t owner) const;
+    // The owner closed the file (flush), or the open file `handle` is gone.
+    void release_kept(uint64_t node_id, uint64_t owner);
+    void kept_handle_released(uint64_t node_id, uint64_t handle);
+    size_t kept_size() const;
+
   private:
     using Key = std::pair<const Inode*, uint64_t>;
+    void drop(std::vector<Owner>& gone);  // without the mutex
     mutable std::mutex mutex_;
     std::map<Key, Owner> owners_;  // ordered: an inode's owners are adjacent
+    std::map<std::pair<uint64_t, uint64_t>, Owner> kept_;  // (dead node id, owner)
+    Keeper keeper_;
 };
 
 }  // namespace nfsguard::fs

@@ -11,6 +11,13 @@
 #include "fs/stats/request_stats.hpp"
 
 namespace nfsguard::fs {
+
+struct LockWaits::Waiter {
+    pthread_t thread;
+    std::atomic<bool> interrupted{false};
+    std::atomic<bool> done{false};
+};
+
 namespace {
 
 // Sent to a waiting thread to end its blocking fcntl/flock with EINTR. The
@@ -33,19 +40,13 @@ void install_wake_handler() {
     });
 }
 
-struct Waiter {
-    pthread_t thread;
-    std::atomic<bool> interrupted{false};
-    std::atomic<bool> done{false};
-};
-
 // libfuse calls this, holding the request's lock, when the kernel says the
 // waiting process was signalled. A signal sent just before the waiter entered
 // its blocking call would be lost, so it is sent again until the waiter has
 // seen the interruption (it sets `done` before it unregisters this callback,
 // which needs the request's lock).
 void on_interrupt(fuse_req_t, void* data) {
-    auto* w = static_cast<Waiter*>(data);
+    auto* w = static_cast<LockWaits::Waiter*>(data);
     w->interrupted = true;
     if (pthread_equal(pthread_self(), w->thread)) return;  // called at registration
     while (!w->done.load()) {
@@ -55,6 +56,14 @@ void on_interrupt(fuse_req_t, void* data) {
 }
 
 }  // namespace
+
+void LockWaits::interrupt_all() {
+    std::lock_guard lock(shared_->mutex);
+    for (Waiter* w : shared_->waiters) {
+        w->interrupted = true;
+        if (!w->done.load()) pthread_kill(w->thread, kWakeSignal);
+    }
+}
 
 void LockWaits::start(fuse_req_t req, std::function<ops::Result<void>()> wait) {
     install_wake_handler();
@@ -68,6 +77,10 @@ void LockWaits::start(fuse_req_t req, std::function<ops::Result<void>()> wait) {
     auto run = [req, wait = std::move(wait), shared = shared_, started] {
         Waiter w;
         w.thread = pthread_self();
+        {
+            std::lock_guard lock(shared->mutex);
+            shared->waiters.insert(&w);
+        }
         fuse_req_interrupt_func(req, on_interrupt, &w);
         int err = 0;
         for (;;) {
@@ -83,6 +96,10 @@ void LockWaits::start(fuse_req_t req, std::function<ops::Result<void>()> wait) {
             }
         }
         w.done = true;
+        {
+            std::lock_guard lock(shared->mutex);
+            shared->waiters.erase(&w);
+        }
         fuse_req_interrupt_func(req, nullptr, nullptr);
         shared->waited.record(std::chrono::steady_clock::now() - started);
         --shared->waiting;

@@ -15,6 +15,8 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <set>
 
 #include "fs/stats/latency_histogram.hpp"
 #include "ops/result.hpp"
@@ -33,14 +35,21 @@ class LockWaits {
     // is counted here: the request's stats may be gone by then, at exit.
     void start(fuse_req_t req, std::function<ops::Result<void>()> wait);
     size_t waiting() const { return shared_->waiting.load(); }
+    // Ends every wait with EINTR (a restart on a kernel that cannot send
+    // the requests again: the callers retry, as after a signal).
+    void interrupt_all();
     // The waits that have ended: how many, how long.
     LatencyHistogram::Snapshot waited() const { return shared_->waited.snapshot(); }
     uint64_t failed() const { return shared_->failed.load(std::memory_order_relaxed); }
+
+    struct Waiter;  // a waiting thread (lock_waits.cpp)
 
   private:
     // Shared with the waiting threads, which may outlive this object at exit.
     struct Shared {
         std::atomic<size_t> waiting{0};
+        std::mutex mutex;
+        std::set<Waiter*> waiters;
         LatencyHistogram waited;
         std::atomic<uint64_t> failed{0};
     };

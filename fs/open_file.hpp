@@ -52,6 +52,17 @@ class Handles {
     explicit Handles(uint32_t epoch) : ids_(epoch) {}
     uint64_t add(std::unique_ptr<T> object) { return ids_.assign(object.release()); }
     T* find(uint64_t handle) const { return ids_.find(handle); }
+    // A handle another process gave, taken up (a planned restart).
+    bool place(uint64_t handle, std::unique_ptr<T> object) {
+        if (!ids_.place(handle, object.get())) return false;
+        object.release();
+        return true;
+    }
+    void done_placing() { ids_.done_placing(); }
+    template <typename Fn>
+    void for_each(Fn fn) const {
+        ids_.for_each(fn);
+    }
     // The object of `handle`, which is unknown from now on.
     std::unique_ptr<T> remove(uint64_t handle) { return std::unique_ptr<T>(ids_.release(handle)); }
 

@@ -23,5 +23,5 @@ int main(int argc, char** argv) {
         std::printf("nfsguard %s\n", NFSGUARD_VERSION);
         return 0;
     }
-    return nfsguard::fs::run_session(opts);
+    return nfsguard::fs::run_session(opts, argv);
 }

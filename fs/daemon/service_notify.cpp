@@ -1,17 +1,19 @@
 #include "fs/daemon/service_notify.hpp"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
-
-#include "ops/unique_fd.hpp"
+#include <vector>
 
 namespace nfsguard::fs {
+namespace {
 
-bool notify_service(const std::string& message) {
+// One datagram to $NOTIFY_SOCKET, with `fd` attached if it is not -1.
+bool send_to_manager(const std::string& message, int fd) {
     const char* path = std::getenv("NOTIFY_SOCKET");
     if (path == nullptr || path[0] == '\0') return true;
     struct sockaddr_un addr {};
@@ -20,12 +22,72 @@ bool notify_service(const std::string& message) {
     if (len >= sizeof addr.sun_path) return false;
     std::memcpy(addr.sun_path, path, len);
     if (path[0] == '@') addr.sun_path[0] = '\0';  // an abstract socket
-    ops::UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-    if (!fd.valid()) return false;
-    const auto addr_len = static_cast<socklen_t>(offsetof(struct sockaddr_un, sun_path) + len);
-    return ::sendto(fd.get(), message.data(), message.size(), MSG_NOSIGNAL,
-                    reinterpret_cast<const struct sockaddr*>(&addr),
-                    addr_len) == static_cast<ssize_t>(message.size());
+    ops::UniqueFd sock(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (!sock.valid()) return false;
+
+    struct iovec iov {
+        const_cast<char*>(message.data()), message.size()
+    };
+    struct msghdr msg {};
+    msg.msg_name = &addr;
+    msg.msg_namelen = static_cast<socklen_t>(offsetof(struct sockaddr_un, sun_path) + len);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    if (fd >= 0) {
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof control;
+        struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+        cmsg->cmsg_level = SOL_SOCKET;
+        cmsg->cmsg_type = SCM_RIGHTS;
+        cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+        std::memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+    }
+    return ::sendmsg(sock.get(), &msg, MSG_NOSIGNAL) == static_cast<ssize_t>(message.size());
+}
+
+}  // namespace
+
+bool notify_service(const std::string& message) {
+    return send_to_manager(message, -1);
+}
+
+bool service_manager_present() {
+    const char* path = std::getenv("NOTIFY_SOCKET");
+    return path != nullptr && path[0] != '\0';
+}
+
+bool store_descriptor(const std::string& name, int fd) {
+    return service_manager_present() && send_to_manager("FDSTORE=1\nFDNAME=" + name, fd);
+}
+
+bool unstore_descriptor(const std::string& name) {
+    return service_manager_present() && send_to_manager("FDSTOREREMOVE=1\nFDNAME=" + name, -1);
+}
+
+std::map<std::string, ops::UniqueFd> take_passed_descriptors() {
+    std::map<std::string, ops::UniqueFd> passed;
+    const char* pid = std::getenv("LISTEN_PID");
+    const char* count = std::getenv("LISTEN_FDS");
+    const char* names = std::getenv("LISTEN_FDNAMES");
+    const bool ours = pid != nullptr && count != nullptr && std::atol(pid) == getpid();
+    std::vector<std::string> name_list;
+    for (const char* p = names ? names : ""; *p != '\0';) {
+        const char* colon = std::strchr(p, ':');
+        name_list.emplace_back(p, colon ? colon - p : std::strlen(p));
+        p = colon ? colon + 1 : p + std::strlen(p);
+    }
+    const int n = ours ? std::atoi(count) : 0;
+    for (int i = 0; i < n; ++i) {
+        const int fd = 3 + i;  // SD_LISTEN_FDS_START
+        ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+        std::string name = i < static_cast<int>(name_list.size()) ? name_list[i] : "unknown";
+        passed[name] = ops::UniqueFd(fd);  // a name twice: the later one stays
+    }
+    ::unsetenv("LISTEN_PID");
+    ::unsetenv("LISTEN_FDS");
+    ::unsetenv("LISTEN_FDNAMES");
+    return passed;
 }
 
 }  // namespace nfsguard::fs

@@ -4,8 +4,10 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/sinks/syslog_sink.h>
 #include <spdlog/spdlog.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -14,10 +16,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <memory>
 
 #include "cache/cache_policy.hpp"
 #include "fs/daemon/backing_monitor.hpp"
+#include "fs/daemon/connection.hpp"
+#include "fs/daemon/handover.hpp"
 #include "fs/daemon/journal_sink.hpp"
 #include "fs/daemon/paths.hpp"
 #include "fs/daemon/service_notify.hpp"
@@ -26,6 +31,7 @@
 #include "fs/handlers/op_handlers.hpp"
 #include "fs/stats/stats.hpp"
 #include "ops/identity.hpp"
+#include "ops/locks.hpp"
 
 namespace nfsguard::fs {
 namespace {
@@ -52,14 +58,64 @@ rlim_t raise_fd_limit() {
     return rl.rlim_cur;
 }
 
+// Lazily unmounts whatever is mounted on `path` (a dead FUSE mount, or one
+// this process took up and libfuse did not mount). True if it is gone.
+bool unmount_path(const std::string& path) {
+    if (::umount2(path.c_str(), MNT_DETACH) == 0) return true;
+    if (errno != EPERM) return false;
+    const pid_t pid = fork();  // not root: fusermount3 may
+    if (pid == 0) {
+        execlp("fusermount3", "fusermount3", "-u", "-z", "-q", path.c_str(), nullptr);
+        _exit(127);
+    }
+    int status = 0;
+    return pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+           WEXITSTATUS(status) == 0;
+}
+
+// What the service manager's store keeps for this mount (README, design:
+// "Restart without unmount").
+constexpr const char* kStoredConnection = "fuse";
+constexpr const char* kStoredRecord = "fuse-record";
+constexpr const char* kStoredRoot = "backing-root";
+// The environment variable that passes a planned restart's handover.
+constexpr const char* kHandoverVariable = "NFSGUARD_HANDOVER";
+
+void unstore_connection() {
+    for (const char* name : {kStoredConnection, kStoredRecord, kStoredRoot})
+        unstore_descriptor(name);
+}
+
+// Lock owners' descriptors go to the store while they hold locks: a crash
+// then keeps the locks on the server (fs/lock_owners.hpp).
+void keep_locks_in_store(Filesystem& fs) {
+    if (!service_manager_present()) return;
+    ops::Syscalls& sys = fs.sys;
+    fs.locks.keep_in(LockOwners::Keeper{
+        [](const std::string& name, int fd) { return store_descriptor(name, fd); },
+        [&sys](const std::string& name, int fd) {
+            struct flock all {};
+            all.l_type = F_UNLCK;
+            all.l_whence = SEEK_SET;
+            // The store's copy would hold the locks until it is closed.
+            if (auto unlocked = ops::set_range_lock(sys, fd, all, false); !unlocked)
+                spdlog::warn("cannot unlock {} before it leaves the store: {}", name,
+                             errno_text(unlocked.error()));
+            unstore_descriptor(name);
+        }});
+}
+
 // RAII for the libfuse session so every early return unmounts and cleans up.
 struct SessionGuard {
     struct fuse_session* se = nullptr;
     bool handlers = false;
-    bool mounted = false;
+    bool mounted = false;        // by fuse_session_mount
+    std::string taken_up_mount;  // a live mount taken up: unmounted by path
     ~SessionGuard() {
         if (!se) return;
         if (mounted) fuse_session_unmount(se);
+        if (!taken_up_mount.empty()) unmount_path(taken_up_mount);
+        if (mounted || !taken_up_mount.empty()) unstore_connection();
         if (handlers) fuse_remove_signal_handlers(se);
         fuse_session_destroy(se);
     }
@@ -91,6 +147,50 @@ void log_false_errors(const ops::FalseErrors& false_errors) {
     spdlog::info("false errors hidden: {}{}", false_errors.total(), counts);
 }
 
+// What a start takes up from the process before it on this mount: nothing
+// (a new mount), the connection a crashed process left in the service
+// manager's store, or a planned restart's handover (everything).
+struct Inherited {
+    std::optional<Handover> handover;
+    ops::UniqueFd fuse_fd;
+    ops::UniqueFd record_fd;
+    ops::UniqueFd root_fd;
+    std::optional<ConnectionRecord> record;
+    // Descriptors that held a crashed process's locks (LockOwners::Keeper).
+    std::map<std::string, ops::UniqueFd> kept_locks;
+    bool live() const { return fuse_fd.valid() && root_fd.valid() && record.has_value(); }
+};
+
+Inherited take_inherited() {
+    Inherited in;
+    auto passed = take_passed_descriptors();
+    if (const char* var = std::getenv(kHandoverVariable)) {
+        ops::UniqueFd fd(std::atoi(var));
+        ::unsetenv(kHandoverVariable);
+        if (auto h = read_handover(fd.get())) {
+            for (int d : descriptors(*h)) ::fcntl(d, F_SETFD, FD_CLOEXEC);
+            in.fuse_fd.reset(h->fuse_fd);
+            in.record_fd.reset(h->record_fd);
+            in.root_fd.reset(h->root_fd);
+            in.record = h->connection;
+            in.handover = std::move(h);
+            return in;
+        }
+        spdlog::error("the handover of the process before cannot be read: starting afresh");
+    }
+    auto take = [&](const char* name) {
+        auto it = passed.find(name);
+        return it == passed.end() ? ops::UniqueFd() : std::move(it->second);
+    };
+    in.fuse_fd = take(kStoredConnection);
+    in.record_fd = take(kStoredRecord);
+    in.root_fd = take(kStoredRoot);
+    if (in.record_fd.valid()) in.record = read_record(in.record_fd.get());
+    for (auto& [name, fd] : passed)
+        if (fd.valid() && name.starts_with("lock-")) in.kept_locks.emplace(name, std::move(fd));
+    return in;
+}
+
 // Everything a mount needs, checked and resolved before anything is mounted.
 struct Setup {
     ops::UniqueFd root_fd;  // opened before mounting: the mount may hide it
@@ -114,7 +214,7 @@ void start_logging(const Options& opts) {
 
 // Checks the command line against the system and fills `out`. Returns an
 // empty string, or the one line that says why nfsguard cannot start.
-std::string set_up(const Options& opts, Setup& out) {
+std::string set_up(const Options& opts, const Inherited& inherited, Setup& out) {
     Filesystem::Config& config = out.config;
     if (!cache::CachePolicy::for_mode(opts.cache_mode, config.cache))
         return "unknown cache mode '" + opts.cache_mode +
@@ -124,19 +224,37 @@ std::string set_up(const Options& opts, Setup& out) {
     const rlim_t fd_limit = raise_fd_limit();
     config.max_dir_fds = std::min<size_t>(opts.dir_fds, std::max<rlim_t>(fd_limit / 4, 8));
 
-    out.root_fd.reset(open(opts.backing.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    // A mount taken up hides the backing if it was mounted over it: its
+    // root comes with the connection.
+    const bool taking_up = inherited.live();
+    out.root_fd.reset(taking_up ? ::fcntl(inherited.root_fd.get(), F_DUPFD_CLOEXEC, 0)
+                                : open(opts.backing.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!out.root_fd.valid())
         return "cannot open backing directory " + opts.backing + ": " + errno_text(errno);
     if (fstat(out.root_fd.get(), &out.root_st) != 0)
         return "cannot stat backing directory " + opts.backing + ": " + errno_text(errno);
-    struct stat mp_st {};
-    if (stat(opts.mountpoint.c_str(), &mp_st) != 0)
-        return "cannot use mount point " + opts.mountpoint + ": " + errno_text(errno);
-    if (!S_ISDIR(mp_st.st_mode)) return "mount point " + opts.mountpoint + " is not a directory";
+    if (taking_up) {
+        // Not looked at: its requests would wait for this very process.
+        out.backing_path = inherited.record->backing;
+        out.mountpoint_path = inherited.record->mountpoint;
+        out.same_path = out.mountpoint_path == out.backing_path;
+    } else {
+        struct stat mp_st {};
+        int rc = stat(opts.mountpoint.c_str(), &mp_st);
+        if (rc != 0 && errno == ENOTCONN && unmount_path(opts.mountpoint)) {
+            spdlog::warn("cleared the dead mount a crashed nfsguard left on {}", opts.mountpoint);
+            rc = stat(opts.mountpoint.c_str(), &mp_st);
+        }
+        if (rc != 0) return "cannot use mount point " + opts.mountpoint + ": " + errno_text(errno);
+        if (!S_ISDIR(mp_st.st_mode))
+            return "mount point " + opts.mountpoint + " is not a directory";
+        out.same_path = mp_st.st_dev == out.root_st.st_dev && mp_st.st_ino == out.root_st.st_ino;
+        out.backing_path = absolute_path(opts.backing);
+        out.mountpoint_path = absolute_path(opts.mountpoint);
+    }
     if (access("/dev/fuse", R_OK | W_OK) != 0)
         return "cannot use /dev/fuse: " + errno_text(errno) +
                " (is the fuse module loaded, and is this run as root?)";
-    out.same_path = mp_st.st_dev == out.root_st.st_dev && mp_st.st_ino == out.root_st.st_ino;
 
     config.switch_identity = ops::can_switch_identity();
     out.allow_other = opts.allow_other && config.switch_identity;
@@ -144,10 +262,8 @@ std::string set_up(const Options& opts, Setup& out) {
         spdlog::warn("not running as root: no allow_other, every call is made as uid {}", getuid());
 
     // /proc/mounts and `findmnt` show the backing's absolute path; log lines
-    // show paths below it. Both are resolved now, before mounting
+    // show paths below it. Both are resolved above, before mounting
     // (fs/daemon/paths.hpp).
-    out.backing_path = absolute_path(opts.backing);
-    out.mountpoint_path = absolute_path(opts.mountpoint);
     out.mount_opts = opts;
     if (out.mount_opts.fsname.empty()) out.mount_opts.fsname = out.backing_path;
     // Cached dentries skip nfsguard's lookup as the caller (cache_policy.hpp).
@@ -168,10 +284,19 @@ std::string set_up(const Options& opts, Setup& out) {
     return {};
 }
 
-// A new FUSE session for `fs`, mounted on the mount point, then daemonized
-// unless in the foreground. Returns an empty string, or why it failed.
-// (Restart without unmount will resume a live session beside this.)
-std::string mount(const Setup& setup, Filesystem& fs, SessionGuard& guard) {
+// The connection record of this mount, and the memfd the store keeps it in.
+struct RecordKeeper {
+    std::mutex mutex;
+    ConnectionRecord record;
+    ops::UniqueFd fd;
+    void save() {
+        if (fd.valid() && !write_record(fd.get(), record))
+            spdlog::warn("cannot update the connection record: {}", errno_text(errno));
+    }
+};
+
+// A new FUSE session for `fs`, with the signal handlers that end it.
+std::string new_session(const Setup& setup, Filesystem& fs, SessionGuard& guard) {
     std::vector<std::string> arg_strings = fuse_arguments(setup.mount_opts, setup.allow_other);
     std::vector<char*> argv;
     for (auto& a : arg_strings) argv.push_back(a.data());
@@ -182,12 +307,94 @@ std::string mount(const Setup& setup, Filesystem& fs, SessionGuard& guard) {
     fs.session.store(guard.se, std::memory_order_release);
     if (fuse_set_signal_handlers(guard.se) != 0) return "cannot set signal handlers";
     guard.handlers = true;
+    return {};
+}
+
+// Mounts the session on the mount point, serves it through `connection`,
+// and keeps the connection in the service manager's store; then daemonizes
+// unless in the foreground. Returns an empty string, or why it failed.
+std::string mount(const Setup& setup, Filesystem& fs, SessionGuard& guard, Connection& connection) {
     const std::string& mountpoint = setup.mount_opts.mountpoint;
     if (fuse_session_mount(guard.se, mountpoint.c_str()) != 0)
         return "cannot mount on " + mountpoint + " (see the line above)";
     guard.mounted = true;
+    if (!connection.attach(guard.se, fuse_session_fd(guard.se)))
+        return "cannot serve the FUSE connection: " + errno_text(errno);
+    if (service_manager_present() && !(store_descriptor(kStoredConnection, connection.fd()) &&
+                                       store_descriptor(kStoredRoot, fs.inodes.root_fd()->get())))
+        spdlog::warn(
+            "cannot keep the FUSE connection in the service manager's store: a crash "
+            "will take the mount away");
     if (fuse_daemonize(setup.mount_opts.foreground ? 1 : 0) != 0) return "cannot daemonize";
     return {};
+}
+
+// Serves the live connection `inherited` holds, as the process before did:
+// no mount, no INIT (Connection::replay_init).
+std::string take_up(const Setup& setup, SessionGuard& guard, Connection& connection,
+                    Inherited& inherited) {
+    guard.taken_up_mount = setup.mountpoint_path;
+    if (!connection.attach(guard.se, inherited.fuse_fd.release()))
+        return "cannot serve the FUSE connection: " + errno_text(errno);
+    return connection.replay_init(inherited.record->init_request);
+}
+
+// The path of this program's file now: after a package upgrade, the new one.
+std::string own_executable() {
+    char buf[4096];
+    const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n <= 0) return "/proc/self/exe";
+    std::string path(buf, static_cast<size_t>(n));
+    constexpr std::string_view deleted = " (deleted)";
+    if (path.ends_with(deleted)) path.resize(path.size() - deleted.size());
+    return ::access(path.c_str(), X_OK) == 0 ? path : "/proc/self/exe";
+}
+
+// A planned restart, once the request loop has drained: the tables are
+// handed over and this process becomes a new image of nfsguard (the file
+// installed now), which takes the mount up. Returns only if that failed.
+void restart_in_place(Filesystem& fs, Connection& connection, RecordKeeper& keeper, char** argv) {
+    std::lock_guard lock(keeper.mutex);
+    if (!keeper.fd.valid() || keeper.record.init_request.empty())
+        return spdlog::error("cannot restart in place: the connection was never set up");
+    if (!Connection::kernel_resends(keeper.record.init_request)) {
+        // No kernel to send the lock waits again: they end with EINTR, and
+        // the callers wait again, as after a signal.
+        fs.waits.interrupt_all();
+        for (int i = 0; i < 200 && fs.waits.waiting() > 0; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    Handover h = capture(fs);
+    h.fuse_fd = connection.fd();
+    h.record_fd = keeper.fd.get();
+    h.root_fd = fs.inodes.root_fd()->get();
+    ++keeper.record.planned_restarts;
+    keeper.save();
+    h.connection = keeper.record;
+    ops::UniqueFd state = write_handover(h);
+    std::vector<int> fds = descriptors(h);
+    fds.push_back(state.get());
+    for (int fd : fds) ::fcntl(fd, F_SETFD, 0);
+    ::setenv(kHandoverVariable, std::to_string(state.get()).c_str(), 1);
+    const std::string exe = own_executable();
+    spdlog::info(
+        "restarting in place ({}): {} inodes, {} open files, {} directories, {} lock "
+        "owners handed over",
+        exe, h.inodes.size(), h.files.size(), h.dirs.size(), h.locks.size());
+    spdlog::default_logger()->flush();
+    ::execv(exe.c_str(), argv);
+    const int err = errno;
+    ::unsetenv(kHandoverVariable);
+    for (int fd : fds) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    --keeper.record.planned_restarts;
+    keeper.save();
+    spdlog::error("cannot restart in place: exec {}: {}; serving on", exe, errno_text(err));
+}
+
+// SIGUSR1: restart in place (a planned restart; systemctl reload).
+std::atomic<Connection*> restart_target{nullptr};
+void on_restart_signal(int) {
+    if (Connection* c = restart_target.load()) c->drain();
 }
 
 // Serves requests until unmounted or signalled; returns libfuse's loop result.
@@ -226,18 +433,64 @@ int finish(const Filesystem& fs, const std::string& mountpoint, int rc) {
 
 }  // namespace
 
-int run_session(const Options& opts) {
+int run_session(const Options& opts, char** argv) {
     start_logging(opts);
+    Inherited inherited = take_inherited();
+    if (inherited.fuse_fd.valid() && !inherited.handover &&
+        !(inherited.live() && Connection::kernel_resends(inherited.record->init_request))) {
+        // The requests the crashed process had read would wait for ever:
+        // the connection is given up (its callers get ENOTCONN) and the
+        // mount made anew, as before there was a store.
+        spdlog::warn(
+            "the FUSE connection a crashed nfsguard left cannot be taken up ({}): "
+            "mounting anew",
+            inherited.live() ? "this kernel cannot send its requests again"
+                             : "it was never set up");
+        unmount_path(opts.mountpoint);
+        unstore_connection();
+        inherited = Inherited{};
+    }
+    const bool taking_up = inherited.live();
     Setup setup;
-    if (auto failed = set_up(opts, setup); !failed.empty()) return fail(failed);
+    if (auto failed = set_up(opts, inherited, setup); !failed.empty()) return fail(failed);
     // New objects get exactly the mode the caller asked for: the kernel has
     // applied the caller's umask already.
     umask(0);
+
+    RecordKeeper keeper;
+    if (taking_up) {
+        keeper.record = *inherited.record;
+        keeper.fd = std::move(inherited.record_fd);
+        // After a crash, the ids the kernel holds are the dead process's:
+        // none of them may be taken for this one's (fs/id_table.hpp).
+        if (!inherited.handover) {
+            keeper.record.epoch = std::max<uint32_t>(keeper.record.epoch + 1, 1);
+            ++keeper.record.crashes;
+        }
+        keeper.save();
+    } else {
+        keeper.record.mountpoint = setup.mountpoint_path;
+        keeper.record.backing = setup.backing_path;
+    }
+    setup.config.epoch = keeper.record.epoch;
 
     // Static: lock waits on threads of their own may still be blocked in a
     // backing call when the session ends.
     static ops::Syscalls sys;
     Filesystem fs(sys, std::move(setup.root_fd), setup.root_st, setup.config);
+    fs.restarts.planned = keeper.record.planned_restarts;
+    fs.restarts.crashes = keeper.record.crashes;
+    if (inherited.handover) {
+        fs.restarts.lost = restore(fs, *inherited.handover);
+        fs.restarts.locks_kept = fs.locks.size();
+    }
+    for (auto& [name, fd] : inherited.kept_locks) {
+        if (taking_up && fs.locks.adopt_kept(name, std::move(fd))) continue;
+        unstore_descriptor(name);  // of a connection given up: its locks go
+        fd.reset();
+    }
+    if (taking_up && !inherited.handover) fs.restarts.locks_kept = fs.locks.kept_size();
+    keep_locks_in_store(fs);
     // BACKING apart from MOUNTPOINT can be opened anew when an NFS mount
     // appears on it; on one path it would lead to nfsguard itself.
     ops::BackingPolicy backing_policy;
@@ -250,8 +503,32 @@ int run_session(const Options& opts) {
     if (size_t n = fs.journal.recover(sys, fs.inodes.root_fd()->get(), setup.backing_path))
         spdlog::warn("removed {} dot-lock file(s) a previous run left unfinished", n);
 
+    // The first start keeps the INIT the kernel sends: every later process
+    // on this mount takes it up from the store or the handover.
+    Connection connection(fs.restarts.resent, [&keeper](const std::vector<char>& init) {
+        std::lock_guard lock(keeper.mutex);
+        keeper.record.init_request = init;
+        keeper.fd = new_record_file(keeper.record);
+        if (service_manager_present() &&
+            !(keeper.fd.valid() && store_descriptor(kStoredRecord, keeper.fd.get())))
+            spdlog::warn("cannot keep the connection record in the service manager's store");
+    });
     SessionGuard guard;
-    if (auto failed = mount(setup, fs, guard); !failed.empty()) return fail(failed);
+    if (auto failed = new_session(setup, fs, guard); !failed.empty()) return fail(failed);
+    if (auto failed = taking_up ? take_up(setup, guard, connection, inherited)
+                                : mount(setup, fs, guard, connection);
+        !failed.empty())
+        return fail(failed);
+    if (taking_up && Connection::kernel_resends(keeper.record.init_request) &&
+        !connection.ask_resend())
+        spdlog::warn("the kernel would not send the requests in flight again: {}",
+                     errno_text(errno));
+    restart_target.store(&connection);
+    struct sigaction restart_action {};
+    restart_action.sa_handler = on_restart_signal;
+    restart_action.sa_flags = SA_RESTART;
+    sigaction(SIGUSR1, &restart_action, nullptr);
+
     if (!opts.foreground) log_to_syslog(spdlog::get_level());
     monitor.start();
     ::mkdir(opts.run_dir.c_str(), 0755);
@@ -266,11 +543,32 @@ int run_session(const Options& opts) {
     notify_service(fmt::format("READY=1\nSTATUS=serving {} on {}, backing {}", setup.backing_path,
                                setup.mountpoint_path,
                                fs.attached.load() ? "attached" : "NOT attached: writes refused"));
+    if (inherited.handover)
+        spdlog::info(
+            "restarted in place on {} (planned restart {}): {} inodes, {} open files, {} "
+            "lock owners taken up, {} lost",
+            setup.mountpoint_path, fs.restarts.planned, fs.inodes.size() - 1,
+            inherited.handover->files.size(), fs.restarts.locks_kept, fs.restarts.lost);
+    else if (taking_up)
+        spdlog::warn(
+            "took up the mount on {} after a crash of the process before (crash {}): "
+            "what it had open is answered ESTALE",
+            setup.mountpoint_path, fs.restarts.crashes);
     spdlog::info("mounted {} on {} (cache={}, dir_fds={}, threads={}, identity switching {})",
                  opts.backing, opts.mountpoint, fs.cache.mode, setup.config.max_dir_fds,
                  opts.threads, fs.switch_identity ? "on" : "off");
 
-    const int rc = serve(guard.se, opts.threads);
+    int rc = 0;
+    for (;;) {
+        rc = serve(guard.se, opts.threads);
+        if (!connection.draining()) break;
+        notify_service("RELOADING=1\nSTATUS=restarting in place");
+        restart_in_place(fs, connection, keeper, argv);  // returns only if it failed
+        connection.undrain();
+        fuse_session_reset(guard.se);
+        notify_service("READY=1");
+    }
+    restart_target.store(nullptr);
     monitor.stop();
     fs.session.store(nullptr, std::memory_order_release);
     notify_service("STOPPING=1");

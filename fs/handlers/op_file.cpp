@@ -111,6 +111,9 @@ void op_write_buf(Request& r, fuse_ino_t id, struct fuse_bufvec* in, off_t off,
 }
 
 void op_flush(Request& r, fuse_ino_t id, struct fuse_file_info* fi) {
+    // A close of a file the crashed process before had opened: the locks
+    // it kept for the owner go (LockOwners::adopt_kept), the file is unknown.
+    if (r.fs().inodes.find(id) == nullptr) r.fs().locks.release_kept(id, fi->lock_owner);
     OpenFile& file = r.open_file(fi);
     // Changed and not yet looked at: the mtime is this host's time, not the
     // server's. (A writer who does not own the file may not set it: then the
@@ -132,7 +135,10 @@ void op_release(Request& r, fuse_ino_t id, struct fuse_file_info* fi) {
     Filesystem& fs = r.fs();
     // The kernel keeps no record of the locks it forwards, so it sends no
     // unlock for an OFD lock at close: this release is its owner's end.
-    if (Inode* inode = fs.inodes.find(id)) fs.locks.handle_released(*inode, fi->fh);
+    if (Inode* inode = fs.inodes.find(id))
+        fs.locks.handle_released(*inode, fi->fh);
+    else
+        fs.locks.kept_handle_released(id, fi->fh);
     if (auto file = fs.files.remove(fi->fh)) {
         std::unique_lock last_reply_done(file->replying);
     }

@@ -49,9 +49,25 @@ pid_t holder_of(Request& r, const Inode& inode, uint64_t owner, const struct flo
     return 0;
 }
 
+// After a crash: the descriptor the dead process kept for this owner, whose
+// node id and handle only it knew (LockOwners::adopt_kept). The owner may
+// ask, unlock and lock again through it; without one, the id is unknown.
+ops::SharedFd kept_descriptor(Request& r, fuse_ino_t id, const struct fuse_file_info* fi) {
+    ops::SharedFd kept = r.fs().locks.find_kept(id, fi->lock_owner);
+    if (!kept) throw UnknownId{};
+    return kept;
+}
+
 }  // namespace
 
 void op_getlk(Request& r, fuse_ino_t id, struct fuse_file_info* fi, struct flock* lock) {
+    if (r.fs().inodes.find(id) == nullptr) {
+        auto found =
+            ops::find_conflicting_lock(r.fs().sys, kept_descriptor(r, id, fi)->get(), *lock);
+        if (!found) return r.reply_error(found);
+        r.reply<fuse_reply_lock>(&*found);
+        return;
+    }
     Inode& inode = r.inode(id);
     // Asked through the owner's descriptor, so its own locks do not count as
     // conflicts; an owner without one has no locks and asks through its file.
@@ -64,8 +80,16 @@ void op_getlk(Request& r, fuse_ino_t id, struct fuse_file_info* fi, struct flock
 }
 
 void op_setlk(Request& r, fuse_ino_t id, struct fuse_file_info* fi, struct flock* lock, int sleep) {
-    Inode& inode = r.inode(id);
     ops::Syscalls& sys = r.fs().sys;
+    if (r.fs().inodes.find(id) == nullptr) {
+        ops::SharedFd kept = kept_descriptor(r, id, fi);
+        auto done = ops::set_range_lock(sys, kept->get(), *lock, false);
+        if (done || done.error() != EAGAIN || !sleep) return r.reply_error(done);
+        return r.fs().waits.start(r.hand_over(), [&sys, kept, want = *lock] {
+            return ops::set_range_lock(sys, kept->get(), want, true);
+        });
+    }
+    Inode& inode = r.inode(id);
     if (lock->l_type == F_UNLCK) {
         ops::SharedFd own = r.fs().locks.find(inode, fi->lock_owner);
         if (!own) return r.reply_ok();  // holds nothing here

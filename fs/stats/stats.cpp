@@ -179,13 +179,16 @@ std::string StatsWriter::json() const {
         "\"writes_refused\":{},\"false_errors_hidden\":{{{}}},\"estale_retries\":{},"
         "\"clock_skew_seconds\":{},\"lock_waits_now\":{},\"lock_owners_now\":{},"
         "\"inodes_known\":{},\"directory_descriptors\":{},\"lock_waits\":{},"
+        "\"restarts\":{{\"planned\":{},\"crashes\":{},\"requests_resent\":{},"
+        "\"lock_owners_kept\":{},\"handover_lost\":{}}},"
         "\"latency_buckets_seconds\":[{}],\"requests\":{{{}}}}}\n",
         escape_json(mountpoint_), pid_, start_ticks_, unix_now(), uptime,
         fs_.attached.load() ? "true" : "false", fs_.refused_writes.load(), false_errors,
         fs_.estale_retries.load(),
         fs_.times.skew().measured() ? fmt::format("{:.3f}", fs_.times.skew().seconds()) : "null",
         fs_.waits.waiting(), fs_.locks.size(), fs_.inodes.size(), fs_.inodes.cached_dir_fds(),
-        lock_waits, bounds, requests);
+        lock_waits, fs_.restarts.planned, fs_.restarts.crashes, fs_.restarts.resent.load(),
+        fs_.restarts.locks_kept, fs_.restarts.lost, bounds, requests);
 }
 
 std::string StatsWriter::prometheus() const {
@@ -234,6 +237,20 @@ std::string StatsWriter::prometheus() const {
            "Lock waits that ended without the lock (interrupted by a signal, or an error).",
            fs_.waits.failed());
     single("inodes", "gauge", "Inodes the kernel knows through this mount.", fs_.inodes.size());
+    metric("restarts_total", "counter",
+           "Restarts that kept the mount since it was made: planned (in place) and after a crash.");
+    out +=
+        fmt::format("nfsguard_restarts_total{{{},kind=\"planned\"}} {}\n", m, fs_.restarts.planned);
+    out +=
+        fmt::format("nfsguard_restarts_total{{{},kind=\"crash\"}} {}\n", m, fs_.restarts.crashes);
+    single("requests_resent_total", "counter",
+           "Requests a crashed process had read that the kernel sent again to this one.",
+           fs_.restarts.resent.load());
+    single("lock_owners_kept", "gauge", "Lock owners taken up at the last restart.",
+           fs_.restarts.locks_kept);
+    single("handover_lost", "gauge",
+           "Entries of the last planned restart's handover that could not be taken up.",
+           fs_.restarts.lost);
     metric("request_duration_seconds", "histogram",
            "FUSE requests served, by operation and how long nfsguard took to answer.");
     for (size_t i = 0; i < kRequestOps; ++i) {

@@ -91,3 +91,73 @@ TEST(IdTableTest, AHandleStandsForItsObjectUntilRemovedAndNoOtherHandleDoes) {
     EXPECT_EQ(handles.find(h), nullptr);
     EXPECT_EQ(handles.remove(h), nullptr) << "released once";
 }
+
+// --- A planned restart hands the ids over (fs/daemon/handover.hpp).
+
+TEST(IdTableTest, IdsPlacedByTheNextProcessStandAndTheGapsServeAgain) {
+    NodeIds before(3);
+    Inode a(1, 10, S_IFREG), b(1, 11, S_IFREG), c(1, 12, S_IFREG);
+    const uint64_t ia = before.assign(&a), ib = before.assign(&b), ic = before.assign(&c);
+    before.release(ib);
+
+    NodeIds after(3);
+    ASSERT_TRUE(after.place(ia, &a));
+    ASSERT_TRUE(after.place(ic, &c));
+    EXPECT_FALSE(after.place(ic, &b));                       // taken
+    EXPECT_FALSE(after.place((uint64_t{4} << 32) | 9, &b));  // another epoch
+    after.done_placing();
+    EXPECT_EQ(after.find(ia), &a);
+    EXPECT_EQ(after.find(ic), &c);
+    EXPECT_EQ(after.find(ib), nullptr);
+    // New ids take the gap, then go on after the highest: none is given twice.
+    Inode d(1, 13, S_IFREG), e(1, 14, S_IFREG);
+    EXPECT_EQ(after.assign(&d), ib);
+    const uint64_t ie = after.assign(&e);
+    EXPECT_NE(ie, ia);
+    EXPECT_NE(ie, ic);
+    std::vector<uint64_t> seen;
+    after.for_each([&](uint64_t id, Inode*) { seen.push_back(id); });
+    EXPECT_EQ(seen.size(), 4U);
+}
+
+TEST(IdTableTest, TheInodeTableHandsItsEntriesToTheNextProcess) {
+    TempDir dir;
+    ::mkdir((dir / "new").c_str(), 0755);
+    dir.write("new/1", "message");
+    nfsguard::ops::Syscalls sys;
+    auto make_table = [&] {
+        nfsguard::ops::UniqueFd root(::open(dir.path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+        struct stat st {};
+        ::fstat(root.get(), &st);
+        return std::make_unique<InodeTable>(sys, std::move(root), st, 16, 7);
+    };
+    auto stat_of = [&](const std::string& p) {
+        struct stat st {};
+        ::lstat((dir / p).c_str(), &st);
+        return st;
+    };
+    auto before = make_table();
+    Inode& nw = before->remember(before->root(), "new", stat_of("new"));
+    Inode& msg = before->remember(nw, "1", stat_of("new/1"));
+    before->remember(nw, "1", stat_of("new/1"));  // two lookups
+
+    auto after = make_table();
+    EXPECT_EQ(after->restore(before->entries()), 0U);
+    Inode* nw2 = after->find(nw.id);
+    Inode* msg2 = after->find(msg.id);
+    ASSERT_NE(nw2, nullptr);
+    ASSERT_NE(msg2, nullptr);
+    EXPECT_EQ(msg2->ino, msg.ino);
+    EXPECT_EQ(msg2->nlookup, 2U);
+    // The names came along: the message is reached by them, and known there.
+    EXPECT_TRUE(after->known_at(*nw2, "1").has_value());
+    auto held = after->locate(*msg2);
+    ASSERT_TRUE(held) << held.error();
+    EXPECT_EQ(held->name, "1");
+    // The kernel's forgets free them as they would have in the first process.
+    after->forget(*msg2, 2);
+    EXPECT_EQ(after->find(msg.id), nullptr);
+    ASSERT_EQ(after->find(nw.id), nw2);  // its own lookup holds it
+    after->forget(*nw2, 1);
+    EXPECT_EQ(after->find(nw.id), nullptr);
+}

@@ -16,6 +16,10 @@ ops::Result<ops::UniqueFd> open_null() {
     return ops::UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
 }
 
+ops::UniqueFd null_fd() {
+    return ops::UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+}
+
 class LockOwnersTest : public ::testing::Test {
   protected:
     Inode mbox{1, 10, S_IFREG};
@@ -53,4 +57,85 @@ TEST_F(LockOwnersTest, AnOwnerThatUsedTheReleasedHandleAmongOthersGoes) {
     ASSERT_TRUE(owners.descriptor(mbox, 100, 1, 8, open_null));
     owners.handle_released(mbox, 8);
     EXPECT_EQ(owners.find(mbox, 100), nullptr);
+}
+
+// --- Kept beyond the process (a crash keeps the locks: LockOwners::Keeper).
+
+namespace {
+
+struct RecordingKeeper {
+    std::vector<std::string> kept, dropped;
+    LockOwners::Keeper keeper() {
+        return {[this](const std::string& name, int) {
+                    kept.push_back(name);
+                    return true;
+                },
+                [this](const std::string& name, int) { dropped.push_back(name); }};
+    }
+};
+
+}  // namespace
+
+TEST_F(LockOwnersTest, AnOwnersDescriptorIsKeptOnceAndDroppedWhenItGoes) {
+    RecordingKeeper keeper;
+    owners.keep_in(keeper.keeper());
+    mbox.id = 0x100000005;
+    ASSERT_TRUE(owners.descriptor(mbox, 0xabc, 1, 7, open_null));
+    ASSERT_TRUE(owners.descriptor(mbox, 0xabc, 1, 8, open_null));  // the same owner again
+    ASSERT_EQ(keeper.kept, std::vector<std::string>{"lock-100000005-abc-7"});
+    EXPECT_TRUE(keeper.dropped.empty());
+    owners.release(mbox, 0xabc);
+    EXPECT_EQ(keeper.dropped, keeper.kept);
+}
+
+TEST_F(LockOwnersTest, AKeptNameReadsBackAndOthersDoNot) {
+    uint64_t node = 0, owner = 0, handle = 0;
+    ASSERT_TRUE(LockOwners::parse_kept_name(LockOwners::kept_name(0x200000003, ~0ULL, 9), node,
+                                            owner, handle));
+    EXPECT_EQ(node, 0x200000003U);
+    EXPECT_EQ(owner, ~0ULL);
+    EXPECT_EQ(handle, 9U);
+    for (const char* name : {"fuse", "lock-1-2", "lock-1-2-3x", "lock-x-2-3", "backing-root"})
+        EXPECT_FALSE(LockOwners::parse_kept_name(name, node, owner, handle)) << name;
+}
+
+TEST_F(LockOwnersTest, AKeptDescriptorServesItsOwnerUntilItClosesTheFile) {
+    RecordingKeeper keeper;
+    owners.keep_in(keeper.keeper());
+    ASSERT_TRUE(owners.adopt_kept("lock-5-abc-7", null_fd()));
+    EXPECT_FALSE(owners.adopt_kept("fuse-record", null_fd()));
+    EXPECT_NE(owners.find_kept(5, 0xabc), nullptr);
+    EXPECT_EQ(owners.find_kept(5, 0xabd), nullptr);  // another owner
+    EXPECT_EQ(owners.find_kept(6, 0xabc), nullptr);  // another node
+    owners.release_kept(5, 0xabc);
+    EXPECT_EQ(owners.find_kept(5, 0xabc), nullptr);
+    EXPECT_EQ(keeper.dropped, std::vector<std::string>{"lock-5-abc-7"});
+}
+
+TEST_F(LockOwnersTest, AKeptOfdLockGoesWithTheReleaseOfItsHandle) {
+    RecordingKeeper keeper;
+    owners.keep_in(keeper.keeper());
+    ASSERT_TRUE(owners.adopt_kept("lock-5-abc-7", null_fd()));
+    owners.kept_handle_released(5, 8);  // another open file of the node
+    EXPECT_EQ(owners.kept_size(), 1U);
+    owners.kept_handle_released(5, 7);
+    EXPECT_EQ(owners.kept_size(), 0U);
+    EXPECT_EQ(keeper.dropped.size(), 1U);
+}
+
+TEST_F(LockOwnersTest, HeldOwnersAreHandedOverWithTheirKeptNames) {
+    RecordingKeeper keeper;
+    owners.keep_in(keeper.keeper());
+    mbox.id = 0x100000002;
+    ASSERT_TRUE(owners.descriptor(mbox, 0xabc, 42, 7, open_null));
+    auto held = owners.held();
+    ASSERT_EQ(held.size(), 1U);
+    EXPECT_EQ(held[0].node_id, 0x100000002U);
+    EXPECT_EQ(held[0].owner, 0xabcU);
+    EXPECT_EQ(held[0].state.pid, 42);
+    EXPECT_EQ(held[0].state.kept_as, "lock-100000002-abc-7");
+
+    LockOwners next;
+    next.adopt(mbox, 0xabc, held[0].state);
+    EXPECT_NE(next.find(mbox, 0xabc), nullptr);
 }

@@ -1,0 +1,178 @@
+#include "fs/daemon/connection.hpp"
+
+#define FUSE_USE_VERSION 312
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <linux/fuse.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cassert>
+#include <cerrno>
+#include <cstring>
+
+namespace nfsguard::fs {
+namespace {
+
+// Newer than Debian 12's <linux/fuse.h> (protocol 7.38): Linux 6.9's resend.
+constexpr int32_t kNotifyResend = 7;                   // FUSE_NOTIFY_RESEND
+constexpr uint64_t kHasResend = uint64_t{1} << 39;     // FUSE_HAS_RESEND, in flags2
+constexpr uint64_t kResentUnique = uint64_t{1} << 63;  // FUSE_UNIQUE_RESEND
+// The replayed INIT's unique: odd, which no request of the kernel's is.
+constexpr uint64_t kReplayUnique = 0x7fff'ffff'ffff'fff1ULL;
+
+// libfuse hands the custom io its session's userdata (the Filesystem), so
+// the one connection of the process is found here.
+std::atomic<Connection*> current{nullptr};
+
+// Whether this thread has read a request it is still serving.
+thread_local bool thread_serving = false;
+
+}  // namespace
+
+Connection::Connection(std::atomic<uint64_t>& resent,
+                       std::function<void(const std::vector<char>&)> on_init)
+    : on_init_(std::move(on_init)),
+      resent_(resent),
+      wake_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+
+Connection::~Connection() {
+    Connection* self = this;
+    current.compare_exchange_strong(self, nullptr);
+    if (wake_fd_ >= 0) ::close(wake_fd_);
+}
+
+bool Connection::attach(struct fuse_session* se, int fd) {
+    assert(current.load() == nullptr || current.load() == this);
+    current.store(this);
+    se_ = se;
+    fd_ = fd;
+    // Reads must not block where a drain cannot wake them: they poll.
+    const int flags = ::fcntl(fd, F_GETFL);
+    if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) return false;
+    // No splice_receive: every request comes through read_request, which
+    // sees its header (INIT, resent requests) and can be drained.
+    static const struct fuse_custom_io io = {&io_writev, &io_read, nullptr, nullptr};
+    return fuse_session_custom_io(se, &io, fd) == 0;
+}
+
+std::string Connection::replay_init(const std::vector<char>& init_request) {
+    if (init_request.size() < sizeof(fuse_in_header) + 8) return "the saved FUSE_INIT is too short";
+    std::vector<char> copy = init_request;
+    auto* header = reinterpret_cast<fuse_in_header*>(copy.data());
+    if (header->opcode != FUSE_INIT) return "the saved FUSE_INIT is not one";
+    header->unique = kReplayUnique;
+    struct fuse_buf buf {};
+    buf.size = copy.size();
+    buf.mem = copy.data();
+    init_seen_.store(true);
+    replaying_.store(true);
+    fuse_session_process_buf(se_, &buf);
+    replaying_.store(false);
+    return {};
+}
+
+bool Connection::kernel_resends(const std::vector<char>& init_request) {
+    if (init_request.size() < sizeof(fuse_in_header) + sizeof(fuse_init_in)) return false;
+    fuse_init_in in{};
+    std::memcpy(&in, init_request.data() + sizeof(fuse_in_header), sizeof in);
+    const uint64_t flags = in.flags | (uint64_t{in.flags2} << 32);
+    return (flags & FUSE_INIT_EXT) != 0 && (flags & kHasResend) != 0;
+}
+
+bool Connection::ask_resend() {
+    fuse_out_header out{};
+    out.len = sizeof out;
+    out.error = kNotifyResend;
+    out.unique = 0;  // a notification
+    return ::write(fd_, &out, sizeof out) == static_cast<ssize_t>(sizeof out);
+}
+
+void Connection::drain() {
+    draining_.store(true);
+    const uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
+}
+
+void Connection::undrain() {
+    uint64_t count;
+    [[maybe_unused]] auto n = ::read(wake_fd_, &count, sizeof count);
+    std::lock_guard lock(mutex_);
+    ended_ = false;
+    draining_.store(false);
+}
+
+void Connection::done_serving() {
+    if (!thread_serving) return;
+    thread_serving = false;
+    if (serving_.fetch_sub(1) == 1 && draining_.load()) {
+        std::lock_guard lock(mutex_);
+        none_serving_.notify_all();
+    }
+}
+
+ssize_t Connection::leave_reading() {
+    std::unique_lock lock(mutex_);
+    none_serving_.wait(lock, [this] { return serving_.load() == 0; });
+    if (!ended_) {
+        ended_ = true;
+        fuse_session_exit(se_);
+    }
+    errno = EINTR;  // libfuse's loop sees it has exited, and ends
+    return -1;
+}
+
+ssize_t Connection::read_request(int fd, void* buf, size_t len) {
+    done_serving();  // the request this thread read before is answered
+    for (;;) {
+        if (draining_.load()) return leave_reading();
+        struct pollfd fds[2] = {{fd, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+        if (::poll(fds, 2, -1) < 0 && errno != EINTR) return -1;
+        if (fds[1].revents != 0) continue;
+        // Counted before reading and drain checked after (both sequentially
+        // consistent): a drain that saw none serving has no read behind it.
+        serving_.fetch_add(1);
+        thread_serving = true;
+        if (draining_.load()) {
+            done_serving();
+            continue;
+        }
+        const ssize_t n = ::read(fd, buf, len);
+        if (n < 0) {
+            const int err = errno;
+            done_serving();
+            if (err == EAGAIN || err == EINTR) continue;  // another thread took it
+            errno = err;
+            return -1;
+        }
+        if (static_cast<size_t>(n) >= sizeof(fuse_in_header)) {
+            const auto* header = static_cast<const fuse_in_header*>(buf);
+            if (header->unique & kResentUnique) resent_.fetch_add(1, std::memory_order_relaxed);
+            if (header->opcode == FUSE_INIT && !init_seen_.exchange(true) && on_init_)
+                on_init_(std::vector<char>(static_cast<char*>(buf), static_cast<char*>(buf) + n));
+        }
+        return n;
+    }
+}
+
+ssize_t Connection::write_reply(int fd, struct iovec* iov, int count) {
+    if (replaying_.load() && count > 0 && iov[0].iov_len >= sizeof(fuse_out_header) &&
+        static_cast<const fuse_out_header*>(iov[0].iov_base)->unique == kReplayUnique) {
+        ssize_t total = 0;  // the kernel had this reply from the first process
+        for (int i = 0; i < count; ++i) total += static_cast<ssize_t>(iov[i].iov_len);
+        return total;
+    }
+    return ::writev(fd, iov, count);
+}
+
+ssize_t Connection::io_read(int fd, void* buf, size_t len, void*) {
+    return current.load()->read_request(fd, buf, len);
+}
+
+ssize_t Connection::io_writev(int fd, struct iovec* iov, int count, void*) {
+    return current.load()->write_reply(fd, iov, count);
+}
+
+}  // namespace nfsguard::fs

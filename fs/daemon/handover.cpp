@@ -1,0 +1,323 @@
+#include "fs/daemon/handover.hpp"
+
+#include <dirent.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <unordered_map>
+
+#include "fs/filesystem.hpp"
+
+namespace nfsguard::fs {
+namespace {
+
+// Bumped whenever the layout changes: a process never takes up a handover
+// it cannot read (it starts afresh instead).
+constexpr uint32_t kRecordMagic = 0x6e66'6701;    // "nfg" 1
+constexpr uint32_t kHandoverMagic = 0x6e66'6801;  // "nfh" 1
+
+class Writer {
+  public:
+    template <typename T>
+    void put(const T& v) {
+        static_assert(std::is_trivially_copyable_v<T>);
+        const auto* p = reinterpret_cast<const char*>(&v);
+        bytes_.insert(bytes_.end(), p, p + sizeof v);
+    }
+    void put_bytes(const void* data, size_t n) {
+        put<uint64_t>(n);
+        const auto* p = static_cast<const char*>(data);
+        bytes_.insert(bytes_.end(), p, p + n);
+    }
+    void put_string(const std::string& s) { put_bytes(s.data(), s.size()); }
+    const std::vector<char>& bytes() const { return bytes_; }
+
+  private:
+    std::vector<char> bytes_;
+};
+
+class Reader {
+  public:
+    explicit Reader(std::vector<char> bytes) : bytes_(std::move(bytes)) {}
+    template <typename T>
+    T get() {
+        T v{};
+        if (pos_ + sizeof v > bytes_.size()) {
+            ok_ = false;
+            return v;
+        }
+        std::memcpy(&v, bytes_.data() + pos_, sizeof v);
+        pos_ += sizeof v;
+        return v;
+    }
+    std::vector<char> get_bytes() {
+        const auto n = get<uint64_t>();
+        if (!ok_ || n > bytes_.size() - pos_) {
+            ok_ = false;
+            return {};
+        }
+        std::vector<char> out(bytes_.begin() + static_cast<ptrdiff_t>(pos_),
+                              bytes_.begin() + static_cast<ptrdiff_t>(pos_ + n));
+        pos_ += n;
+        return out;
+    }
+    std::string get_string() {
+        auto b = get_bytes();
+        return std::string(b.begin(), b.end());
+    }
+    // A count of items that each take at least `min_size` bytes.
+    uint64_t get_count(size_t min_size) {
+        const auto n = get<uint64_t>();
+        if (n > (bytes_.size() - pos_) / std::max<size_t>(min_size, 1)) ok_ = false;
+        return ok_ ? n : 0;
+    }
+    bool ok() const { return ok_; }
+
+  private:
+    std::vector<char> bytes_;
+    size_t pos_ = 0;
+    bool ok_ = true;
+};
+
+void put_record(Writer& w, const ConnectionRecord& r) {
+    w.put(kRecordMagic);
+    w.put(r.epoch);
+    w.put(r.planned_restarts);
+    w.put(r.crashes);
+    w.put_string(r.mountpoint);
+    w.put_string(r.backing);
+    w.put_bytes(r.init_request.data(), r.init_request.size());
+}
+
+std::optional<ConnectionRecord> get_record(Reader& in) {
+    if (in.get<uint32_t>() != kRecordMagic) return std::nullopt;
+    ConnectionRecord r;
+    r.epoch = in.get<uint32_t>();
+    r.planned_restarts = in.get<uint64_t>();
+    r.crashes = in.get<uint64_t>();
+    r.mountpoint = in.get_string();
+    r.backing = in.get_string();
+    r.init_request = in.get_bytes();
+    if (!in.ok()) return std::nullopt;
+    return r;
+}
+
+bool write_all(int fd, const std::vector<char>& bytes) {
+    if (::ftruncate(fd, 0) != 0) return false;
+    size_t done = 0;
+    while (done < bytes.size()) {
+        const ssize_t n =
+            ::pwrite(fd, bytes.data() + done, bytes.size() - done, static_cast<off_t>(done));
+        if (n <= 0) return false;
+        done += static_cast<size_t>(n);
+    }
+    return true;
+}
+
+std::optional<std::vector<char>> read_all(int fd) {
+    std::vector<char> bytes;
+    char chunk[65536];
+    for (off_t off = 0;;) {
+        const ssize_t n = ::pread(fd, chunk, sizeof chunk, off);
+        if (n < 0) return std::nullopt;
+        if (n == 0) return bytes;
+        bytes.insert(bytes.end(), chunk, chunk + n);
+        off += n;
+    }
+}
+
+ops::UniqueFd new_memfd(const char* name, const std::vector<char>& bytes) {
+    ops::UniqueFd fd(::memfd_create(name, MFD_CLOEXEC));
+    if (!fd.valid() || !write_all(fd.get(), bytes)) return {};
+    return fd;
+}
+
+}  // namespace
+
+ops::UniqueFd new_record_file(const ConnectionRecord& record) {
+    Writer w;
+    put_record(w, record);
+    return new_memfd("nfsguard-connection", w.bytes());
+}
+
+bool write_record(int fd, const ConnectionRecord& record) {
+    Writer w;
+    put_record(w, record);
+    return write_all(fd, w.bytes());
+}
+
+std::optional<ConnectionRecord> read_record(int fd) {
+    auto bytes = read_all(fd);
+    if (!bytes) return std::nullopt;
+    Reader in(std::move(*bytes));
+    return get_record(in);
+}
+
+Handover capture(const Filesystem& fs) {
+    Handover h;
+    h.inodes = fs.inodes.entries();
+    fs.files.for_each([&](uint64_t handle, OpenFile* f) { h.files.push_back({handle, f->get()}); });
+    fs.dirs.for_each([&](uint64_t handle, OpenDir* d) {
+        h.dirs.push_back({handle, ::dirfd(d->dir), static_cast<int64_t>(d->offset)});
+    });
+    for (auto& held : fs.locks.held())
+        h.locks.push_back({held.node_id, held.owner, static_cast<int32_t>(held.state.pid),
+                           held.state.handles, held.state.fd->get(), held.state.kept_as});
+    h.lock_waits_left = fs.waits.waiting();
+    return h;
+}
+
+std::vector<int> descriptors(const Handover& h) {
+    std::vector<int> fds{h.fuse_fd, h.record_fd, h.root_fd};
+    for (const auto& f : h.files) fds.push_back(f.fd);
+    for (const auto& d : h.dirs) fds.push_back(d.fd);
+    for (const auto& l : h.locks) fds.push_back(l.fd);
+    return fds;
+}
+
+ops::UniqueFd write_handover(const Handover& h) {
+    Writer w;
+    w.put(kHandoverMagic);
+    w.put<int32_t>(h.fuse_fd);
+    w.put<int32_t>(h.record_fd);
+    w.put<int32_t>(h.root_fd);
+    put_record(w, h.connection);
+    w.put<uint64_t>(h.inodes.size());
+    for (const auto& e : h.inodes) {
+        w.put<uint64_t>(e.id);
+        w.put<uint64_t>(e.dev);
+        w.put<uint64_t>(e.ino);
+        w.put<uint32_t>(e.type);
+        w.put<uint64_t>(e.nlookup);
+        w.put<uint8_t>(e.in_index ? 1 : 0);
+        w.put<uint64_t>(e.aliases.size());
+        for (const auto& [parent, name] : e.aliases) {
+            w.put<uint64_t>(parent);
+            w.put_string(name);
+        }
+        w.put<uint64_t>(e.open_fds.size());
+        for (int fd : e.open_fds) w.put<int32_t>(fd);
+    }
+    w.put<uint64_t>(h.files.size());
+    for (const auto& f : h.files) {
+        w.put<uint64_t>(f.handle);
+        w.put<int32_t>(f.fd);
+    }
+    w.put<uint64_t>(h.dirs.size());
+    for (const auto& d : h.dirs) {
+        w.put<uint64_t>(d.handle);
+        w.put<int32_t>(d.fd);
+        w.put<int64_t>(d.offset);
+    }
+    w.put<uint64_t>(h.locks.size());
+    for (const auto& l : h.locks) {
+        w.put<uint64_t>(l.node_id);
+        w.put<uint64_t>(l.owner);
+        w.put<int32_t>(l.pid);
+        w.put<uint64_t>(l.handles.size());
+        for (uint64_t handle : l.handles) w.put<uint64_t>(handle);
+        w.put<int32_t>(l.fd);
+        w.put_string(l.kept_as);
+    }
+    w.put<uint64_t>(h.lock_waits_left);
+    return new_memfd("nfsguard-handover", w.bytes());
+}
+
+std::optional<Handover> read_handover(int fd) {
+    auto bytes = read_all(fd);
+    if (!bytes) return std::nullopt;
+    Reader in(std::move(*bytes));
+    Handover h;
+    if (in.get<uint32_t>() != kHandoverMagic) return std::nullopt;
+    h.fuse_fd = in.get<int32_t>();
+    h.record_fd = in.get<int32_t>();
+    h.root_fd = in.get<int32_t>();
+    auto record = get_record(in);
+    if (!record) return std::nullopt;
+    h.connection = std::move(*record);
+    for (uint64_t n = in.get_count(41); n > 0; --n) {
+        InodeTable::Entry e;
+        e.id = in.get<uint64_t>();
+        e.dev = in.get<uint64_t>();
+        e.ino = in.get<uint64_t>();
+        e.type = in.get<uint32_t>();
+        e.nlookup = in.get<uint64_t>();
+        e.in_index = in.get<uint8_t>() != 0;
+        for (uint64_t a = in.get_count(16); a > 0; --a) {
+            const auto parent = in.get<uint64_t>();
+            e.aliases.emplace_back(parent, in.get_string());
+        }
+        for (uint64_t f = in.get_count(4); f > 0; --f) e.open_fds.push_back(in.get<int32_t>());
+        h.inodes.push_back(std::move(e));
+    }
+    for (uint64_t n = in.get_count(12); n > 0; --n) {
+        const auto handle = in.get<uint64_t>();
+        h.files.push_back({handle, in.get<int32_t>()});
+    }
+    for (uint64_t n = in.get_count(20); n > 0; --n) {
+        const auto handle = in.get<uint64_t>();
+        const auto dfd = in.get<int32_t>();
+        h.dirs.push_back({handle, dfd, in.get<int64_t>()});
+    }
+    for (uint64_t n = in.get_count(32); n > 0; --n) {
+        Handover::Lock l{};
+        l.node_id = in.get<uint64_t>();
+        l.owner = in.get<uint64_t>();
+        l.pid = in.get<int32_t>();
+        for (uint64_t k = in.get_count(8); k > 0; --k) l.handles.push_back(in.get<uint64_t>());
+        l.fd = in.get<int32_t>();
+        l.kept_as = in.get_string();
+        h.locks.push_back(std::move(l));
+    }
+    h.lock_waits_left = in.get<uint64_t>();
+    if (!in.ok()) return std::nullopt;
+    return h;
+}
+
+size_t restore(Filesystem& fs, const Handover& h) {
+    size_t failed = fs.inodes.restore(h.inodes);
+    std::unordered_map<int, ops::SharedFd> file_fds;
+    for (const auto& f : h.files) {
+        auto file = std::make_unique<OpenFile>(ops::UniqueFd(f.fd));
+        file_fds[f.fd] = file->fd;
+        if (!fs.files.place(f.handle, std::move(file))) ++failed;
+    }
+    fs.files.done_placing();
+    for (const auto& e : h.inodes) {
+        Inode* inode = fs.inodes.find(e.id);
+        if (inode == nullptr) continue;
+        for (int fd : e.open_fds)
+            if (auto it = file_fds.find(fd); it != file_fds.end())
+                fs.inodes.opened(*inode, it->second);
+    }
+    for (const auto& d : h.dirs) {
+        DIR* stream = ::fdopendir(d.fd);
+        if (stream == nullptr) {
+            ::close(d.fd);
+            ++failed;
+            continue;
+        }
+        auto dir = std::make_unique<OpenDir>(stream);
+        // The old stream read ahead of what it gave: its descriptor's
+        // position is not the listing's.
+        ::seekdir(stream, d.offset);
+        dir->offset = d.offset;
+        if (!fs.dirs.place(d.handle, std::move(dir))) ++failed;
+    }
+    fs.dirs.done_placing();
+    for (const auto& l : h.locks) {
+        Inode* inode = fs.inodes.find(l.node_id);
+        if (inode == nullptr) {
+            ::close(l.fd);  // its locks go: nothing could reach them now
+            ++failed;
+            continue;
+        }
+        fs.locks.adopt(
+            *inode, l.owner,
+            LockOwners::Owner{ops::share(ops::UniqueFd(l.fd)), l.pid, l.handles, l.kept_as});
+    }
+    return failed;
+}
+
+}  // namespace nfsguard::fs

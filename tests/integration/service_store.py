@@ -1,0 +1,155 @@
+"""A stand-in for systemd's service manager, as nfsguard@.service uses it.
+
+It runs one nfsguard with $NOTIFY_SOCKET, reads its notifications (READY=1,
+RELOADING=1, STOPPING=1), keeps the descriptors it stores (FDSTORE=1 with
+SCM_RIGHTS, FDSTOREREMOVE=1, named by FDNAME=) and, when asked to start it
+again after it died, passes them back as $LISTEN_FDS and $LISTEN_FDNAMES,
+from descriptor 3 on, with $LISTEN_PID the new process's pid: what systemd
+does with FileDescriptorStoreMax= and Restart=.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+MAX_FDS = 253  # SCM_MAX_FD
+
+
+class ServiceStore:
+    def __init__(self, argv, log_path, env=None):
+        self.argv = [str(a) for a in argv]
+        self.log_path = Path(log_path)
+        self.env = dict(env or os.environ)
+        self._dir = tempfile.mkdtemp(prefix="nfsguard-notify-")
+        self.socket_path = os.path.join(self._dir, "notify")
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._sock.bind(self.socket_path)
+        self._sock.settimeout(0.2)
+        self.stored = {}  # name -> descriptor
+        self.messages = []  # every notification, in order
+        self._cv = threading.Condition()
+        self._stop = False
+        self.proc = None
+        self._thread = threading.Thread(target=self._receive, daemon=True)
+        self._thread.start()
+
+    # --- the notify socket
+    def _receive(self):
+        while not self._stop:
+            try:
+                data, ancdata, _, _ = self._sock.recvmsg(4096, socket.CMSG_SPACE(4 * MAX_FDS))
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            fds = []
+            for level, kind, payload in ancdata:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    usable = len(payload) - len(payload) % 4
+                    fds += list(memoryview(payload[:usable]).cast("i"))
+            for fd in fds:
+                os.set_inheritable(fd, False)
+            fields = dict(line.split("=", 1) for line in data.decode().splitlines() if "=" in line)
+            with self._cv:
+                if fields.get("FDSTORE") == "1" and fds:
+                    name = fields.get("FDNAME", "stored")
+                    if name in self.stored:
+                        os.close(self.stored[name])
+                    self.stored[name] = fds[0]
+                    for extra in fds[1:]:
+                        os.close(extra)
+                else:
+                    for fd in fds:
+                        os.close(fd)
+                if fields.get("FDSTOREREMOVE") == "1":
+                    fd = self.stored.pop(fields.get("FDNAME", ""), None)
+                    if fd is not None:
+                        os.close(fd)
+                self.messages.append(fields)
+                self._cv.notify_all()
+
+    def count(self, key, value="1"):
+        with self._cv:
+            return sum(1 for m in self.messages if m.get(key) == value)
+
+    def wait_for(self, predicate, timeout=15):
+        deadline = time.monotonic() + timeout
+        with self._cv:
+            while not predicate():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cv.wait(left)
+            return True
+
+    def wait_ready(self, readies, timeout=15):
+        """Waits until READY=1 has come `readies` times in all."""
+        return self.wait_for(lambda: self.count("READY") >= readies, timeout)
+
+    # --- the service
+    def start(self):
+        """Starts the service, passing it what the store holds."""
+        names = sorted(self.stored)
+        fds = [self.stored[n] for n in names]
+        env = dict(self.env, NOTIFY_SOCKET=self.socket_path)
+        env.pop("LISTEN_FDS", None)
+        env.pop("LISTEN_FDNAMES", None)
+        if fds:
+            env["LISTEN_FDS"] = str(len(fds))
+            env["LISTEN_FDNAMES"] = ":".join(names)
+
+        def place_descriptors():
+            # Copies above everything first: a stored descriptor may sit at
+            # one of the numbers 3.. it moves to.
+            high = [os.dup2(fd, 200 + i, inheritable=False) for i, fd in enumerate(fds)]
+            for i, fd in enumerate(high):
+                os.dup2(fd, 3 + i, inheritable=True)
+                os.close(fd)
+
+        # $LISTEN_PID is the pid of the process that execs nfsguard.
+        argv = ["/bin/sh", "-c", 'LISTEN_PID=$$; export LISTEN_PID; exec "$@"', "sh"] + self.argv
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                     preexec_fn=place_descriptors, close_fds=False)
+        log.close()
+        return self.proc
+
+    def kill(self, sig=signal.SIGKILL):
+        self.proc.send_signal(sig)
+
+    def wait_exit(self, timeout=15):
+        return self.proc.wait(timeout=timeout)
+
+    def log(self):
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def close(self):
+        """Stops the service if it runs, and empties the store (as systemd
+        does when a unit stops for good)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self._stop = True
+        self._thread.join(timeout=2)
+        with self._cv:
+            for fd in self.stored.values():
+                os.close(fd)
+            self.stored.clear()
+        self._sock.close()
+        try:
+            os.unlink(self.socket_path)
+            os.rmdir(self._dir)
+        except OSError:
+            pass

@@ -1,0 +1,267 @@
+"""Restarts without unmount: a planned restart (SIGUSR1, systemctl reload)
+and a crash (SIGKILL) under a stand-in for systemd's descriptor store keep
+the mount, and what mail processes hold in it (README, design: "Restart
+without unmount")."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import mounts
+from service_store import ServiceStore
+
+HERE = Path(__file__).resolve().parent
+NFSGUARD = str(mounts.NFSGUARD)
+
+
+def mounted_here(path):
+    """Whether a FUSE mount is on `path`, without looking at it: a lookup
+    would wait for a crashed nfsguard."""
+    return str(path) in mounts.fuse_mounts()
+
+
+@pytest.fixture
+def service(scratch):
+    """nfsguard over scratch/back on scratch/mnt, run by the stand-in store."""
+    back, mnt, run = scratch / "back", scratch / "mnt", scratch / "run"
+    for d in (back, mnt, run):
+        d.mkdir()
+    back.chmod(0o1777)
+    argv = [NFSGUARD, "-f", "-o", f"backing_fs=any,run_dir={run},stats_interval=100", back, mnt]
+    store = ServiceStore(argv, scratch / "nfsguard.log")
+    store.back, store.mnt, store.run = back, mnt, run
+    yield store
+    store.close()
+    if mounted_here(mnt):
+        mounts.lazy_unmount(mnt)
+    print(f"--- nfsguard.log ---\n{store.log()}")
+
+
+STORED = {"fuse", "fuse-record", "backing-root"}
+
+
+def started(store):
+    store.start()
+    assert store.wait_ready(store.count("READY") + 1), store.log()
+    # The record follows the kernel's FUSE_INIT, which may come after READY.
+    assert store.wait_for(lambda: STORED <= set(store.stored)), store.stored
+    return store
+
+
+def busy_client(directory, seconds):
+    return subprocess.Popen([sys.executable, str(HERE / "busy_client.py"), str(directory),
+                             str(seconds)], stdout=subprocess.PIPE, text=True)
+
+
+def outcome(client):
+    out, _ = client.communicate(timeout=60)
+    return json.loads(out)
+
+
+def stats(store):
+    r = subprocess.run([NFSGUARD, "stats", "--json", "--run-dir", str(store.run), str(store.mnt)],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def wait_for_stats(store, predicate, timeout=5):
+    deadline = time.monotonic() + timeout
+    while True:
+        s = stats(store)
+        if predicate(s) or time.monotonic() > deadline:
+            return s
+        time.sleep(0.05)
+
+
+def test_a_planned_restart_keeps_the_mount_and_what_processes_hold_in_it(service):
+    started(service)
+    pid = service.proc.pid
+    client = busy_client(service.mnt, 6)
+    time.sleep(0.5)
+    for n in range(5):
+        service.kill(signal.SIGUSR1)
+        assert service.wait_ready(2 + n), service.log()
+        assert service.proc.poll() is None and service.proc.pid == pid  # in place
+        time.sleep(0.3)
+    result = outcome(client)
+    assert result["error_count"] == 0, result
+    assert result["rounds"] > 100
+    journal = (service.back / "journal").read_text().split()
+    assert journal == [str(i) for i in range(result["rounds"])]
+    s = wait_for_stats(service, lambda s: s["restarts"]["planned"] == 5)
+    assert s["restarts"]["planned"] == 5 and s["restarts"]["crashes"] == 0
+    assert s["restarts"]["handover_lost"] == 0
+    assert "restarting in place" in service.log()
+
+
+def test_a_lock_stays_held_across_planned_restarts(service, scratch, mount_factory):
+    started(service)
+    other = scratch / "other"
+    other.mkdir()
+    mount_factory(service.back, other)  # another host on the same backing
+    (service.back / "mbox").write_text("")
+    probe = [sys.executable, str(HERE / "lock_probe.py")]
+    holder = subprocess.Popen(probe + ["hold", str(service.mnt / "mbox")], stdout=subprocess.PIPE,
+                              text=True)
+    assert holder.stdout.readline().strip() == "ok"
+    try:
+        for n in range(3):
+            service.kill(signal.SIGUSR1)
+            # At every moment in between, the other host is refused.
+            while not service.wait_ready(2 + n, timeout=0.01):
+                assert subprocess.run(probe + ["trylock", str(other / "mbox")], capture_output=True,
+                                      text=True).stdout.strip() == "EAGAIN"
+            assert subprocess.run(probe + ["trylock", str(other / "mbox")], capture_output=True,
+                                  text=True).stdout.strip() == "EAGAIN"
+        s = wait_for_stats(service, lambda s: s["restarts"]["planned"] == 3)
+        assert s["restarts"]["lock_owners_kept"] == 1 and s["lock_owners_now"] == 1
+    finally:
+        holder.kill()
+        holder.wait()
+    # The holder's exit closed its file: the lock goes, through the new process.
+    deadline = time.monotonic() + 5
+    while subprocess.run(probe + ["trylock", str(other / "mbox")], capture_output=True,
+                         text=True).stdout.strip() != "ok":
+        assert time.monotonic() < deadline, "the lock outlived its holder"
+        time.sleep(0.05)
+
+
+def test_after_a_crash_the_mount_stays_and_new_processes_work_at_once(service):
+    started(service)
+    (service.mnt / "box").mkdir()
+    (service.mnt / "box" / "old").write_text("before")
+    inside = busy_client(service.mnt / "box", 3)
+    time.sleep(0.5)
+    service.kill(signal.SIGKILL)
+    service.wait_exit()
+    assert mounted_here(service.mnt)  # no ENOTCONN, ever
+    assert STORED <= set(service.stored)
+    started(service)
+    # A new process walks from the root: everything is there.
+    assert (service.mnt / "box" / "old").read_text() == "before"
+    (service.mnt / "box" / "new").write_text("after")
+    assert (service.back / "box" / "new").read_text() == "after"
+    # The process inside held what the dead process had given it: it is
+    # told so (ESTALE), never shown another object, never ENOTCONN.
+    result = outcome(inside)
+    assert not [e for e in result["errors"] if "ENOTCONN" in e], result
+    assert all("ESTALE" in e for e in result["errors"]), result
+    s = wait_for_stats(service, lambda s: s["restarts"]["crashes"] == 1)
+    assert s["restarts"]["crashes"] == 1
+    assert "took up the mount" in service.log()
+
+
+def test_a_request_the_crashed_process_had_read_is_answered_by_the_next(service, scratch,
+                                                                       mount_factory):
+    started(service)
+    other = scratch / "other"
+    other.mkdir()
+    mount_factory(service.back, other)
+    (service.back / "mbox").write_text("")
+    probe = [sys.executable, str(HERE / "lock_probe.py")]
+    holder = subprocess.Popen(probe + ["hold", str(other / "mbox")], stdout=subprocess.PIPE,
+                              text=True)
+    assert holder.stdout.readline().strip() == "ok"
+    # A waiter blocks in F_SETLKW: its request is read, and waits.
+    waiter = subprocess.Popen(probe + ["setlkw", str(service.mnt / "mbox"), "30"],
+                              stdout=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    service.kill(signal.SIGKILL)
+    service.wait_exit()
+    started(service)
+    # Sent again to the new process, which waits on with the descriptor the
+    # dead one kept for the waiter: the lock is the waiter's once let go.
+    s = wait_for_stats(service, lambda s: s["lock_waits_now"] == 1)
+    assert s["lock_waits_now"] == 1
+    holder.kill()
+    holder.wait()
+    out, _ = waiter.communicate(timeout=10)
+    assert out.strip() == "ok"
+    s = wait_for_stats(service, lambda s: s["restarts"]["requests_resent"] >= 1)
+    assert s["restarts"]["requests_resent"] >= 1
+
+
+def test_a_stop_unmounts_and_empties_the_store(service):
+    started(service)
+    assert STORED <= set(service.stored)
+    service.kill(signal.SIGTERM)
+    assert service.wait_exit() == 0
+    assert not mounted_here(service.mnt)
+    assert service.wait_for(lambda: not service.stored, timeout=5), service.stored
+
+
+def test_without_a_service_manager_sigusr1_restarts_in_place(scratch, mount_factory):
+    back, mnt = scratch / "back", scratch / "mnt"
+    back.mkdir()
+    mnt.mkdir()
+    m = mount_factory(back, mnt)
+    client = busy_client(mnt, 3)
+    time.sleep(0.5)
+    m.proc.send_signal(signal.SIGUSR1)
+    result = outcome(client)
+    assert result["error_count"] == 0, result
+    assert m.proc.poll() is None and "restarted in place" in m.log()
+
+
+def test_the_dead_mount_of_a_crash_without_a_store_is_cleared_at_the_next_start(scratch,
+                                                                               mount_factory):
+    back, mnt = scratch / "back", scratch / "mnt"
+    back.mkdir()
+    mnt.mkdir()
+    (back / "f").write_text("kept")
+    m = mount_factory(back, mnt)
+    m.proc.kill()
+    m.proc.wait()
+    with pytest.raises(OSError) as e:
+        os.stat(mnt / "f")
+    assert e.value.errno == 107  # ENOTCONN: what a plain FUSE daemon's crash leaves
+    m2 = mount_factory(back, mnt)
+    deadline = time.monotonic() + 10  # the dead mount counts as mounted until cleared
+    while True:
+        try:
+            assert (mnt / "f").read_text() == "kept"
+            break
+        except OSError:
+            assert time.monotonic() < deadline, m2.log()
+            time.sleep(0.05)
+    assert "cleared the dead mount" in m2.log()
+
+
+def test_a_lock_stays_held_across_a_crash_until_its_holder_lets_go(service, scratch,
+                                                                   mount_factory):
+    started(service)
+    other = scratch / "other"
+    other.mkdir()
+    mount_factory(service.back, other)
+    (service.back / "mbox").write_text("")
+    probe = [sys.executable, str(HERE / "lock_probe.py")]
+
+    def other_host_tries():
+        return subprocess.run(probe + ["trylock", str(other / "mbox")], capture_output=True,
+                              text=True, timeout=10).stdout.strip()
+
+    holder = subprocess.Popen(probe + ["hold", str(service.mnt / "mbox")], stdout=subprocess.PIPE,
+                              text=True)
+    assert holder.stdout.readline().strip() == "ok"
+    assert service.wait_for(lambda: any(n.startswith("lock-") for n in service.stored))
+    service.kill(signal.SIGKILL)
+    service.wait_exit()
+    assert other_host_tries() == "EAGAIN"  # while no nfsguard runs
+    started(service)
+    assert other_host_tries() == "EAGAIN"
+    s = wait_for_stats(service, lambda s: s["restarts"]["lock_owners_kept"] == 1)
+    assert s["restarts"]["lock_owners_kept"] == 1
+    holder.kill()  # its exit closes the file: the kept lock goes
+    holder.wait()
+    deadline = time.monotonic() + 5
+    while other_host_tries() != "ok":
+        assert time.monotonic() < deadline, "the kept lock outlived its holder"
+        time.sleep(0.05)
+    assert service.wait_for(lambda: not any(n.startswith("lock-") for n in service.stored))
