@@ -1,0 +1,111 @@
+"""Restarts without unmount under load (issue 17): Postfix and Dovecot
+deliver through nfsguard while it restarts in place (SIGUSR1, as `systemctl
+reload` and a package upgrade do) and while it is killed (SIGKILL) and taken
+up again from a stand-in for systemd's descriptor store. Every message must
+arrive exactly once, intact, and no mail process may see the mount go away
+(ENOTCONN, "Transport endpoint is not connected")."""
+
+import re
+import signal
+import threading
+import time
+
+import mailcheck
+import mounts
+from conftest import MESSAGES
+from service_store import ServiceStore
+from test_dovecot import run_dovecot_scenario
+from test_postfix import deliver_through_postfix, postfix_problems
+
+RESTARTS = 10
+
+
+class RestartedGuard:
+    """nfsguard on the mail root, run by the stand-in store, restarted by a
+    thread of its own `count` times, every `every` seconds: in place, or by
+    a SIGKILL and a new start that takes the mount up."""
+
+    def __init__(self, stack, how, count=RESTARTS, every=1.5):
+        argv = [mounts.NFSGUARD, "-f", "-o", "backing_fs=any", stack.export, stack.mail]
+        self.store = ServiceStore(argv, stack.scratch / f"nfsguard-{how}.log")
+        self.mail, self.how, self.count, self.every = stack.mail, how, count, every
+        self.done = 0
+        self.stop = threading.Event()
+        self.store.start()
+        assert self.store.wait_ready(1), self.store.log()
+        assert self.store.wait_for(lambda: "fuse-record" in self.store.stored), self.store.log()
+        self.thread = threading.Thread(target=self.run)
+
+    def run(self):
+        while self.done < self.count and not self.stop.wait(self.every):
+            readies = self.store.count("READY")
+            if self.how == "planned":
+                self.store.kill(signal.SIGUSR1)
+            else:
+                self.store.kill(signal.SIGKILL)
+                self.store.wait_exit()
+                self.store.start()
+            if not self.store.wait_ready(readies + 1, timeout=20):
+                return
+            self.done += 1
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(timeout=60)
+
+    def close(self):
+        self.store.close()
+        if str(self.mail) in mounts.fuse_mounts():
+            mounts.lazy_unmount(self.mail)
+        print(f"--- nfsguard ({self.how}) ---\n{self.store.log()[-6000:]}")
+
+
+def not_connected(log):
+    return [line for line in log.splitlines()
+            if re.search(r"not connected|ENOTCONN", line, re.IGNORECASE)]
+
+
+def finish_restarts(guard, seconds=60):
+    """Lets the restarts that did not fall within the delivery happen too."""
+    deadline = time.monotonic() + seconds
+    while guard.done < guard.count and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def test_planned_restarts_under_dovecot_lmtp_and_imap_lose_nothing(scratch, stack, users,
+                                                                   services):
+    guard = RestartedGuard(stack, "planned", every=0.3)
+    try:
+        with guard:
+            run = run_dovecot_scenario(scratch, stack.mail, stack.export, users, services,
+                                       "restart-dovecot", max(MESSAGES // 2, 20))
+            finish_restarts(guard)
+        mailcheck.report(f"[e2e] restart-dovecot: {guard.done} planned restarts")
+        assert guard.done == RESTARTS, guard.store.log()
+        assert run.summary.perfect, run.summary
+        # In place, nothing of what Dovecot holds goes: no refusal, no error.
+        assert run.refused == [] and run.client_errors == [], (run.refused, run.client_errors)
+        assert run.wrong == [] and run.problems() == {}, (run.wrong[:10], run.problems())
+        assert not_connected(run.dovecot.log()) == []
+    finally:
+        guard.close()
+
+
+def test_planned_restarts_under_postfix_lose_nothing(scratch, stack, users, services):
+    guard = RestartedGuard(stack, "planned", every=0.5)
+    try:
+        with guard:
+            summary, postfix = deliver_through_postfix(scratch, stack.mail, stack.export, users,
+                                                       services, "restart-postfix", MESSAGES)
+            finish_restarts(guard)
+        mailcheck.report(f"[e2e] restart-postfix: {guard.done} planned restarts")
+        assert guard.done == RESTARTS, guard.store.log()
+        assert summary.perfect, summary
+        assert postfix_problems(postfix.log()) == []
+        assert not_connected(postfix.log()) == []
+    finally:
+        guard.close()
