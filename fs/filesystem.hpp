@@ -79,6 +79,9 @@ struct Filesystem {
     InodeTable inodes;
     Handles<OpenFile> files;  // behind the kernel's file handles
     Handles<OpenDir> dirs;
+    // Where node ids and file handles are mirrored for the process after a
+    // crash (fs/table_mirror.hpp); null: nowhere.
+    TableMirror* mirror = nullptr;
     const cache::CachePolicy cache;
     // Set once the FUSE session exists: the kernel caches are dropped through
     // it (fs/kernel_cache.hpp).

@@ -69,6 +69,7 @@ Inode& InodeTable::remember(Inode& parent, const std::string& name, const struct
             while (!old->aliases.empty())
                 drop_alias(*old, old->aliases.back().parent, old->aliases.back().name);
             old->in_index = false;
+            note(*old);
             orphans_.emplace(old, std::move(it->second));
             index_.erase(it);
         }
@@ -79,12 +80,14 @@ Inode& InodeTable::remember(Inode& parent, const std::string& name, const struct
     }
     ++inode->nlookup;
     if (inode != root_) add_alias(*inode, parent, name, evicted);
+    note(*inode);
     return *inode;
 }
 
 void InodeTable::forget(Inode& inode, uint64_t nlookup) {
     std::lock_guard lock(mutex_);
     inode.nlookup -= std::min(nlookup, inode.nlookup);
+    note(inode);
     release_if_unused(&inode);
 }
 
@@ -97,6 +100,7 @@ void InodeTable::moved(const ops::ObjectId& obj, Inode& from, const std::string&
     if (&inode == root_) return;
     drop_alias(inode, &from, from_name);
     add_alias(inode, to, to_name, evicted);
+    note(inode);
 }
 
 std::optional<ops::ObjectId> InodeTable::known_at(const Inode& parent,
@@ -162,6 +166,7 @@ void InodeTable::release_if_unused(Inode* start) {
             if (--alias.parent->children == 0) work.push_back(alias.parent);
         }
         if (inode->dir_fd) lru_.erase(inode->lru_pos);
+        if (mirror_) mirror_->clear_node(inode->id);
         if (inode->id != kRootId) ids_.release(inode->id);
         if (inode->in_index)
             index_.erase(Key{inode->dev, inode->ino});
@@ -169,6 +174,21 @@ void InodeTable::release_if_unused(Inode* start) {
             orphans_.erase(inode);
         // `inode` is freed now.
     }
+}
+
+void InodeTable::note(const Inode& inode) {
+    if (!mirror_ || &inode == root_) return;
+    const bool named = !inode.aliases.empty();
+    mirror_->put(TableMirror::Node{inode.id, inode.dev, inode.ino, inode.type, inode.nlookup,
+                                   inode.in_index, named ? inode.aliases.front().parent->id : 0,
+                                   named ? inode.aliases.front().name : std::string()});
+}
+
+void InodeTable::mirror_to(TableMirror* mirror) {
+    std::lock_guard lock(mutex_);
+    mirror_ = mirror;
+    for (const auto& [key, inode] : index_) note(*inode);
+    for (const auto& [ptr, inode] : orphans_) note(*inode);
 }
 
 void InodeTable::touch(Inode& dir) {

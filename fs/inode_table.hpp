@@ -35,6 +35,7 @@
 
 #include "fs/client_times.hpp"
 #include "fs/id_table.hpp"
+#include "fs/table_mirror.hpp"
 #include "ops/located.hpp"
 #include "ops/result.hpp"
 #include "ops/syscalls.hpp"
@@ -202,6 +203,9 @@ class InodeTable {
     };
     // Every inode but the root.
     std::vector<Entry> entries() const;
+    // From now on every change is written to `mirror` too (all known now
+    // at once), so that a crash does not lose the kernel's node ids.
+    void mirror_to(TableMirror* mirror);
     // Takes up `entries`, given by a table of this epoch, into this table,
     // which holds nothing but its root yet. Returns how many could not be.
     size_t restore(const std::vector<Entry>& entries);
@@ -249,6 +253,7 @@ class InodeTable {
     ops::Result<ops::SharedFd> walk(const Plan& plan, bool* moved_on = nullptr);  // unlocked
     void cache_dir_fd(Inode& dir, ops::SharedFd fd);
     void touch(Inode& dir);
+    void note(const Inode& inode);  // to the mirror
 
     ops::Syscalls& sys_;
     const size_t max_dir_fds_;
@@ -264,6 +269,7 @@ class InodeTable {
     // may hold one alias (a name another host replaced, not yet found stale);
     // the index keeps the newer.
     std::unordered_map<NameKey, Inode*, NameKeyHash> names_;
+    TableMirror* mirror_ = nullptr;
 };
 
 }  // namespace nfsguard::fs

@@ -4,10 +4,12 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstring>
 #include <unordered_map>
 
 #include "fs/filesystem.hpp"
+#include "ops/object_ops.hpp"
 
 namespace nfsguard::fs {
 namespace {
@@ -169,10 +171,11 @@ Handover capture(const Filesystem& fs) {
 }
 
 std::vector<int> descriptors(const Handover& h) {
-    std::vector<int> fds{h.fuse_fd, h.record_fd, h.root_fd};
+    std::vector<int> fds{h.fuse_fd, h.record_fd, h.root_fd, h.mirror_fd};
     for (const auto& f : h.files) fds.push_back(f.fd);
     for (const auto& d : h.dirs) fds.push_back(d.fd);
     for (const auto& l : h.locks) fds.push_back(l.fd);
+    std::erase_if(fds, [](int fd) { return fd < 0; });  // a dead handle's
     return fds;
 }
 
@@ -182,6 +185,7 @@ ops::UniqueFd write_handover(const Handover& h) {
     w.put<int32_t>(h.fuse_fd);
     w.put<int32_t>(h.record_fd);
     w.put<int32_t>(h.root_fd);
+    w.put<int32_t>(h.mirror_fd);
     put_record(w, h.connection);
     w.put<uint64_t>(h.inodes.size());
     for (const auto& e : h.inodes) {
@@ -233,6 +237,7 @@ std::optional<Handover> read_handover(int fd) {
     h.fuse_fd = in.get<int32_t>();
     h.record_fd = in.get<int32_t>();
     h.root_fd = in.get<int32_t>();
+    h.mirror_fd = in.get<int32_t>();
     auto record = get_record(in);
     if (!record) return std::nullopt;
     h.connection = std::move(*record);
@@ -316,6 +321,76 @@ size_t restore(Filesystem& fs, const Handover& h) {
         fs.locks.adopt(
             *inode, l.owner,
             LockOwners::Owner{ops::share(ops::UniqueFd(l.fd)), l.pid, l.handles, l.kept_as});
+    }
+    return failed;
+}
+
+size_t take_up_mirror(Filesystem& fs, const TableMirror::Contents& mirrored,
+                      std::map<std::string, ops::UniqueFd>& kept_locks) {
+    std::vector<InodeTable::Entry> entries;
+    for (const auto& n : mirrored.nodes) {
+        InodeTable::Entry e{n.id, n.dev, n.ino, n.type, n.nlookup, n.in_index, {}, {}};
+        if (n.parent != 0) e.aliases.emplace_back(n.parent, n.name);
+        entries.push_back(std::move(e));
+    }
+    // A torn record's id stays taken for good: nameless, never forgotten.
+    for (uint64_t id : mirrored.torn_nodes)
+        entries.push_back(InodeTable::Entry{id, 0, 0, 0, UINT64_MAX / 2, false, {}, {}});
+    size_t failed = fs.inodes.restore(entries) + mirrored.torn_nodes.size();
+
+    auto dead = [] { return std::make_unique<OpenFile>(ops::UniqueFd()); };
+    for (const auto& f : mirrored.files) {
+        Inode* inode = fs.inodes.find(f.node);
+        if (f.kind == TableMirror::Kind::dir) {
+            // The kernel's next readdir names its position: a cookie of the
+            // backing's, good in any stream of the directory.
+            DIR* stream = nullptr;
+            if (inode != nullptr) {
+                auto dir = fs.inodes.directory_fd(*inode);
+                auto fd =
+                    dir ? ops::reopen(fs.sys, ops::Located{(*dir)->get(), S_IFDIR, -1, nullptr},
+                                      O_RDONLY | O_DIRECTORY)
+                        : ops::Result<ops::UniqueFd>(ops::Errno{dir.error()});
+                if (fd && (stream = ::fdopendir(fd->get())) != nullptr) fd->release();
+            }
+            if (stream == nullptr) ++failed;  // lists as empty
+            fs.dirs.place(f.handle, std::make_unique<OpenDir>(stream));
+            continue;
+        }
+        std::unique_ptr<OpenFile> file;
+        if (inode != nullptr) {
+            auto held = fs.inodes.locate(*inode, nullptr, InodeTable::Reach::by_name);
+            auto fd = held ? ops::reopen(fs.sys, held->located(), f.flags & ~O_TRUNC)
+                           : ops::Result<ops::UniqueFd>(ops::Errno{held.error()});
+            if (fd) {
+                file = std::make_unique<OpenFile>(std::move(*fd));
+                fs.inodes.opened(*inode, file->fd);
+            }
+        }
+        if (!file) {
+            file = dead();
+            ++failed;
+        }
+        fs.files.place(f.handle, std::move(file));
+    }
+    for (const auto& torn : mirrored.torn_handles) {
+        if (torn.kind == TableMirror::Kind::dir)
+            fs.dirs.place(torn.handle, std::make_unique<OpenDir>(nullptr));
+        else
+            fs.files.place(torn.handle, dead());
+    }
+    failed += mirrored.torn_handles.size();
+    fs.files.done_placing();
+    fs.dirs.done_placing();
+
+    for (auto& [name, fd] : kept_locks) {
+        uint64_t node = 0, owner = 0, handle = 0;
+        if (!LockOwners::parse_kept_name(name, node, owner, handle) || !fd.valid()) continue;
+        if (Inode* inode = fs.inodes.find(node))
+            fs.locks.adopt(*inode, owner,
+                           LockOwners::Owner{ops::share(std::move(fd)), 0, {handle}, name});
+        else
+            fs.locks.adopt_kept(name, std::move(fd));
     }
     return failed;
 }

@@ -14,7 +14,10 @@
 #include <string>
 #include <vector>
 
+#include <map>
+
 #include "fs/inode_table.hpp"
+#include "fs/table_mirror.hpp"
 #include "ops/unique_fd.hpp"
 
 namespace nfsguard::fs {
@@ -40,7 +43,8 @@ std::optional<ConnectionRecord> read_record(int fd);
 struct Handover {
     int fuse_fd = -1;
     int record_fd = -1;
-    int root_fd = -1;  // the backing root (the mount may hide its path)
+    int root_fd = -1;    // the backing root (the mount may hide its path)
+    int mirror_fd = -1;  // fs/table_mirror.hpp
     ConnectionRecord connection;
     std::vector<InodeTable::Entry> inodes;
     struct File {
@@ -77,5 +81,13 @@ std::optional<Handover> read_handover(int fd);
 // descriptors they name become fs's. Returns how many entries could not be
 // taken up (their ids are answered ESTALE).
 size_t restore(Filesystem& fs, const Handover& h);
+
+// After a crash: what the mirror holds, taken up into `fs` (which holds
+// nothing yet): node ids with their most recent names, file handles opened
+// again by name with the caller's flags, and the lock owners' descriptors
+// the store kept. Returns how many could not be: their ids are answered
+// ESTALE, and never given again.
+size_t take_up_mirror(Filesystem& fs, const TableMirror::Contents& mirrored,
+                      std::map<std::string, ops::UniqueFd>& kept_locks);
 
 }  // namespace nfsguard::fs

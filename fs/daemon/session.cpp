@@ -30,6 +30,7 @@
 #include "fs/filesystem.hpp"
 #include "fs/handlers/op_handlers.hpp"
 #include "fs/stats/stats.hpp"
+#include "fs/table_mirror.hpp"
 #include "ops/identity.hpp"
 #include "ops/locks.hpp"
 
@@ -78,11 +79,12 @@ bool unmount_path(const std::string& path) {
 constexpr const char* kStoredConnection = "fuse";
 constexpr const char* kStoredRecord = "fuse-record";
 constexpr const char* kStoredRoot = "backing-root";
+constexpr const char* kStoredTables = "tables";  // fs/table_mirror.hpp
 // The environment variable that passes a planned restart's handover.
 constexpr const char* kHandoverVariable = "NFSGUARD_HANDOVER";
 
 void unstore_connection() {
-    for (const char* name : {kStoredConnection, kStoredRecord, kStoredRoot})
+    for (const char* name : {kStoredConnection, kStoredRecord, kStoredRoot, kStoredTables})
         unstore_descriptor(name);
 }
 
@@ -155,6 +157,7 @@ struct Inherited {
     ops::UniqueFd fuse_fd;
     ops::UniqueFd record_fd;
     ops::UniqueFd root_fd;
+    ops::UniqueFd mirror_fd;
     std::optional<ConnectionRecord> record;
     // Descriptors that held a crashed process's locks (LockOwners::Keeper).
     std::map<std::string, ops::UniqueFd> kept_locks;
@@ -172,6 +175,7 @@ Inherited take_inherited() {
             in.fuse_fd.reset(h->fuse_fd);
             in.record_fd.reset(h->record_fd);
             in.root_fd.reset(h->root_fd);
+            in.mirror_fd.reset(h->mirror_fd);
             in.record = h->connection;
             in.handover = std::move(h);
             return in;
@@ -185,6 +189,7 @@ Inherited take_inherited() {
     in.fuse_fd = take(kStoredConnection);
     in.record_fd = take(kStoredRecord);
     in.root_fd = take(kStoredRoot);
+    in.mirror_fd = take(kStoredTables);
     if (in.record_fd.valid()) in.record = read_record(in.record_fd.get());
     for (auto& [name, fd] : passed)
         if (fd.valid() && name.starts_with("lock-")) in.kept_locks.emplace(name, std::move(fd));
@@ -320,8 +325,10 @@ std::string mount(const Setup& setup, Filesystem& fs, SessionGuard& guard, Conne
     guard.mounted = true;
     if (!connection.attach(guard.se, fuse_session_fd(guard.se)))
         return "cannot serve the FUSE connection: " + errno_text(errno);
-    if (service_manager_present() && !(store_descriptor(kStoredConnection, connection.fd()) &&
-                                       store_descriptor(kStoredRoot, fs.inodes.root_fd()->get())))
+    const bool stored = store_descriptor(kStoredConnection, connection.fd()) &&
+                        store_descriptor(kStoredRoot, fs.inodes.root_fd()->get()) &&
+                        (fs.mirror == nullptr || store_descriptor(kStoredTables, fs.mirror->fd()));
+    if (service_manager_present() && !stored)
         spdlog::warn(
             "cannot keep the FUSE connection in the service manager's store: a crash "
             "will take the mount away");
@@ -368,6 +375,7 @@ void restart_in_place(Filesystem& fs, Connection& connection, RecordKeeper& keep
     h.fuse_fd = connection.fd();
     h.record_fd = keeper.fd.get();
     h.root_fd = fs.inodes.root_fd()->get();
+    h.mirror_fd = fs.mirror ? fs.mirror->fd() : -1;
     ++keeper.record.planned_restarts;
     keeper.save();
     h.connection = keeper.record;
@@ -457,14 +465,24 @@ int run_session(const Options& opts, char** argv) {
     // applied the caller's umask already.
     umask(0);
 
+    // The node ids and file handles the kernel holds, mirrored for the
+    // process after a crash: only a service manager's store keeps them.
+    std::unique_ptr<TableMirror> mirror;
+    if (taking_up && inherited.mirror_fd.valid())
+        mirror = TableMirror::open(std::move(inherited.mirror_fd));
+    else if (!taking_up && service_manager_present())
+        mirror = TableMirror::create();
+    const bool crashed = taking_up && !inherited.handover;
+    const bool mirrored = crashed && mirror && !mirror->overflowed();
     RecordKeeper keeper;
     if (taking_up) {
         keeper.record = *inherited.record;
         keeper.fd = std::move(inherited.record_fd);
-        // After a crash, the ids the kernel holds are the dead process's:
-        // none of them may be taken for this one's (fs/id_table.hpp).
-        if (!inherited.handover) {
-            keeper.record.epoch = std::max<uint32_t>(keeper.record.epoch + 1, 1);
+        if (crashed) {
+            // The ids the kernel holds are the dead process's: taken up
+            // from the mirror, or else none may be taken for this one's
+            // (fs/id_table.hpp).
+            if (!mirrored) keeper.record.epoch = std::max<uint32_t>(keeper.record.epoch + 1, 1);
             ++keeper.record.crashes;
         }
         keeper.save();
@@ -482,14 +500,20 @@ int run_session(const Options& opts, char** argv) {
     fs.restarts.crashes = keeper.record.crashes;
     if (inherited.handover) {
         fs.restarts.lost = restore(fs, *inherited.handover);
-        fs.restarts.locks_kept = fs.locks.size();
+    } else if (mirrored) {
+        fs.restarts.lost =
+            take_up_mirror(fs, mirror->read(keeper.record.epoch), inherited.kept_locks);
     }
     for (auto& [name, fd] : inherited.kept_locks) {
-        if (taking_up && fs.locks.adopt_kept(name, std::move(fd))) continue;
+        if (!fd.valid() || (crashed && fs.locks.adopt_kept(name, std::move(fd)))) continue;
         unstore_descriptor(name);  // of a connection given up: its locks go
         fd.reset();
     }
-    if (taking_up && !inherited.handover) fs.restarts.locks_kept = fs.locks.kept_size();
+    fs.restarts.locks_kept = fs.locks.size() + fs.locks.kept_size();
+    if (mirror) {
+        fs.inodes.mirror_to(mirror.get());
+        fs.mirror = mirror.get();
+    }
     keep_locks_in_store(fs);
     // BACKING apart from MOUNTPOINT can be opened anew when an NFS mount
     // appears on it; on one path it would lead to nfsguard itself.
@@ -552,8 +576,10 @@ int run_session(const Options& opts, char** argv) {
     else if (taking_up)
         spdlog::warn(
             "took up the mount on {} after a crash of the process before (crash {}): "
-            "what it had open is answered ESTALE",
-            setup.mountpoint_path, fs.restarts.crashes);
+            "{} inodes, {} lock owners taken up, {} lost{}",
+            setup.mountpoint_path, fs.restarts.crashes, fs.inodes.size() - 1,
+            fs.restarts.locks_kept, fs.restarts.lost,
+            mirrored ? "" : "; no mirror: what it had open is answered ESTALE");
     spdlog::info("mounted {} on {} (cache={}, dir_fds={}, threads={}, identity switching {})",
                  opts.backing, opts.mountpoint, fs.cache.mode, setup.config.max_dir_fds,
                  opts.threads, fs.switch_identity ? "on" : "off");

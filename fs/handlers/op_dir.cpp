@@ -168,6 +168,18 @@ void read_directory(Request& r, fuse_ino_t id, size_t size, off_t off, struct fu
     }
 }
 
+// Open directories are mirrored for the process after a crash
+// (fs/table_mirror.hpp), which opens them again.
+void mirror_directory(Request& r, fuse_ino_t id, uint64_t handle) {
+    if (TableMirror* mirror = r.fs().mirror)
+        mirror->put(TableMirror::File{handle, id, O_RDONLY, TableMirror::Kind::dir});
+}
+
+void released(Request& r, uint64_t handle) {
+    r.fs().dirs.remove(handle);
+    if (TableMirror* mirror = r.fs().mirror) mirror->clear_file(handle, TableMirror::Kind::dir);
+}
+
 }  // namespace
 
 void op_opendir(Request& r, fuse_ino_t id, struct fuse_file_info* fi) {
@@ -175,12 +187,14 @@ void op_opendir(Request& r, fuse_ino_t id, struct fuse_file_info* fi) {
         // The root lists as empty; nothing else is there to open.
         if (id != FUSE_ROOT_ID) return r.reply_error(r.fs().guard_errno);
         fi->fh = r.fs().dirs.add(std::make_unique<OpenDir>(nullptr));
-        if (r.reply<fuse_reply_open>(fi) != 0) r.fs().dirs.remove(fi->fh);
+        mirror_directory(r, id, fi->fh);
+        if (r.reply<fuse_reply_open>(fi) != 0) released(r, fi->fh);
         return;
     }
     auto dir = open_directory_stream(r, id);
     if (!dir) return r.reply_error(dir);
     fi->fh = r.fs().dirs.add(std::make_unique<OpenDir>(*dir));
+    mirror_directory(r, id, fi->fh);
     // Pinned: the kernel keeps the listing and serves the next opendir from
     // it, until a change to the directory drops it (cache_policy.hpp). Not
     // while detached: the empty root must not be kept.
@@ -188,7 +202,7 @@ void op_opendir(Request& r, fuse_ino_t id, struct fuse_file_info* fi) {
         fi->cache_readdir = 1;
         fi->keep_cache = 1;
     }
-    if (r.reply<fuse_reply_open>(fi) != 0) r.fs().dirs.remove(fi->fh);
+    if (r.reply<fuse_reply_open>(fi) != 0) released(r, fi->fh);
 }
 
 void op_readdir(Request& r, fuse_ino_t id, size_t size, off_t off, struct fuse_file_info* fi) {
@@ -200,7 +214,7 @@ void op_readdirplus(Request& r, fuse_ino_t id, size_t size, off_t off, struct fu
 }
 
 void op_releasedir(Request& r, fuse_ino_t, struct fuse_file_info* fi) {
-    r.fs().dirs.remove(fi->fh);
+    released(r, fi->fh);
     r.reply<fuse_reply_err>(0);
 }
 

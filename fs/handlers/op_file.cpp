@@ -22,6 +22,8 @@ void set_handle(Request& r, Inode& inode, struct fuse_file_info* fi, ops::Unique
     auto file = std::make_unique<OpenFile>(std::move(fd));
     r.fs().inodes.opened(inode, file->fd);
     fi->fh = r.fs().files.add(std::move(file));
+    if (TableMirror* mirror = r.fs().mirror)
+        mirror->put(TableMirror::File{fi->fh, inode.id, fi->flags});
     // Other hosts may have changed the file: drop cached pages unless the
     // cache policy says this host is the only writer.
     fi->keep_cache = r.fs().cache.keep_page_cache ? 1 : 0;
@@ -40,6 +42,7 @@ void op_open(Request& r, fuse_ino_t id, struct fuse_file_info* fi) {
     set_handle(r, inode, fi, std::move(*fd));
     if (r.reply<fuse_reply_open>(fi) != 0) {
         r.fs().files.remove(fi->fh);  // the caller was interrupted: no release will come
+        if (TableMirror* mirror = r.fs().mirror) mirror->clear_file(fi->fh);
     }
 }
 
@@ -78,6 +81,7 @@ void op_create(Request& r, fuse_ino_t parent_id, const char* name, mode_t mode,
     set_handle(r, r.fs().inodes.from_id(e.ino), fi, std::move(created->fd));
     if (r.reply<fuse_reply_create>(&e, fi) != 0) {
         r.fs().files.remove(fi->fh);
+        if (TableMirror* mirror = r.fs().mirror) mirror->clear_file(fi->fh);
         r.fs().inodes.forget(r.fs().inodes.from_id(e.ino), 1);
     }
 }
@@ -140,6 +144,7 @@ void op_release(Request& r, fuse_ino_t id, struct fuse_file_info* fi) {
     else
         fs.locks.kept_handle_released(id, fi->fh);
     if (auto file = fs.files.remove(fi->fh)) {
+        if (fs.mirror) fs.mirror->clear_file(fi->fh);
         std::unique_lock last_reply_done(file->replying);
     }
     r.reply<fuse_reply_err>(0);

@@ -69,7 +69,9 @@ Inode& Request::inode(fuse_ino_t id) {
 
 OpenFile& Request::open_file(const struct fuse_file_info* fi) {
     OpenFile* file = fs_.files.find(fi->fh);
-    if (file == nullptr) throw UnknownId{};
+    // No descriptor: a handle of a crashed process that could not be opened
+    // again, kept from reuse (fs/table_mirror.hpp).
+    if (file == nullptr || !file->fd->valid()) throw UnknownId{};
     return *file;
 }
 

@@ -109,3 +109,23 @@ def test_planned_restarts_under_postfix_lose_nothing(scratch, stack, users, serv
         assert not_connected(postfix.log()) == []
     finally:
         guard.close()
+
+
+def test_crashes_under_postfix_lose_no_message(scratch, stack, users, services):
+    guard = RestartedGuard(stack, "crash", every=0.3)
+    try:
+        with guard:
+            summary, postfix = deliver_through_postfix(scratch, stack.mail, stack.export, users,
+                                                       services, "crash-postfix", MESSAGES)
+            finish_restarts(guard)
+        seen = postfix_problems(postfix.log())
+        mailcheck.report(f"[e2e] crash-postfix: {guard.done} crashes; Postfix saw {len(seen)} "
+                         f"problem line(s) {seen[:2]}")
+        assert guard.done == RESTARTS, guard.store.log()
+        assert summary.perfect, summary
+        # The tables were taken up from the mirror: deliveries in flight
+        # went on, none was deferred.
+        assert seen == []
+        assert not_connected(postfix.log()) == []
+    finally:
+        guard.close()

@@ -1,0 +1,66 @@
+// The mirror a crash leaves (fs/table_mirror.hpp): what was put reads back
+// in a mirror opened anew from its descriptor, what was cleared does not,
+// and a torn record keeps its id from reuse.
+#include "fs/table_mirror.hpp"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+using nfsguard::fs::TableMirror;
+using nfsguard::ops::UniqueFd;
+
+namespace {
+
+constexpr uint64_t kEpoch = 5;
+uint64_t id(uint64_t slot) {
+    return (kEpoch << 32) | slot;
+}
+
+std::unique_ptr<TableMirror> reopened(const TableMirror& m) {
+    return TableMirror::open(UniqueFd(::fcntl(m.fd(), F_DUPFD_CLOEXEC, 0)));
+}
+
+}  // namespace
+
+TEST(TableMirrorTest, WhatWasPutReadsBackInTheNextProcess) {
+    auto m = TableMirror::create();
+    ASSERT_NE(m, nullptr);
+    m->put(TableMirror::Node{id(2), 1, 100, S_IFDIR, 1, true, 1, "new"});
+    m->put(TableMirror::Node{id(3), 1, 101, S_IFREG, 2, true, id(2), "1700000000.M1P2.host"});
+    m->put(TableMirror::Node{id(4), 1, 102, S_IFREG, 1, true, id(2), "gone"});
+    m->clear_node(id(4));
+    m->put(TableMirror::File{id(7), id(3), O_WRONLY | O_APPEND});
+    m->put(TableMirror::File{id(8), id(3), O_RDONLY});
+    m->clear_file(id(8));
+
+    auto next = reopened(*m);
+    ASSERT_NE(next, nullptr);
+    auto c = next->read(kEpoch);
+    ASSERT_EQ(c.nodes.size(), 2U);
+    EXPECT_EQ(c.nodes[1].id, id(3));
+    EXPECT_EQ(c.nodes[1].ino, 101U);
+    EXPECT_EQ(c.nodes[1].nlookup, 2U);
+    EXPECT_EQ(c.nodes[1].parent, id(2));
+    EXPECT_EQ(c.nodes[1].name, "1700000000.M1P2.host");
+    ASSERT_EQ(c.files.size(), 1U);
+    EXPECT_EQ(c.files[0].handle, id(7));
+    EXPECT_EQ(c.files[0].node, id(3));
+    EXPECT_EQ(c.files[0].flags, O_WRONLY | O_APPEND);
+    EXPECT_TRUE(c.torn_nodes.empty());
+    EXPECT_FALSE(next->overflowed());
+}
+
+TEST(TableMirrorTest, AnIdBeyondTheSlotsIsNotMirroredAndSaysSo) {
+    auto m = TableMirror::create();
+    ASSERT_NE(m, nullptr);
+    m->put(TableMirror::Node{id(TableMirror::kSlots), 1, 100, S_IFREG, 1, true, 1, "x"});
+    EXPECT_TRUE(m->overflowed());
+    EXPECT_TRUE(m->read(kEpoch).nodes.empty());
+}
+
+TEST(TableMirrorTest, AnythingButAMirrorIsRefused) {
+    UniqueFd null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    EXPECT_EQ(TableMirror::open(std::move(null)), nullptr);
+    EXPECT_EQ(TableMirror::open(UniqueFd()), nullptr);
+}
