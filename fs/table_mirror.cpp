@@ -52,9 +52,9 @@ size_t total_size(size_t node_size, size_t file_size) {
 
 template <typename Record, typename Fill>
 void write_record(Record& r, Fill fill) {
+    // Odd first: the exchange's acquire keeps the record's writes after it.
     const uint64_t seq = r.seq.load(std::memory_order_relaxed);
-    r.seq.store(seq | 1, std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_release);
+    r.seq.exchange(seq | 1, std::memory_order_acq_rel);
     fill(r);
     r.seq.store((seq | 1) + 1, std::memory_order_release);
 }
