@@ -15,6 +15,7 @@
 #include "fs/caller_identity.hpp"
 #include "fs/client_times.hpp"
 #include "fs/inode_table.hpp"
+#include "fs/kept_nameless.hpp"
 #include "fs/lock_owners.hpp"
 #include "fs/lock_waits.hpp"
 #include "fs/once_a_while.hpp"
@@ -82,6 +83,7 @@ struct Filesystem {
     // Where node ids and file handles are mirrored for the process after a
     // crash (fs/table_mirror.hpp); null: nowhere.
     TableMirror* mirror = nullptr;
+    KeptNameless nameless;  // open files whose name went away
     const cache::CachePolicy cache;
     // Set once the FUSE session exists: the kernel caches are dropped through
     // it (fs/kernel_cache.hpp).

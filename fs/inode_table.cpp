@@ -113,12 +113,34 @@ std::optional<ops::ObjectId> InodeTable::known_at(const Inode& parent,
 }
 
 void InodeTable::unindex_name(const Inode* parent, const std::string& name, const Inode* inode) {
-    auto it = names_.find(NameKey{parent, name});
-    if (it != names_.end() && it->second == inode) names_.erase(it);
+    NameKey key{parent, name};
+    if (auto it = names_.find(key); it != names_.end() && it->second == inode) {
+        names_.erase(it);
+        return;
+    }
+    forget_displaced(key, inode);
+}
+
+void InodeTable::forget_displaced(const NameKey& key, const Inode* inode) {
+    auto [first, last] = displaced_.equal_range(key);
+    for (auto it = first; it != last; ++it) {
+        if (it->second == inode) {
+            displaced_.erase(it);
+            return;
+        }
+    }
 }
 
 void InodeTable::add_alias(Inode& inode, Inode& parent, const std::string& name, Names* evicted) {
-    names_[NameKey{&parent, name}] = &inode;
+    NameKey key{&parent, name};
+    auto [named, fresh] = names_.try_emplace(key, &inode);
+    if (!fresh && named->second != &inode) {
+        // The name's newer object; the older keeps the alias until it finds
+        // it stale, and may be open under it (open_file_at).
+        displaced_.emplace(key, named->second);
+        named->second = &inode;
+    }
+    forget_displaced(key, &inode);
     auto& aliases = inode.aliases;
     auto same = [&](const Inode::Alias& a) { return a.parent == &parent && a.name == name; };
     if (auto it = std::find_if(aliases.begin(), aliases.end(), same); it != aliases.end()) {
@@ -189,6 +211,32 @@ void InodeTable::mirror_to(TableMirror* mirror) {
     mirror_ = mirror;
     for (const auto& [key, inode] : index_) note(*inode);
     for (const auto& [ptr, inode] : orphans_) note(*inode);
+}
+
+std::vector<std::pair<uint64_t, ops::SharedFd>> InodeTable::open_files_at(
+    const Inode& parent, const std::string& name) const {
+    std::lock_guard lock(mutex_);
+    std::vector<std::pair<uint64_t, ops::SharedFd>> open;
+    auto add = [&](const Inode* inode) {
+        for (const auto& weak : inode->open_files) {
+            if (auto fd = weak.lock()) {
+                open.emplace_back(inode->id, std::move(fd));
+                return;
+            }
+        }
+    };
+    const NameKey key{&parent, name};
+    if (auto it = names_.find(key); it != names_.end()) add(it->second);
+    auto [first, last] = displaced_.equal_range(key);
+    for (auto it = first; it != last; ++it) add(it->second);
+    return open;
+}
+
+bool InodeTable::has_open_files(const Inode& inode) const {
+    std::lock_guard lock(mutex_);
+    for (const auto& weak : inode.open_files)
+        if (!weak.expired()) return true;
+    return false;
 }
 
 void InodeTable::touch(Inode& dir) {

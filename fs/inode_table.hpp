@@ -142,6 +142,12 @@ class InodeTable {
 
     // A caller opened the object; `fd` lives as long as that open file.
     void opened(Inode& inode, const ops::SharedFd& fd);
+    // The node id and one open file of each object known as `name` in
+    // `parent` (the newest, and older ones not yet found stale) that a
+    // caller has open: what loses its name if that name goes.
+    std::vector<std::pair<uint64_t, ops::SharedFd>> open_files_at(const Inode& parent,
+                                                                  const std::string& name) const;
+    bool has_open_files(const Inode& inode) const;
     // Waits, at most `limit`, until no caller's open file is left on the
     // object known as `name` in `parent`: the kernel sends the release of a
     // file after close() returns, so a file closed a moment ago may still be
@@ -248,6 +254,7 @@ class InodeTable {
     void add_alias(Inode& inode, Inode& parent, const std::string& name, Names* evicted);
     void drop_alias(Inode& inode, const Inode* parent, const std::string& name);
     void unindex_name(const Inode* parent, const std::string& name, const Inode* inode);
+    void forget_displaced(const NameKey& key, const Inode* inode);
     void release_if_unused(Inode* inode);
     ops::Result<Plan> plan(Inode& dir);                                           // locked
     ops::Result<ops::SharedFd> walk(const Plan& plan, bool* moved_on = nullptr);  // unlocked
@@ -269,6 +276,8 @@ class InodeTable {
     // may hold one alias (a name another host replaced, not yet found stale);
     // the index keeps the newer.
     std::unordered_map<NameKey, Inode*, NameKeyHash> names_;
+    // Older holders of a name in names_ that still list it as an alias.
+    std::unordered_multimap<NameKey, Inode*, NameKeyHash> displaced_;
     TableMirror* mirror_ = nullptr;
 };
 

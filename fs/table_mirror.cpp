@@ -34,6 +34,13 @@ struct TableMirror::FileRecord {
     uint8_t used;
 };
 
+struct TableMirror::ReplyRecord {
+    std::atomic<uint64_t> seq;
+    uint64_t unique;
+    uint32_t len;
+    char bytes[TableMirror::kMaxReply];
+};
+
 namespace {
 
 constexpr uint64_t kMagic = 0x6e66'6d69'7272'0001ULL;  // "nfmirr" 1
@@ -46,7 +53,7 @@ size_t nodes_offset() {
 size_t files_offset(size_t node_size) {
     return kHeaderSize + TableMirror::kSlots * node_size;
 }
-size_t total_size(size_t node_size, size_t file_size) {
+size_t replies_offset(size_t node_size, size_t file_size) {
     return files_offset(node_size) + 2 * TableMirror::kSlots * file_size;
 }
 
@@ -61,23 +68,27 @@ void write_record(Record& r, Fill fill) {
 
 }  // namespace
 
+size_t TableMirror::total_size() {
+    return replies_offset(sizeof(NodeRecord), sizeof(FileRecord)) + kReplies * sizeof(ReplyRecord);
+}
+
 TableMirror::TableMirror(ops::UniqueFd fd, void* base)
     : fd_(std::move(fd)), base_(static_cast<char*>(base)) {}
 
 TableMirror::~TableMirror() {
-    ::munmap(base_, total_size(sizeof(NodeRecord), sizeof(FileRecord)));
+    ::munmap(base_, total_size());
 }
 
 std::unique_ptr<TableMirror> TableMirror::create() {
     ops::UniqueFd fd(::memfd_create("nfsguard-tables", MFD_CLOEXEC));
-    const size_t size = total_size(sizeof(NodeRecord), sizeof(FileRecord));
+    const size_t size = total_size();
     if (!fd.valid() || ::ftruncate(fd.get(), static_cast<off_t>(size)) != 0) return nullptr;
     auto mirror = open(std::move(fd));
     return mirror;
 }
 
 std::unique_ptr<TableMirror> TableMirror::open(ops::UniqueFd fd) {
-    const size_t size = total_size(sizeof(NodeRecord), sizeof(FileRecord));
+    const size_t size = total_size();
     struct stat st {};
     if (!fd.valid() || ::fstat(fd.get(), &st) != 0 || static_cast<size_t>(st.st_size) != size)
         return nullptr;
@@ -158,6 +169,29 @@ void TableMirror::clear_file(uint64_t handle, Kind kind) {
     uint64_t slot;
     if (!slot_of(handle, slot)) return;
     write_record(file_at(kind, slot), [](FileRecord& r) { r.used = 0; });
+}
+
+TableMirror::ReplyRecord& TableMirror::reply_at(uint64_t unique) const {
+    // Uniques go up by two (the odd ones are interrupts').
+    auto* replies = reinterpret_cast<ReplyRecord*>(
+        base_ + replies_offset(sizeof(NodeRecord), sizeof(FileRecord)));
+    return replies[(unique >> 1) % kReplies];
+}
+
+void TableMirror::replied(uint64_t unique, const std::vector<char>& reply) {
+    if (reply.size() > kMaxReply) return;
+    write_record(reply_at(unique), [&](ReplyRecord& r) {
+        r.unique = unique;
+        r.len = static_cast<uint32_t>(reply.size());
+        std::memcpy(r.bytes, reply.data(), reply.size());
+    });
+}
+
+std::optional<std::vector<char>> TableMirror::reply_to(uint64_t unique) const {
+    const ReplyRecord& r = reply_at(unique);
+    const uint64_t seq = r.seq.load(std::memory_order_acquire);
+    if (seq == 0 || (seq & 1) || r.unique != unique || r.len > kMaxReply) return std::nullopt;
+    return std::vector<char>(r.bytes, r.bytes + r.len);
 }
 
 TableMirror::Contents TableMirror::read(uint32_t epoch) const {

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,16 @@ class TableMirror {
     void put(const File& file);
     void clear_file(uint64_t handle, Kind kind = Kind::file);
 
+    // The reply to the kernel's request `unique`, as sent (a request whose
+    // effect is not the same twice: create, rename, an O_APPEND write...),
+    // recorded before it is sent: the kernel sends the requests a crashed
+    // process had read again, and one it had answered is answered from here
+    // instead of being done twice. The last kReplies are kept.
+    static constexpr size_t kReplies = 4096;
+    static constexpr size_t kMaxReply = 240;
+    void replied(uint64_t unique, const std::vector<char>& reply);
+    std::optional<std::vector<char>> reply_to(uint64_t unique) const;
+
     struct Contents {
         std::vector<Node> nodes;
         std::vector<File> files;           // open files and directories
@@ -75,10 +86,13 @@ class TableMirror {
     struct Header;
     struct NodeRecord;
     struct FileRecord;
+    struct ReplyRecord;
     TableMirror(ops::UniqueFd fd, void* base);
+    static size_t total_size();
     Header& header() const;
     NodeRecord& node_at(uint64_t slot) const;
     FileRecord& file_at(Kind kind, uint64_t slot) const;
+    ReplyRecord& reply_at(uint64_t unique) const;
     bool slot_of(uint64_t id, uint64_t& slot);
 
     ops::UniqueFd fd_;

@@ -13,6 +13,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "fs/table_mirror.hpp"
+
 namespace nfsguard::fs {
 namespace {
 
@@ -27,8 +29,33 @@ constexpr uint64_t kReplayUnique = 0x7fff'ffff'ffff'fff1ULL;
 // the one connection of the process is found here.
 std::atomic<Connection*> current{nullptr};
 
-// Whether this thread has read a request it is still serving.
+// Whether this thread has read a request it is still serving, and which.
 thread_local bool thread_serving = false;
+thread_local uint64_t serving_unique = 0;
+thread_local uint32_t serving_opcode = 0;
+
+// Requests whose effect is not the same when done twice: their replies are
+// recorded for the process after a crash (Connection::record_replies_in).
+bool reply_recorded(uint32_t opcode) {
+    switch (opcode) {
+        case FUSE_LOOKUP:  // a lookup count
+        case FUSE_MKNOD:
+        case FUSE_MKDIR:
+        case FUSE_UNLINK:
+        case FUSE_RMDIR:
+        case FUSE_RENAME:
+        case FUSE_RENAME2:
+        case FUSE_LINK:
+        case FUSE_SYMLINK:
+        case FUSE_OPEN:  // a handle
+        case FUSE_OPENDIR:
+        case FUSE_CREATE:
+        case FUSE_WRITE:  // O_APPEND
+            return true;
+        default:
+            return false;
+    }
+}
 
 }  // namespace
 
@@ -149,6 +176,12 @@ ssize_t Connection::read_request(int fd, void* buf, size_t len) {
         }
         if (static_cast<size_t>(n) >= sizeof(fuse_in_header)) {
             const auto* header = static_cast<const fuse_in_header*>(buf);
+            serving_unique = header->unique;
+            serving_opcode = header->opcode;
+            if (answered_before(fd, buf)) {
+                done_serving();
+                continue;
+            }
             if (header->unique & kResentUnique) resent_.fetch_add(1, std::memory_order_relaxed);
             if (header->opcode == FUSE_INIT && !init_seen_.exchange(true) && on_init_)
                 on_init_(std::vector<char>(static_cast<char*>(buf), static_cast<char*>(buf) + n));
@@ -157,12 +190,31 @@ ssize_t Connection::read_request(int fd, void* buf, size_t len) {
     }
 }
 
+bool Connection::answered_before(int fd, const void* request) {
+    const auto* header = static_cast<const fuse_in_header*>(request);
+    if (replies_ == nullptr || !(header->unique & kResentUnique)) return false;
+    auto reply = replies_->reply_to(header->unique & ~kResentUnique);
+    if (!reply || reply->size() < sizeof(fuse_out_header)) return false;
+    reinterpret_cast<fuse_out_header*>(reply->data())->unique = header->unique;
+    return ::write(fd, reply->data(), reply->size()) == static_cast<ssize_t>(reply->size());
+}
+
 ssize_t Connection::write_reply(int fd, struct iovec* iov, int count) {
     if (replaying_.load() && count > 0 && iov[0].iov_len >= sizeof(fuse_out_header) &&
         static_cast<const fuse_out_header*>(iov[0].iov_base)->unique == kReplayUnique) {
         ssize_t total = 0;  // the kernel had this reply from the first process
         for (int i = 0; i < count; ++i) total += static_cast<ssize_t>(iov[i].iov_len);
         return total;
+    }
+    if (replies_ != nullptr && thread_serving && reply_recorded(serving_opcode) && count > 0 &&
+        iov[0].iov_len >= sizeof(fuse_out_header) &&
+        static_cast<const fuse_out_header*>(iov[0].iov_base)->unique == serving_unique) {
+        std::vector<char> reply;
+        for (int i = 0; i < count; ++i) {
+            const auto* p = static_cast<const char*>(iov[i].iov_base);
+            reply.insert(reply.end(), p, p + iov[i].iov_len);
+        }
+        replies_->replied(serving_unique & ~kResentUnique, reply);
     }
     return ::writev(fd, iov, count);
 }

@@ -21,6 +21,10 @@ struct fuse_session;
 struct iovec;
 
 namespace nfsguard::fs {
+class TableMirror;
+}
+
+namespace nfsguard::fs {
 
 class Connection {
   public:
@@ -57,10 +61,18 @@ class Connection {
 
     int fd() const { return fd_; }
 
+    // From now on the replies to requests whose effect is not the same
+    // twice are recorded in `mirror` before they are sent, and a request
+    // the kernel sends again that was answered already is answered from it
+    // (fs/table_mirror.hpp): a crash does not make a create, rename or
+    // O_APPEND write happen twice.
+    void record_replies_in(TableMirror* mirror) { replies_ = mirror; }
+
   private:
     ssize_t read_request(int fd, void* buf, size_t len);
     ssize_t write_reply(int fd, struct iovec* iov, int count);
     ssize_t leave_reading();
+    bool answered_before(int fd, const void* request);
     void done_serving();
 
     static ssize_t io_read(int fd, void* buf, size_t len, void* userdata);
@@ -71,6 +83,7 @@ class Connection {
     struct fuse_session* se_ = nullptr;
     int fd_ = -1;
     int wake_fd_ = -1;  // an eventfd, readable once draining
+    TableMirror* replies_ = nullptr;
     std::atomic<bool> init_seen_{false};
     std::atomic<bool> replaying_{false};
 

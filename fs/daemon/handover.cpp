@@ -8,6 +8,8 @@
 #include <cstring>
 #include <unordered_map>
 
+#include <spdlog/spdlog.h>
+
 #include "fs/filesystem.hpp"
 #include "ops/object_ops.hpp"
 
@@ -326,7 +328,7 @@ size_t restore(Filesystem& fs, const Handover& h) {
 }
 
 size_t take_up_mirror(Filesystem& fs, const TableMirror::Contents& mirrored,
-                      std::map<std::string, ops::UniqueFd>& kept_locks) {
+                      std::map<std::string, ops::UniqueFd>& kept_fds) {
     std::vector<InodeTable::Entry> entries;
     for (const auto& n : mirrored.nodes) {
         InodeTable::Entry e{n.id, n.dev, n.ino, n.type, n.nlookup, n.in_index, {}, {}};
@@ -358,16 +360,33 @@ size_t take_up_mirror(Filesystem& fs, const TableMirror::Contents& mirrored,
             continue;
         }
         std::unique_ptr<OpenFile> file;
+        std::string why_not;
         if (inode != nullptr) {
+            const int flags = f.flags & ~O_TRUNC;
+            const auto path = fs.inodes.path_of(inode->dev, inode->ino);
             auto held = fs.inodes.locate(*inode, nullptr, InodeTable::Reach::by_name);
-            auto fd = held ? ops::reopen(fs.sys, held->located(), f.flags & ~O_TRUNC)
+            auto fd = held ? ops::reopen(fs.sys, held->located(), flags)
                            : ops::Result<ops::UniqueFd>(ops::Errno{held.error()});
+            if (!fd)
+                why_not = fmt::format("{}: {}", path ? "/" + *path : "no name",
+                                      std::strerror(fd.error()));
+            // No name left: the descriptor kept for it (fs/kept_nameless.hpp).
+            auto kept = kept_fds.find(KeptNameless::name_of(f.node));
+            if (!fd && kept != kept_fds.end() && kept->second.valid()) {
+                fd = ops::reopen(fs.sys, ops::Located{kept->second.get(), inode->type, -1, nullptr},
+                                 flags);
+                if (fd) fs.nameless.taken_up(f.node);
+            }
             if (fd) {
                 file = std::make_unique<OpenFile>(std::move(*fd));
                 fs.inodes.opened(*inode, file->fd);
             }
         }
         if (!file) {
+            spdlog::warn(
+                "an open file of the crashed process cannot be opened again ({}): its "
+                "handle answers ESTALE",
+                inode == nullptr ? std::string("node unknown") : why_not);
             file = dead();
             ++failed;
         }
@@ -383,8 +402,13 @@ size_t take_up_mirror(Filesystem& fs, const TableMirror::Contents& mirrored,
     fs.files.done_placing();
     fs.dirs.done_placing();
 
-    for (auto& [name, fd] : kept_locks) {
+    for (auto& [name, fd] : kept_fds) {
         uint64_t node = 0, owner = 0, handle = 0;
+        if (name.starts_with("nameless-")) {
+            uint64_t id = 0;
+            if (KeptNameless::parse(name, id) && fs.nameless.taken(id)) fd.reset();  // still stored
+            continue;
+        }
         if (!LockOwners::parse_kept_name(name, node, owner, handle) || !fd.valid()) continue;
         if (Inode* inode = fs.inodes.find(node))
             fs.locks.adopt(*inode, owner,

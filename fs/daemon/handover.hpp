@@ -84,10 +84,11 @@ size_t restore(Filesystem& fs, const Handover& h);
 
 // After a crash: what the mirror holds, taken up into `fs` (which holds
 // nothing yet): node ids with their most recent names, file handles opened
-// again by name with the caller's flags, and the lock owners' descriptors
-// the store kept. Returns how many could not be: their ids are answered
-// ESTALE, and never given again.
+// again by name with the caller's flags (else by the descriptor kept for a
+// file with no name left), and the lock owners' descriptors the store kept.
+// What it takes from `kept_fds` it leaves invalid there. Returns how many
+// could not be: their ids are answered ESTALE, and never given again.
 size_t take_up_mirror(Filesystem& fs, const TableMirror::Contents& mirrored,
-                      std::map<std::string, ops::UniqueFd>& kept_locks);
+                      std::map<std::string, ops::UniqueFd>& kept_fds);
 
 }  // namespace nfsguard::fs

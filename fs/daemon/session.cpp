@@ -89,9 +89,12 @@ void unstore_connection() {
 }
 
 // Lock owners' descriptors go to the store while they hold locks: a crash
-// then keeps the locks on the server (fs/lock_owners.hpp).
-void keep_locks_in_store(Filesystem& fs) {
+// then keeps the locks on the server (fs/lock_owners.hpp); so do open files
+// whose name went away (fs/kept_nameless.hpp).
+void keep_in_store(Filesystem& fs) {
     if (!service_manager_present()) return;
+    fs.nameless.keep_in([](const std::string& name, int fd) { return store_descriptor(name, fd); },
+                        [](const std::string& name) { unstore_descriptor(name); });
     ops::Syscalls& sys = fs.sys;
     fs.locks.keep_in(LockOwners::Keeper{
         [](const std::string& name, int fd) { return store_descriptor(name, fd); },
@@ -159,8 +162,9 @@ struct Inherited {
     ops::UniqueFd root_fd;
     ops::UniqueFd mirror_fd;
     std::optional<ConnectionRecord> record;
-    // Descriptors that held a crashed process's locks (LockOwners::Keeper).
-    std::map<std::string, ops::UniqueFd> kept_locks;
+    // Descriptors a crashed process kept: lock owners' (LockOwners::Keeper),
+    // open files with no name left (fs/kept_nameless.hpp).
+    std::map<std::string, ops::UniqueFd> kept;
     bool live() const { return fuse_fd.valid() && root_fd.valid() && record.has_value(); }
 };
 
@@ -192,7 +196,8 @@ Inherited take_inherited() {
     in.mirror_fd = take(kStoredTables);
     if (in.record_fd.valid()) in.record = read_record(in.record_fd.get());
     for (auto& [name, fd] : passed)
-        if (fd.valid() && name.starts_with("lock-")) in.kept_locks.emplace(name, std::move(fd));
+        if (fd.valid() && (name.starts_with("lock-") || name.starts_with("nameless-")))
+            in.kept.emplace(name, std::move(fd));
     return in;
 }
 
@@ -501,10 +506,9 @@ int run_session(const Options& opts, char** argv) {
     if (inherited.handover) {
         fs.restarts.lost = restore(fs, *inherited.handover);
     } else if (mirrored) {
-        fs.restarts.lost =
-            take_up_mirror(fs, mirror->read(keeper.record.epoch), inherited.kept_locks);
+        fs.restarts.lost = take_up_mirror(fs, mirror->read(keeper.record.epoch), inherited.kept);
     }
-    for (auto& [name, fd] : inherited.kept_locks) {
+    for (auto& [name, fd] : inherited.kept) {
         if (!fd.valid() || (crashed && fs.locks.adopt_kept(name, std::move(fd)))) continue;
         unstore_descriptor(name);  // of a connection given up: its locks go
         fd.reset();
@@ -514,7 +518,7 @@ int run_session(const Options& opts, char** argv) {
         fs.inodes.mirror_to(mirror.get());
         fs.mirror = mirror.get();
     }
-    keep_locks_in_store(fs);
+    keep_in_store(fs);
     // BACKING apart from MOUNTPOINT can be opened anew when an NFS mount
     // appears on it; on one path it would lead to nfsguard itself.
     ops::BackingPolicy backing_policy;
@@ -543,6 +547,7 @@ int run_session(const Options& opts, char** argv) {
                                 : mount(setup, fs, guard, connection);
         !failed.empty())
         return fail(failed);
+    connection.record_replies_in(mirror.get());
     if (taking_up && Connection::kernel_resends(keeper.record.init_request) &&
         !connection.ask_resend())
         spdlog::warn("the kernel would not send the requests in flight again: {}",

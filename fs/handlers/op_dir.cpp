@@ -176,7 +176,11 @@ void mirror_directory(Request& r, fuse_ino_t id, uint64_t handle) {
 }
 
 void released(Request& r, uint64_t handle) {
-    r.fs().dirs.remove(handle);
+    if (auto dir = r.fs().dirs.remove(handle)) {
+        // A readdir's reply lets the kernel send this release while that
+        // readdir still holds the stream's mutex: it is let go first.
+        std::lock_guard last_readdir_done(dir->mutex);
+    }
     if (TableMirror* mirror = r.fs().mirror) mirror->clear_file(handle, TableMirror::Kind::dir);
 }
 

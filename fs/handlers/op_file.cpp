@@ -147,6 +147,8 @@ void op_release(Request& r, fuse_ino_t id, struct fuse_file_info* fi) {
         if (fs.mirror) fs.mirror->clear_file(fi->fh);
         std::unique_lock last_reply_done(file->replying);
     }
+    if (Inode* inode = fs.inodes.find(id); inode && !fs.inodes.has_open_files(*inode))
+        fs.nameless.all_closed(id);
     r.reply<fuse_reply_err>(0);
 }
 

@@ -115,9 +115,13 @@ void op_unlink(Request& r, fuse_ino_t parent_id, const char* name) {
     // behind until the release): give the release a moment. A file the
     // caller really keeps open costs this wait.
     r.fs().inodes.wait_for_release(parent, name, kReleaseWait);
+    auto still_open = r.fs().inodes.open_files_at(parent, name);
     remove_entry(r, parent, name, [&](int dirfd) {
-        return ops::remove_file(r.fs().sys, r.fs().false_errors, dirfd, name,
-                                r.fs().inodes.known_at(parent, name));
+        auto removed = ops::remove_file(r.fs().sys, r.fs().false_errors, dirfd, name,
+                                        r.fs().inodes.known_at(parent, name));
+        if (removed)
+            for (const auto& [node, fd] : still_open) r.fs().nameless.name_gone(node, fd->get());
+        return removed;
     });
 }
 
@@ -134,6 +138,9 @@ void op_rename(Request& r, fuse_ino_t parent_id, const char* name, fuse_ino_t ne
     Inode& parent = r.inode(parent_id);
     Inode& newparent = r.inode(newparent_id);
     const uint64_t hidden = r.fs().false_errors.total();
+    // A file replaced while open (Dovecot's dovecot.index) loses its name.
+    std::vector<std::pair<uint64_t, ops::SharedFd>> replaced_open;
+    if (!(flags & RENAME_EXCHANGE)) replaced_open = r.fs().inodes.open_files_at(newparent, newname);
     auto moved = r.retry_stale([&]() -> ops::Result<ops::Renamed> {
         auto dir = parent_dir(r, parent, name);
         if (!dir) return ops::Errno{dir.error()};
@@ -150,6 +157,11 @@ void op_rename(Request& r, fuse_ino_t parent_id, const char* name, fuse_ino_t ne
     note_uncertain(r, moved, hidden, parent, name);
     note_uncertain(r, moved, hidden, newparent, newname);
     if (!moved) return r.reply_error(moved);
+    for (const auto& [node, fd] : replaced_open) {
+        const Inode* open = r.fs().inodes.find(node);
+        if (open && !(open->dev == moved->moved.dev && open->ino == moved->moved.ino))
+            r.fs().nameless.name_gone(node, fd->get());
+    }
     // Keep the table's names current, so that an inode the kernel reaches by
     // nodeid (a process's cwd, an open directory) is found at its new name.
     InodeTable::Names evicted;

@@ -266,3 +266,33 @@ def test_a_lock_stays_held_across_a_crash_until_its_holder_lets_go(service, scra
         assert time.monotonic() < deadline, "the kept lock outlived its holder"
         time.sleep(0.05)
     assert service.wait_for(lambda: not any(n.startswith("lock-") for n in service.stored))
+
+
+def test_a_file_replaced_while_open_stays_readable_across_a_crash(service):
+    """Dovecot replaces dovecot.index by a rename while processes hold the old
+    one open: after a crash no name leads to it, and the descriptor kept
+    for it in the store does."""
+    started(service)
+    (service.mnt / "index").write_text("old index")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\n"
+         "f = open(sys.argv[1])\n"
+         "print(f.read(), flush=True)\n"
+         "sys.stdin.readline()\n"
+         "f.seek(0)\n"
+         "print(f.read(), flush=True)\n", str(service.mnt / "index")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "old index"
+    (service.mnt / "index.tmp").write_text("new index")
+    os.rename(service.mnt / "index.tmp", service.mnt / "index")
+    assert service.wait_for(lambda: any(n.startswith("nameless-") for n in service.stored))
+    service.kill(signal.SIGKILL)
+    service.wait_exit()
+    started(service)
+    holder.stdin.write("\n")
+    holder.stdin.flush()
+    out, _ = holder.communicate(timeout=10)
+    assert out.strip() == "old index"
+    assert (service.mnt / "index").read_text() == "new index"
+    # Its last close drops what the store kept for it.
+    assert service.wait_for(lambda: not any(n.startswith("nameless-") for n in service.stored))

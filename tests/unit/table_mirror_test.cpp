@@ -64,3 +64,19 @@ TEST(TableMirrorTest, AnythingButAMirrorIsRefused) {
     EXPECT_EQ(TableMirror::open(std::move(null)), nullptr);
     EXPECT_EQ(TableMirror::open(UniqueFd()), nullptr);
 }
+
+TEST(TableMirrorTest, AReplyRecordedIsFoundByItsRequestOnlyAndOutlivesTheProcess) {
+    auto m = TableMirror::create();
+    ASSERT_NE(m, nullptr);
+    const std::vector<char> reply{16, 0, 0, 0, 0, 0, 0, 0, 2, 4, 0, 0, 0, 0, 0, 0};
+    EXPECT_FALSE(m->reply_to(1234));
+    m->replied(1234, reply);
+    m->replied(1236, std::vector<char>(TableMirror::kMaxReply + 1));  // too long: not kept
+    auto next = reopened(*m);
+    ASSERT_NE(next, nullptr);
+    EXPECT_EQ(next->reply_to(1234), reply);
+    EXPECT_FALSE(next->reply_to(1236));
+    EXPECT_FALSE(next->reply_to(1234 + 2 * TableMirror::kReplies));  // same slot, other request
+    next->replied(1234 + 2 * TableMirror::kReplies, reply);          // a later one takes the slot
+    EXPECT_FALSE(next->reply_to(1234));
+}
