@@ -24,6 +24,7 @@ class KeptNameless {
         keep_ = std::move(keep);
         drop_ = std::move(drop);
     }
+    bool enabled() const { return static_cast<bool>(keep_); }
     // Node `id` lost its name while `fd`, one of its open files, is open.
     void name_gone(uint64_t id, int fd) {
         if (!keep_) return;

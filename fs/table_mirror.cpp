@@ -32,6 +32,8 @@ struct TableMirror::FileRecord {
     uint64_t node;
     int32_t flags;
     uint8_t used;
+    uint8_t handle_len;
+    char handle[136];  // a struct file_handle of MAX_HANDLE_SZ
 };
 
 struct TableMirror::ReplyRecord {
@@ -162,6 +164,10 @@ void TableMirror::put(const File& file) {
         r.used = 1;
         r.node = file.node;
         r.flags = file.flags;
+        r.handle_len = file.backing_handle.size() <= sizeof r.handle
+                           ? static_cast<uint8_t>(file.backing_handle.size())
+                           : 0;
+        std::memcpy(r.handle, file.backing_handle.data(), r.handle_len);
     });
 }
 
@@ -225,9 +231,11 @@ TableMirror::Contents TableMirror::read(uint32_t epoch) const {
             const uint64_t seq = r.seq.load(std::memory_order_acquire);
             if (seq == 0) continue;
             if (seq & 1)
-                c.torn_handles.push_back(File{epoch_bits | slot, 0, 0, kind});
+                c.torn_handles.push_back(File{epoch_bits | slot, 0, 0, kind, {}});
             else if (r.used)
-                c.files.push_back(File{epoch_bits | slot, r.node, r.flags, kind});
+                c.files.push_back(
+                    File{epoch_bits | slot, r.node, r.flags, kind,
+                         std::string(r.handle, std::min<size_t>(r.handle_len, sizeof r.handle))});
         }
     }
     return c;

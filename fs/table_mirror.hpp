@@ -53,6 +53,7 @@ class TableMirror {
         uint64_t node = 0;
         int flags = 0;  // as the caller opened it
         Kind kind = Kind::file;
+        std::string backing_handle;  // name_to_handle_at (ops::Syscalls::handle_of), if known
     };
     // Not thread-safe per slot: a node is written under the inode table's
     // mutex, a file by the request that owns its handle.

@@ -19,6 +19,26 @@ Result<UniqueFd> Syscalls::openat(int dirfd, const char* path, int flags, mode_t
     return UniqueFd(fd);
 }
 
+Result<std::string> Syscalls::handle_of(int fd) {
+    alignas(struct file_handle) char buf[sizeof(struct file_handle) + MAX_HANDLE_SZ];
+    auto* fh = reinterpret_cast<struct file_handle*>(buf);
+    fh->handle_bytes = MAX_HANDLE_SZ;
+    int mount_id = 0;
+    if (::name_to_handle_at(fd, "", fh, &mount_id, AT_EMPTY_PATH) != 0) return last_errno();
+    return std::string(buf, sizeof(struct file_handle) + fh->handle_bytes);
+}
+
+Result<UniqueFd> Syscalls::open_by_handle(int mount_fd, const std::string& handle, int flags) {
+    if (handle.size() < sizeof(struct file_handle)) return Errno{EINVAL};
+    alignas(struct file_handle) char buf[sizeof(struct file_handle) + MAX_HANDLE_SZ];
+    if (handle.size() > sizeof buf) return Errno{EINVAL};
+    std::memcpy(buf, handle.data(), handle.size());
+    const int fd = ::open_by_handle_at(mount_fd, reinterpret_cast<struct file_handle*>(buf),
+                                       flags | O_CLOEXEC);
+    if (fd == -1) return last_errno();
+    return UniqueFd(fd);
+}
+
 Result<struct stat> Syscalls::fstatat(int dirfd, const char* path, int flags) {
     struct stat st {};
     if ((flags & AT_STATX_SYNC_TYPE) == 0) {

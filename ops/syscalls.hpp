@@ -27,6 +27,12 @@ class Syscalls {
 
     virtual Result<UniqueFd> openat(int dirfd, const char* path, int flags, mode_t mode = 0);
     virtual Result<struct stat> fstatat(int dirfd, const char* path, int flags);
+    // The filesystem's handle of the object `fd` is open on (bytes of a
+    // struct file_handle), and the object opened anew from one, whatever its
+    // name now (open_by_handle_at: needs CAP_DAC_READ_SEARCH; `mount_fd` is
+    // any descriptor on the same filesystem but an O_PATH one).
+    virtual Result<std::string> handle_of(int fd);
+    virtual Result<UniqueFd> open_by_handle(int mount_fd, const std::string& handle, int flags);
     virtual Result<struct stat> fstat(int fd);
     virtual Result<struct statvfs> fstatvfs(int fd);
     virtual Result<struct statfs> fstatfs(int fd);

@@ -341,6 +341,10 @@ size_t take_up_mirror(Filesystem& fs, const TableMirror::Contents& mirrored,
     size_t failed = fs.inodes.restore(entries) + mirrored.torn_nodes.size();
 
     auto dead = [] { return std::make_unique<OpenFile>(ops::UniqueFd()); };
+    // open_by_handle_at wants a descriptor on the filesystem that is not O_PATH.
+    auto mount_fd =
+        ops::reopen(fs.sys, ops::Located{fs.inodes.root_fd()->get(), S_IFDIR, -1, nullptr},
+                    O_RDONLY | O_DIRECTORY);
     for (const auto& f : mirrored.files) {
         Inode* inode = fs.inodes.find(f.node);
         if (f.kind == TableMirror::Kind::dir) {
@@ -377,6 +381,9 @@ size_t take_up_mirror(Filesystem& fs, const TableMirror::Contents& mirrored,
                                  flags);
                 if (fd) fs.nameless.taken_up(f.node);
             }
+            // Renamed since (a Maildir message whose flags changed): its handle.
+            if (!fd && !f.backing_handle.empty() && mount_fd)
+                fd = fs.sys.open_by_handle(mount_fd->get(), f.backing_handle, flags);
             if (fd) {
                 file = std::make_unique<OpenFile>(std::move(*fd));
                 fs.inodes.opened(*inode, file->fd);

@@ -172,7 +172,7 @@ void read_directory(Request& r, fuse_ino_t id, size_t size, off_t off, struct fu
 // (fs/table_mirror.hpp), which opens them again.
 void mirror_directory(Request& r, fuse_ino_t id, uint64_t handle) {
     if (TableMirror* mirror = r.fs().mirror)
-        mirror->put(TableMirror::File{handle, id, O_RDONLY, TableMirror::Kind::dir});
+        mirror->put(TableMirror::File{handle, id, O_RDONLY, TableMirror::Kind::dir, {}});
 }
 
 void released(Request& r, uint64_t handle) {

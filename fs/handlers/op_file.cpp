@@ -20,10 +20,15 @@ namespace {
 
 void set_handle(Request& r, Inode& inode, struct fuse_file_info* fi, ops::UniqueFd fd) {
     auto file = std::make_unique<OpenFile>(std::move(fd));
+    const int backing_fd = file->get();
     r.fs().inodes.opened(inode, file->fd);
     fi->fh = r.fs().files.add(std::move(file));
-    if (TableMirror* mirror = r.fs().mirror)
-        mirror->put(TableMirror::File{fi->fh, inode.id, fi->flags});
+    if (TableMirror* mirror = r.fs().mirror) {
+        // Its handle reaches it after a crash whatever its name is by then.
+        auto handle = r.fs().sys.handle_of(backing_fd);
+        mirror->put(TableMirror::File{fi->fh, inode.id, fi->flags, TableMirror::Kind::file,
+                                      handle ? *handle : std::string()});
+    }
     // Other hosts may have changed the file: drop cached pages unless the
     // cache policy says this host is the only writer.
     fi->keep_cache = r.fs().cache.keep_page_cache ? 1 : 0;
@@ -147,7 +152,8 @@ void op_release(Request& r, fuse_ino_t id, struct fuse_file_info* fi) {
         if (fs.mirror) fs.mirror->clear_file(fi->fh);
         std::unique_lock last_reply_done(file->replying);
     }
-    if (Inode* inode = fs.inodes.find(id); inode && !fs.inodes.has_open_files(*inode))
+    if (Inode* inode = fs.nameless.enabled() ? fs.inodes.find(id) : nullptr;
+        inode && !fs.inodes.has_open_files(*inode))
         fs.nameless.all_closed(id);
     r.reply<fuse_reply_err>(0);
 }

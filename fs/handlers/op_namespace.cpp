@@ -115,7 +115,8 @@ void op_unlink(Request& r, fuse_ino_t parent_id, const char* name) {
     // behind until the release): give the release a moment. A file the
     // caller really keeps open costs this wait.
     r.fs().inodes.wait_for_release(parent, name, kReleaseWait);
-    auto still_open = r.fs().inodes.open_files_at(parent, name);
+    std::vector<std::pair<uint64_t, ops::SharedFd>> still_open;  // (fs/kept_nameless.hpp)
+    if (r.fs().nameless.enabled()) still_open = r.fs().inodes.open_files_at(parent, name);
     remove_entry(r, parent, name, [&](int dirfd) {
         auto removed = ops::remove_file(r.fs().sys, r.fs().false_errors, dirfd, name,
                                         r.fs().inodes.known_at(parent, name));
@@ -140,7 +141,8 @@ void op_rename(Request& r, fuse_ino_t parent_id, const char* name, fuse_ino_t ne
     const uint64_t hidden = r.fs().false_errors.total();
     // A file replaced while open (Dovecot's dovecot.index) loses its name.
     std::vector<std::pair<uint64_t, ops::SharedFd>> replaced_open;
-    if (!(flags & RENAME_EXCHANGE)) replaced_open = r.fs().inodes.open_files_at(newparent, newname);
+    if (r.fs().nameless.enabled() && !(flags & RENAME_EXCHANGE))
+        replaced_open = r.fs().inodes.open_files_at(newparent, newname);
     auto moved = r.retry_stale([&]() -> ops::Result<ops::Renamed> {
         auto dir = parent_dir(r, parent, name);
         if (!dir) return ops::Errno{dir.error()};

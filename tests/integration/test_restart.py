@@ -296,3 +296,34 @@ def test_a_file_replaced_while_open_stays_readable_across_a_crash(service):
     assert (service.mnt / "index").read_text() == "new index"
     # Its last close drops what the store kept for it.
     assert service.wait_for(lambda: not any(n.startswith("nameless-") for n in service.stored))
+
+
+def test_a_file_renamed_while_open_stays_open_across_a_crash(service):
+    """A Maildir message whose flags change is renamed while a reader has
+    it open: after a crash its file handle finds it under its new name."""
+    started(service)
+    cur = service.mnt / "cur"
+    cur.mkdir()
+    (cur / "1.host:2,").write_text("a message")
+    reader = subprocess.Popen(
+        [sys.executable, "-c", "import sys\n"
+         "f = open(sys.argv[1])\n"
+         "print(f.read(), flush=True)\n"
+         "sys.stdin.readline()\n"
+         "f.seek(0)\n"
+         "print(f.read(), flush=True)\n", str(cur / "1.host:2,")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert reader.stdout.readline().strip() == "a message"
+    os.rename(cur / "1.host:2,", cur / "1.host:2,S")
+    service.kill(signal.SIGKILL)
+    service.wait_exit()
+    # Renamed again behind the mount's back: no name it knew leads to it.
+    os.rename(service.back / "cur" / "1.host:2,S", service.back / "cur" / "1.host:2,RS")
+    started(service)
+    reader.stdin.write("\n")
+    reader.stdin.flush()
+    out, _ = reader.communicate(timeout=10)
+    assert out.strip() == "a message"
+    s = wait_for_stats(service, lambda s: s["restarts"]["crashes"] == 1)
+    assert s["restarts"]["handover_lost"] == 0
+

@@ -30,8 +30,9 @@ TEST(TableMirrorTest, WhatWasPutReadsBackInTheNextProcess) {
     m->put(TableMirror::Node{id(3), 1, 101, S_IFREG, 2, true, id(2), "1700000000.M1P2.host"});
     m->put(TableMirror::Node{id(4), 1, 102, S_IFREG, 1, true, id(2), "gone"});
     m->clear_node(id(4));
-    m->put(TableMirror::File{id(7), id(3), O_WRONLY | O_APPEND});
-    m->put(TableMirror::File{id(8), id(3), O_RDONLY});
+    m->put(TableMirror::File{id(7), id(3), O_WRONLY | O_APPEND, TableMirror::Kind::file,
+                             std::string("\x08\0\0\0\1\0\0\0handle!!", 16)});
+    m->put(TableMirror::File{id(8), id(3), O_RDONLY, TableMirror::Kind::file, {}});
     m->clear_file(id(8));
 
     auto next = reopened(*m);
@@ -47,6 +48,7 @@ TEST(TableMirrorTest, WhatWasPutReadsBackInTheNextProcess) {
     EXPECT_EQ(c.files[0].handle, id(7));
     EXPECT_EQ(c.files[0].node, id(3));
     EXPECT_EQ(c.files[0].flags, O_WRONLY | O_APPEND);
+    EXPECT_EQ(c.files[0].backing_handle, std::string("\x08\0\0\0\1\0\0\0handle!!", 16));
     EXPECT_TRUE(c.torn_nodes.empty());
     EXPECT_FALSE(next->overflowed());
 }
