@@ -5,6 +5,7 @@
 #include <fuse_lowlevel.h>
 #include <linux/fuse.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -141,12 +142,20 @@ void Connection::done_serving() {
 }
 
 ssize_t Connection::leave_reading() {
-    std::unique_lock lock(mutex_);
-    none_serving_.wait(lock, [this] { return serving_.load() == 0; });
-    if (!ended_) {
-        ended_ = true;
-        fuse_session_exit(se_);
+    // Not cancelled while it waits: libfuse cancels its idle workers once
+    // the loop has ended, and an unwind through this wait is no way to end
+    // (AddressSanitizer aborts on it). It returns on its own instead.
+    int cancel_state = 0;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
+    {
+        std::unique_lock lock(mutex_);
+        none_serving_.wait(lock, [this] { return serving_.load() == 0; });
+        if (!ended_) {
+            ended_ = true;
+            fuse_session_exit(se_);
+        }
     }
+    pthread_setcancelstate(cancel_state, nullptr);
     errno = EINTR;  // libfuse's loop sees it has exited, and ends
     return -1;
 }
@@ -178,11 +187,11 @@ ssize_t Connection::read_request(int fd, void* buf, size_t len) {
             const auto* header = static_cast<const fuse_in_header*>(buf);
             serving_unique = header->unique;
             serving_opcode = header->opcode;
+            if (header->unique & kResentUnique) resent_.fetch_add(1, std::memory_order_relaxed);
             if (answered_before(fd, buf)) {
                 done_serving();
                 continue;
             }
-            if (header->unique & kResentUnique) resent_.fetch_add(1, std::memory_order_relaxed);
             if (header->opcode == FUSE_INIT && !init_seen_.exchange(true) && on_init_)
                 on_init_(std::vector<char>(static_cast<char*>(buf), static_cast<char*>(buf) + n));
         }

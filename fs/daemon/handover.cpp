@@ -168,7 +168,6 @@ Handover capture(const Filesystem& fs) {
     for (auto& held : fs.locks.held())
         h.locks.push_back({held.node_id, held.owner, static_cast<int32_t>(held.state.pid),
                            held.state.handles, held.state.fd->get(), held.state.kept_as});
-    h.lock_waits_left = fs.waits.waiting();
     return h;
 }
 
@@ -226,7 +225,6 @@ ops::UniqueFd write_handover(const Handover& h) {
         w.put<int32_t>(l.fd);
         w.put_string(l.kept_as);
     }
-    w.put<uint64_t>(h.lock_waits_left);
     return new_memfd("nfsguard-handover", w.bytes());
 }
 
@@ -277,7 +275,6 @@ std::optional<Handover> read_handover(int fd) {
         l.kept_as = in.get_string();
         h.locks.push_back(std::move(l));
     }
-    h.lock_waits_left = in.get<uint64_t>();
     if (!in.ok()) return std::nullopt;
     return h;
 }

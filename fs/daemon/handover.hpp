@@ -67,7 +67,6 @@ struct Handover {
         std::string kept_as;
     };
     std::vector<Lock> locks;
-    uint64_t lock_waits_left = 0;  // unanswered, for the kernel to send again
 };
 
 // The tables of `fs`, whose request loop has ended (drained).

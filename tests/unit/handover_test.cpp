@@ -64,7 +64,6 @@ TEST(HandoverTest, APlannedRestartsTablesReadBack) {
     h.files.push_back({(uint64_t{3} << 32) | 5, 20});
     h.dirs.push_back({(uint64_t{3} << 32) | 6, 22, 123456789});
     h.locks.push_back({e.id, 0xabc, 77, {(uint64_t{3} << 32) | 5}, 23, "lock-300000002-abc-5"});
-    h.lock_waits_left = 2;
 
     ops::UniqueFd fd = fs::write_handover(h);
     ASSERT_TRUE(fd.valid());
@@ -84,7 +83,6 @@ TEST(HandoverTest, APlannedRestartsTablesReadBack) {
     ASSERT_EQ(r->locks.size(), 1U);
     EXPECT_EQ(r->locks[0].pid, 77);
     EXPECT_EQ(r->locks[0].kept_as, "lock-300000002-abc-5");
-    EXPECT_EQ(r->lock_waits_left, 2U);
     EXPECT_EQ(fs::descriptors(*r), (std::vector<int>{10, 11, 12, 20, 22, 23}));
 }
 
