@@ -36,6 +36,15 @@ BackingMonitor::BackingMonitor(Filesystem& fs, std::string backing_path, bool re
 
 BackingMonitor::~BackingMonitor() {
     stop();
+    if (!checker_.joinable()) return;
+    std::unique_lock lock(pending_->mutex);
+    const bool hung = !pending_->done;
+    lock.unlock();
+    // A hung check is left to the exiting process.
+    if (hung)
+        checker_.detach();
+    else
+        checker_.join();
 }
 
 void BackingMonitor::stop() {
@@ -62,10 +71,11 @@ void BackingMonitor::run() {
 
 BackingMonitor::Outcome BackingMonitor::check_bounded() {
     if (!pending_ || pending_->done) {
+        if (checker_.joinable()) checker_.join();  // done: only its end was left
         pending_ = std::make_shared<Pending>();
         const bool reopen = reopen_ && !fs_.attached.load();
         ops::SharedFd root = fs_.inodes.root_fd();
-        std::thread([p = pending_, reopen, root, this] {
+        checker_ = std::thread([p = pending_, reopen, root, this] {
             // The monitor outlives this thread unless the thread hangs past
             // the end of the session, when the process is exiting anyway.
             Outcome o;
@@ -85,7 +95,7 @@ BackingMonitor::Outcome BackingMonitor::check_bounded() {
             p->outcome = std::move(o);
             p->done = true;
             p->done_cv.notify_all();
-        }).detach();
+        });
     }
     std::unique_lock lock(pending_->mutex);
     if (!pending_->done_cv.wait_for(lock, timeout_, [&] { return pending_->done; }))
@@ -95,7 +105,12 @@ BackingMonitor::Outcome BackingMonitor::check_bounded() {
                        {},
                        {},
                        true};
-    return std::move(pending_->outcome);
+    Outcome outcome = std::move(pending_->outcome);
+    lock.unlock();
+    // The check is done: no thread of it may be left at the fork that
+    // daemonizes (a lock it held would stay held in the child).
+    checker_.join();
+    return outcome;
 }
 
 void BackingMonitor::tick() {

@@ -69,6 +69,7 @@ class BackingMonitor {
     const std::chrono::milliseconds interval_;
     const std::chrono::milliseconds timeout_;
     std::shared_ptr<Pending> pending_;  // a check that may still be hanging
+    std::thread checker_;               // the thread of pending_
     std::mutex stop_mutex_;
     std::condition_variable stop_cv_;
     bool stopping_ = false;
