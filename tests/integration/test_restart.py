@@ -80,6 +80,19 @@ def wait_for_stats(store, predicate, timeout=5):
         time.sleep(0.05)
 
 
+PROBE = [sys.executable, str(HERE / "lock_probe.py")]
+
+
+def another_host(service, scratch, mount_factory):
+    """A second nfsguard on the same backing (another host), and an empty
+    mbox to lock; returns its mount point."""
+    other = scratch / "other"
+    other.mkdir()
+    mount_factory(service.back, other)
+    (service.back / "mbox").write_text("")
+    return other
+
+
 def test_a_planned_restart_keeps_the_mount_and_what_processes_hold_in_it(service):
     started(service)
     pid = service.proc.pid
@@ -103,12 +116,8 @@ def test_a_planned_restart_keeps_the_mount_and_what_processes_hold_in_it(service
 
 def test_a_lock_stays_held_across_planned_restarts(service, scratch, mount_factory):
     started(service)
-    other = scratch / "other"
-    other.mkdir()
-    mount_factory(service.back, other)  # another host on the same backing
-    (service.back / "mbox").write_text("")
-    probe = [sys.executable, str(HERE / "lock_probe.py")]
-    holder = subprocess.Popen(probe + ["hold", str(service.mnt / "mbox")], stdout=subprocess.PIPE,
+    other = another_host(service, scratch, mount_factory)
+    holder = subprocess.Popen(PROBE + ["hold", str(service.mnt / "mbox")], stdout=subprocess.PIPE,
                               text=True)
     assert holder.stdout.readline().strip() == "ok"
     try:
@@ -116,9 +125,9 @@ def test_a_lock_stays_held_across_planned_restarts(service, scratch, mount_facto
             service.kill(signal.SIGUSR1)
             # At every moment in between, the other host is refused.
             while not service.wait_ready(2 + n, timeout=0.01):
-                assert subprocess.run(probe + ["trylock", str(other / "mbox")], capture_output=True,
+                assert subprocess.run(PROBE + ["trylock", str(other / "mbox")], capture_output=True,
                                       text=True).stdout.strip() == "EAGAIN"
-            assert subprocess.run(probe + ["trylock", str(other / "mbox")], capture_output=True,
+            assert subprocess.run(PROBE + ["trylock", str(other / "mbox")], capture_output=True,
                                   text=True).stdout.strip() == "EAGAIN"
         s = wait_for_stats(service, lambda s: s["restarts"]["planned"] == 3)
         assert s["restarts"]["lock_owners_kept"] == 1 and s["lock_owners_now"] == 1
@@ -127,7 +136,7 @@ def test_a_lock_stays_held_across_planned_restarts(service, scratch, mount_facto
         holder.wait()
     # The holder's exit closed its file: the lock goes, through the new process.
     deadline = time.monotonic() + 5
-    while subprocess.run(probe + ["trylock", str(other / "mbox")], capture_output=True,
+    while subprocess.run(PROBE + ["trylock", str(other / "mbox")], capture_output=True,
                          text=True).stdout.strip() != "ok":
         assert time.monotonic() < deadline, "the lock outlived its holder"
         time.sleep(0.05)
@@ -162,16 +171,12 @@ def test_after_a_crash_the_mount_stays_and_what_processes_hold_in_it_too(service
 def test_a_request_the_crashed_process_had_read_is_answered_by_the_next(service, scratch,
                                                                        mount_factory):
     started(service)
-    other = scratch / "other"
-    other.mkdir()
-    mount_factory(service.back, other)
-    (service.back / "mbox").write_text("")
-    probe = [sys.executable, str(HERE / "lock_probe.py")]
-    holder = subprocess.Popen(probe + ["hold", str(other / "mbox")], stdout=subprocess.PIPE,
+    other = another_host(service, scratch, mount_factory)
+    holder = subprocess.Popen(PROBE + ["hold", str(other / "mbox")], stdout=subprocess.PIPE,
                               text=True)
     assert holder.stdout.readline().strip() == "ok"
     # A waiter blocks in F_SETLKW: its request is read, and waits.
-    waiter = subprocess.Popen(probe + ["setlkw", str(service.mnt / "mbox"), "30"],
+    waiter = subprocess.Popen(PROBE + ["setlkw", str(service.mnt / "mbox"), "30"],
                               stdout=subprocess.PIPE, text=True)
     time.sleep(0.5)
     service.kill(signal.SIGKILL)
@@ -238,17 +243,13 @@ def test_the_dead_mount_of_a_crash_without_a_store_is_cleared_at_the_next_start(
 def test_a_lock_stays_held_across_a_crash_until_its_holder_lets_go(service, scratch,
                                                                    mount_factory):
     started(service)
-    other = scratch / "other"
-    other.mkdir()
-    mount_factory(service.back, other)
-    (service.back / "mbox").write_text("")
-    probe = [sys.executable, str(HERE / "lock_probe.py")]
+    other = another_host(service, scratch, mount_factory)
 
     def other_host_tries():
-        return subprocess.run(probe + ["trylock", str(other / "mbox")], capture_output=True,
+        return subprocess.run(PROBE + ["trylock", str(other / "mbox")], capture_output=True,
                               text=True, timeout=10).stdout.strip()
 
-    holder = subprocess.Popen(probe + ["hold", str(service.mnt / "mbox")], stdout=subprocess.PIPE,
+    holder = subprocess.Popen(PROBE + ["hold", str(service.mnt / "mbox")], stdout=subprocess.PIPE,
                               text=True)
     assert holder.stdout.readline().strip() == "ok"
     assert service.wait_for(lambda: any(n.startswith("lock-") for n in service.stored))
