@@ -81,8 +81,14 @@ struct Filesystem {
     Handles<OpenFile> files;  // behind the kernel's file handles
     Handles<OpenDir> dirs;
     // Where node ids and file handles are mirrored for the process after a
-    // crash (fs/table_mirror.hpp); null: nowhere.
+    // crash (fs/table_mirror.hpp); null: nowhere. Set by mirror_to.
     TableMirror* mirror = nullptr;
+    void mirror_to(TableMirror* to) {
+        inodes.mirror_to(to);
+        files.mirror_to(to, TableMirror::Kind::file);
+        dirs.mirror_to(to, TableMirror::Kind::dir);
+        mirror = to;
+    }
     KeptNameless nameless;  // open files whose name went away
     const cache::CachePolicy cache;
     // Set once the FUSE session exists: the kernel caches are dropped through

@@ -42,11 +42,18 @@ class IdTable {
         return epoch_bits_ | slot;
     }
     // `id` is free again: the kernel let it go. Returns what it stood for
-    // (nullptr for an unknown id).
+    // (nullptr for an unknown id). `before_reuse(id)` runs before the slot
+    // can be given again: a record of the id kept elsewhere is cleared
+    // before the next holder's can be written there.
     T* release(uint64_t id) {
+        return release(id, [](uint64_t) {});
+    }
+    template <typename Fn>
+    T* release(uint64_t id, Fn before_reuse) {
         std::lock_guard lock(mutex_);
         T* object = find(id);
         if (object == nullptr) return nullptr;
+        before_reuse(id);
         entry(id & kSlotMask).store(nullptr, std::memory_order_release);
         free_.push_back(id & kSlotMask);
         return object;

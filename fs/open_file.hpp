@@ -14,6 +14,7 @@
 #include <memory>
 
 #include "fs/id_table.hpp"
+#include "fs/table_mirror.hpp"
 #include "ops/unique_fd.hpp"
 
 namespace nfsguard::fs {
@@ -63,11 +64,23 @@ class Handles {
     void for_each(Fn fn) const {
         ids_.for_each(fn);
     }
+    // Removed handles are cleared from `mirror` (fs/table_mirror.hpp) before
+    // their id can serve again: cleared after, the next holder's record goes.
+    void mirror_to(TableMirror* mirror, TableMirror::Kind kind) {
+        mirror_ = mirror;
+        kind_ = kind;
+    }
     // The object of `handle`, which is unknown from now on.
-    std::unique_ptr<T> remove(uint64_t handle) { return std::unique_ptr<T>(ids_.release(handle)); }
+    std::unique_ptr<T> remove(uint64_t handle) {
+        return std::unique_ptr<T>(ids_.release(handle, [this](uint64_t id) {
+            if (mirror_) mirror_->clear_file(id, kind_);
+        }));
+    }
 
   private:
     IdTable<T> ids_;
+    TableMirror* mirror_ = nullptr;
+    TableMirror::Kind kind_ = TableMirror::Kind::file;
 };
 
 }  // namespace nfsguard::fs

@@ -515,8 +515,7 @@ int run_session(const Options& opts, char** argv) {
     }
     fs.restarts.locks_kept = fs.locks.size() + fs.locks.kept_size();
     if (mirror) {
-        fs.inodes.mirror_to(mirror.get());
-        fs.mirror = mirror.get();
+        fs.mirror_to(mirror.get());
     }
     keep_in_store(fs);
     // BACKING apart from MOUNTPOINT can be opened anew when an NFS mount

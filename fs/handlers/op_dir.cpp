@@ -181,7 +181,6 @@ void released(Request& r, uint64_t handle) {
         // readdir still holds the stream's mutex: it is let go first.
         std::lock_guard last_readdir_done(dir->mutex);
     }
-    if (TableMirror* mirror = r.fs().mirror) mirror->clear_file(handle, TableMirror::Kind::dir);
 }
 
 }  // namespace

@@ -45,10 +45,8 @@ void op_open(Request& r, fuse_ino_t id, struct fuse_file_info* fi) {
     if (!fd) return r.reply_error(fd);
     if (fi->flags & O_TRUNC) inode.times.data_changed();  // the server stamped the truncate
     set_handle(r, inode, fi, std::move(*fd));
-    if (r.reply<fuse_reply_open>(fi) != 0) {
+    if (r.reply<fuse_reply_open>(fi) != 0)
         r.fs().files.remove(fi->fh);  // the caller was interrupted: no release will come
-        if (TableMirror* mirror = r.fs().mirror) mirror->clear_file(fi->fh);
-    }
 }
 
 void op_create(Request& r, fuse_ino_t parent_id, const char* name, mode_t mode,
@@ -86,7 +84,6 @@ void op_create(Request& r, fuse_ino_t parent_id, const char* name, mode_t mode,
     set_handle(r, r.fs().inodes.from_id(e.ino), fi, std::move(created->fd));
     if (r.reply<fuse_reply_create>(&e, fi) != 0) {
         r.fs().files.remove(fi->fh);
-        if (TableMirror* mirror = r.fs().mirror) mirror->clear_file(fi->fh);
         r.fs().inodes.forget(r.fs().inodes.from_id(e.ino), 1);
     }
 }
@@ -148,10 +145,7 @@ void op_release(Request& r, fuse_ino_t id, struct fuse_file_info* fi) {
         fs.locks.handle_released(*inode, fi->fh);
     else
         fs.locks.kept_handle_released(id, fi->fh);
-    if (auto file = fs.files.remove(fi->fh)) {
-        if (fs.mirror) fs.mirror->clear_file(fi->fh);
-        std::unique_lock last_reply_done(file->replying);
-    }
+    if (auto file = fs.files.remove(fi->fh)) std::unique_lock last_reply_done(file->replying);
     if (Inode* inode = fs.nameless.enabled() ? fs.inodes.find(id) : nullptr;
         inode && !fs.inodes.has_open_files(*inode))
         fs.nameless.all_closed(id);

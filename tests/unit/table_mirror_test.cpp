@@ -7,6 +7,12 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <atomic>
+#include <thread>
+
+#include "fs/open_file.hpp"
+
 using nfsguard::fs::TableMirror;
 using nfsguard::ops::UniqueFd;
 
@@ -81,4 +87,36 @@ TEST(TableMirrorTest, AReplyRecordedIsFoundByItsRequestOnlyAndOutlivesTheProcess
     EXPECT_FALSE(next->reply_to(1234 + 2 * TableMirror::kReplies));  // same slot, other request
     next->replied(1234 + 2 * TableMirror::kReplies, reply);          // a later one takes the slot
     EXPECT_FALSE(next->reply_to(1234));
+}
+
+// A released handle's id serves the next open at once: its record must be
+// gone before then, or the late clear takes the next holder's (a directory
+// stream reopened in a loop lost its handle after a crash).
+TEST(TableMirrorTest, AHandleRemovedLeavesTheMirrorBeforeItsIdServesAgain) {
+    auto m = TableMirror::create();
+    ASSERT_NE(m, nullptr);
+    nfsguard::fs::Handles<int> dirs(kEpoch);
+    dirs.mirror_to(m.get(), TableMirror::Kind::dir);
+    const uint64_t first = dirs.add(std::make_unique<int>(1));
+    m->put(TableMirror::File{first, id(2), O_RDONLY, TableMirror::Kind::dir, {}});
+    dirs.remove(first);
+    EXPECT_TRUE(m->read(kEpoch).files.empty());
+
+    std::atomic<int> lost{0};
+    auto opener = [&] {
+        for (int i = 0; i < 2000; ++i) {
+            const uint64_t h = dirs.add(std::make_unique<int>(i));
+            m->put(TableMirror::File{h, id(2), O_RDONLY, TableMirror::Kind::dir, {}});
+            auto c = m->read(kEpoch);
+            if (std::none_of(c.files.begin(), c.files.end(),
+                             [h](const TableMirror::File& f) { return f.handle == h; }))
+                ++lost;
+            dirs.remove(h);
+        }
+    };
+    std::thread a(opener), b(opener);
+    a.join();
+    b.join();
+    EXPECT_EQ(lost.load(), 0);
+    EXPECT_TRUE(m->read(kEpoch).files.empty());
 }
