@@ -77,6 +77,7 @@ class Reader {
         return ok_ ? n : 0;
     }
     bool ok() const { return ok_; }
+    bool more() const { return pos_ < bytes_.size(); }
 
   private:
     std::vector<char> bytes_;
@@ -139,15 +140,20 @@ ops::UniqueFd new_memfd(const char* name, const std::vector<char>& bytes) {
 
 }  // namespace
 
+// The record file ends with left_drained, added after its first format: a
+// reader of that format ignores it, and a file of that format reads as not
+// left drained. (A handover holds no such byte: it is a restart in place.)
 ops::UniqueFd new_record_file(const ConnectionRecord& record) {
     Writer w;
     put_record(w, record);
+    w.put<uint8_t>(record.left_drained ? 1 : 0);
     return new_memfd("nfsguard-connection", w.bytes());
 }
 
 bool write_record(int fd, const ConnectionRecord& record) {
     Writer w;
     put_record(w, record);
+    w.put<uint8_t>(record.left_drained ? 1 : 0);
     return write_all(fd, w.bytes());
 }
 
@@ -155,7 +161,9 @@ std::optional<ConnectionRecord> read_record(int fd) {
     auto bytes = read_all(fd);
     if (!bytes) return std::nullopt;
     Reader in(std::move(*bytes));
-    return get_record(in);
+    auto record = get_record(in);
+    if (record && in.more()) record->left_drained = in.get<uint8_t>() != 0;
+    return record;
 }
 
 Handover capture(const Filesystem& fs) {

@@ -33,6 +33,9 @@ struct ConnectionRecord {
     std::string mountpoint;
     std::string backing;
     std::vector<char> init_request;
+    // The process before drained its requests and left the mount to the
+    // next one (the stop of a service manager's restart): not a crash.
+    bool left_drained = false;
 };
 // A new memfd holding `record`; invalid if it cannot be made.
 ops::UniqueFd new_record_file(const ConnectionRecord& record);

@@ -1,12 +1,19 @@
 #include "fs/daemon/service_notify.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
+#include <sstream>
 #include <vector>
 
 namespace nfsguard::fs {
@@ -46,6 +53,50 @@ bool send_to_manager(const std::string& message, int fd) {
     return ::sendmsg(sock.get(), &msg, MSG_NOSIGNAL) == static_cast<ssize_t>(message.size());
 }
 
+// What `argv` prints on stdout within `limit`; nullopt if it could not be
+// run, did not end in time (it is killed), or failed.
+std::optional<std::string> output_of(std::vector<std::string> argv,
+                                     std::chrono::milliseconds limit) {
+    int pipe_fds[2];
+    if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return std::nullopt;
+    ops::UniqueFd read_end(pipe_fds[0]), write_end(pipe_fds[1]);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, write_end.get(), STDOUT_FILENO);
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    pid_t pid = -1;
+    const int spawned = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    write_end.reset();
+    if (spawned != 0) return std::nullopt;
+    std::string out;
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    bool ended = false;
+    while (!ended) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        struct pollfd p {
+            read_end.get(), POLLIN, 0
+        };
+        if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) == 0) break;
+        char buf[4096];
+        const ssize_t n = ::read(read_end.get(), buf, sizeof buf);
+        if (n > 0)
+            out.append(buf, static_cast<size_t>(n));
+        else if (n == 0 || errno != EINTR)
+            ended = true;
+    }
+    if (!ended) ::kill(pid, SIGKILL);
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (!ended || !WIFEXITED(status) || WEXITSTATUS(status) != 0) return std::nullopt;
+    return out;
+}
+
 }  // namespace
 
 bool notify_service(const std::string& message) {
@@ -63,6 +114,24 @@ bool store_descriptor(const std::string& name, int fd) {
 
 bool unstore_descriptor(const std::string& name) {
     return service_manager_present() && send_to_manager("FDSTOREREMOVE=1\nFDNAME=" + name, -1);
+}
+
+bool restart_queued() {
+    const char* unit = std::getenv("NFSGUARD_UNIT");
+    if (!service_manager_present() || unit == nullptr || unit[0] == '\0') return false;
+    auto jobs = output_of({"systemctl", "list-jobs", "--no-legend", "--no-pager", unit},
+                          std::chrono::seconds(5));
+    if (!jobs) return false;
+    // Lines of: JOB UNIT TYPE STATE
+    std::istringstream lines(*jobs);
+    for (std::string line; std::getline(lines, line);) {
+        std::istringstream fields(line);
+        std::string id, name, type;
+        if ((fields >> id >> name >> type) && name == unit &&
+            (type == "restart" || type == "try-restart"))
+            return true;
+    }
+    return false;
 }
 
 std::map<std::string, ops::UniqueFd> take_passed_descriptors() {

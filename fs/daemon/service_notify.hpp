@@ -25,6 +25,12 @@ bool store_descriptor(const std::string& name, int fd);
 // Removes (and closes) what the store keeps under `name`.
 bool unstore_descriptor(const std::string& name);
 
+// Whether the service manager has a restart of this unit under way (a job
+// "restart" or "try-restart" for $NFSGUARD_UNIT, which the unit sets to its
+// own name), as `systemctl list-jobs` tells within a few seconds: then the
+// SIGTERM that came is the restart's stop, not the unit's end.
+bool restart_queued();
+
 // The descriptors passed to this process ($LISTEN_PID, $LISTEN_FDS,
 // $LISTEN_FDNAMES), by name, close-on-exec from now on; the variables are
 // removed. Empty when none were passed to this pid.

@@ -299,9 +299,11 @@ struct RecordKeeper {
     std::mutex mutex;
     ConnectionRecord record;
     ops::UniqueFd fd;
-    void save() {
-        if (fd.valid() && !write_record(fd.get(), record))
-            spdlog::warn("cannot update the connection record: {}", errno_text(errno));
+    bool save() {
+        if (!fd.valid()) return false;
+        if (write_record(fd.get(), record)) return true;
+        spdlog::warn("cannot update the connection record: {}", errno_text(errno));
+        return false;
     }
 };
 
@@ -365,17 +367,21 @@ std::string own_executable() {
 // A planned restart, once the request loop has drained: the tables are
 // handed over and this process becomes a new image of nfsguard (the file
 // installed now), which takes the mount up. Returns only if that failed.
+// Before the next process takes over: a lock wait is the one request a
+// drain leaves unanswered. Without a kernel to send them again, they end
+// with EINTR, and the callers wait again, as after a signal.
+void end_lock_waits_unless_resent(Filesystem& fs, const ConnectionRecord& record) {
+    if (Connection::kernel_resends(record.init_request)) return;
+    fs.waits.interrupt_all();
+    for (int i = 0; i < 200 && fs.waits.waiting() > 0; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+}
+
 void restart_in_place(Filesystem& fs, Connection& connection, RecordKeeper& keeper, char** argv) {
     std::lock_guard lock(keeper.mutex);
     if (!keeper.fd.valid() || keeper.record.init_request.empty())
         return spdlog::error("cannot restart in place: the connection was never set up");
-    if (!Connection::kernel_resends(keeper.record.init_request)) {
-        // No kernel to send the lock waits again: they end with EINTR, and
-        // the callers wait again, as after a signal.
-        fs.waits.interrupt_all();
-        for (int i = 0; i < 200 && fs.waits.waiting() > 0; ++i)
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    end_lock_waits_unless_resent(fs, keeper.record);
     Handover h = capture(fs);
     h.fuse_fd = connection.fd();
     h.record_fd = keeper.fd.get();
@@ -404,9 +410,37 @@ void restart_in_place(Filesystem& fs, Connection& connection, RecordKeeper& keep
     spdlog::error("cannot restart in place: exec {}: {}; serving on", exe, errno_text(err));
 }
 
-// SIGUSR1: restart in place (a planned restart; systemctl reload).
+// The stop of a service manager's restart (SIGTERM while a restart job is
+// queued), once drained: the store keeps the connection, its record, the
+// mirror and the lock owners' descriptors, and the next process takes them
+// up as after a crash, with nothing in flight (README, design: "Restart
+// without unmount"). Returns only if this is no restart, or it cannot be.
+void leave_for_restart(Filesystem& fs, RecordKeeper& keeper) {
+    if (fs.mirror == nullptr || !restart_queued()) return;
+    std::lock_guard lock(keeper.mutex);
+    if (keeper.record.init_request.empty()) return;
+    end_lock_waits_unless_resent(fs, keeper.record);
+    keeper.record.left_drained = true;
+    if (!keeper.save()) return;
+    spdlog::info(
+        "the service manager restarts nfsguard: leaving the mount on {} to the next process "
+        "({} inodes, {} lock owners in the store)",
+        keeper.record.mountpoint, fs.inodes.size() - 1, fs.locks.size() + fs.locks.kept_size());
+    spdlog::default_logger()->flush();
+    // No unmount, and nothing taken out of the store: what a crash leaves.
+    ::_exit(0);
+}
+
+// SIGUSR1: restart in place (a planned restart; systemctl reload). SIGTERM,
+// where the store could keep the mount for a restart: drain first, then
+// leave it to the next process or unmount.
 std::atomic<Connection*> restart_target{nullptr};
+std::atomic<int> stop_signal{0};
 void on_restart_signal(int) {
+    if (Connection* c = restart_target.load()) c->drain();
+}
+void on_stop_signal(int sig) {
+    stop_signal.store(sig);
     if (Connection* c = restart_target.load()) c->drain();
 }
 
@@ -450,7 +484,8 @@ int run_session(const Options& opts, char** argv) {
     start_logging(opts);
     Inherited inherited = take_inherited();
     if (inherited.fuse_fd.valid() && !inherited.handover &&
-        !(inherited.live() && Connection::kernel_resends(inherited.record->init_request))) {
+        !(inherited.live() && (inherited.record->left_drained ||
+                               Connection::kernel_resends(inherited.record->init_request)))) {
         // The requests the crashed process had read would wait for ever:
         // the connection is given up (its callers get ENOTCONN) and the
         // mount made anew, as before there was a store.
@@ -477,19 +512,23 @@ int run_session(const Options& opts, char** argv) {
         mirror = TableMirror::open(std::move(inherited.mirror_fd));
     else if (!taking_up && service_manager_present())
         mirror = TableMirror::create();
-    const bool crashed = taking_up && !inherited.handover;
-    const bool mirrored = crashed && mirror && !mirror->overflowed();
+    // Without a handover, the tables are the mirror's: after a crash, or
+    // after a process that left the mount drained (leave_for_restart).
+    const bool from_mirror = taking_up && !inherited.handover;
+    const bool crashed = from_mirror && !inherited.record->left_drained;
+    const bool mirrored = from_mirror && mirror && !mirror->overflowed();
     RecordKeeper keeper;
     if (taking_up) {
         keeper.record = *inherited.record;
         keeper.fd = std::move(inherited.record_fd);
-        if (crashed) {
-            // The ids the kernel holds are the dead process's: taken up
-            // from the mirror, or else none may be taken for this one's
-            // (fs/id_table.hpp).
-            if (!mirrored) keeper.record.epoch = std::max<uint32_t>(keeper.record.epoch + 1, 1);
-            ++keeper.record.crashes;
-        }
+        // The ids the kernel holds are the process before's: taken up from
+        // the mirror, or else none may be taken for this one's
+        // (fs/id_table.hpp).
+        if (from_mirror && !mirrored)
+            keeper.record.epoch = std::max<uint32_t>(keeper.record.epoch + 1, 1);
+        if (crashed) ++keeper.record.crashes;
+        if (keeper.record.left_drained) ++keeper.record.planned_restarts;
+        keeper.record.left_drained = false;
         keeper.save();
     } else {
         keeper.record.mountpoint = setup.mountpoint_path;
@@ -509,7 +548,7 @@ int run_session(const Options& opts, char** argv) {
         fs.restarts.lost = take_up_mirror(fs, mirror->read(keeper.record.epoch), inherited.kept);
     }
     for (auto& [name, fd] : inherited.kept) {
-        if (!fd.valid() || (crashed && fs.locks.adopt_kept(name, std::move(fd)))) continue;
+        if (!fd.valid() || (from_mirror && fs.locks.adopt_kept(name, std::move(fd)))) continue;
         unstore_descriptor(name);  // of a connection given up: its locks go
         fd.reset();
     }
@@ -556,6 +595,11 @@ int run_session(const Options& opts, char** argv) {
     restart_action.sa_handler = on_restart_signal;
     restart_action.sa_flags = SA_RESTART;
     sigaction(SIGUSR1, &restart_action, nullptr);
+    if (mirror && service_manager_present()) {
+        struct sigaction stop_action = restart_action;
+        stop_action.sa_handler = on_stop_signal;
+        sigaction(SIGTERM, &stop_action, nullptr);
+    }
 
     if (!opts.foreground) log_to_syslog(spdlog::get_level());
     monitor.start();
@@ -577,13 +621,19 @@ int run_session(const Options& opts, char** argv) {
             "lock owners taken up, {} lost",
             setup.mountpoint_path, fs.restarts.planned, fs.inodes.size() - 1,
             inherited.handover->files.size(), fs.restarts.locks_kept, fs.restarts.lost);
-    else if (taking_up)
+    else if (crashed)
         spdlog::warn(
             "took up the mount on {} after a crash of the process before (crash {}): "
             "{} inodes, {} lock owners taken up, {} lost{}",
             setup.mountpoint_path, fs.restarts.crashes, fs.inodes.size() - 1,
             fs.restarts.locks_kept, fs.restarts.lost,
             mirrored ? "" : "; no mirror: what it had open is answered ESTALE");
+    else if (taking_up)
+        spdlog::info(
+            "took up the mount on {} the process before left (planned restart {}): {} "
+            "inodes, {} lock owners taken up, {} lost",
+            setup.mountpoint_path, fs.restarts.planned, fs.inodes.size() - 1,
+            fs.restarts.locks_kept, fs.restarts.lost);
     spdlog::info("mounted {} on {} (cache={}, dir_fds={}, threads={}, identity switching {})",
                  opts.backing, opts.mountpoint, fs.cache.mode, setup.config.max_dir_fds,
                  opts.threads, fs.switch_identity ? "on" : "off");
@@ -592,6 +642,11 @@ int run_session(const Options& opts, char** argv) {
     for (;;) {
         rc = serve(guard.se, opts.threads);
         if (!connection.draining()) break;
+        if (const int sig = stop_signal.load(); sig != 0) {
+            leave_for_restart(fs, keeper);  // returns if the unit stops
+            rc = sig;
+            break;
+        }
         notify_service("RELOADING=1\nSTATUS=restarting in place");
         restart_in_place(fs, connection, keeper, argv);  // returns only if it failed
         connection.undrain();

@@ -5,10 +5,14 @@ RELOADING=1, STOPPING=1), keeps the descriptors it stores (FDSTORE=1 with
 SCM_RIGHTS, FDSTOREREMOVE=1, named by FDNAME=) and, when asked to start it
 again after it died, passes them back as $LISTEN_FDS and $LISTEN_FDNAMES,
 from descriptor 3 on, with $LISTEN_PID the new process's pid: what systemd
-does with FileDescriptorStoreMax= and Restart=.
+does with FileDescriptorStoreMax= and Restart=. Its `systemctl` (first on
+the service's PATH) lists the job under way, for nfsguard to tell the stop
+of a restart (`restart()`) from the unit's end, as the unit names itself in
+$NFSGUARD_UNIT.
 """
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -18,14 +22,21 @@ import time
 from pathlib import Path
 
 MAX_FDS = 253  # SCM_MAX_FD
+UNIT = "nfsguard@stand-in.service"
 
 
 class ServiceStore:
     def __init__(self, argv, log_path, env=None):
         self.argv = [str(a) for a in argv]
         self.log_path = Path(log_path)
-        self.env = dict(env or os.environ)
         self._dir = tempfile.mkdtemp(prefix="nfsguard-notify-")
+        self._jobs = os.path.join(self._dir, "jobs")
+        systemctl = os.path.join(self._dir, "systemctl")
+        with open(systemctl, "w") as f:
+            f.write(f'#!/bin/sh\n[ "$1" = list-jobs ] && cat {self._jobs} 2>/dev/null\nexit 0\n')
+        os.chmod(systemctl, 0o755)
+        self.env = dict(env or os.environ, NFSGUARD_UNIT=UNIT)
+        self.env["PATH"] = self._dir + os.pathsep + self.env.get("PATH", "")
         self.socket_path = os.path.join(self._dir, "notify")
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._sock.bind(self.socket_path)
@@ -119,6 +130,20 @@ class ServiceStore:
         log.close()
         return self.proc
 
+    def restart(self, timeout=15):
+        """What `systemctl restart` does: SIGTERM while a restart job is
+        queued, the store kept, then a new start. Returns the exit status
+        of the process stopped."""
+        with open(self._jobs, "w") as f:
+            f.write(f"1 {UNIT} restart running\n")
+        try:
+            self.proc.send_signal(signal.SIGTERM)
+            rc = self.proc.wait(timeout=timeout)
+        finally:
+            os.unlink(self._jobs)
+        self.start()
+        return rc
+
     def kill(self, sig=signal.SIGKILL):
         self.proc.send_signal(sig)
 
@@ -148,8 +173,4 @@ class ServiceStore:
                 os.close(fd)
             self.stored.clear()
         self._sock.close()
-        try:
-            os.unlink(self.socket_path)
-            os.rmdir(self._dir)
-        except OSError:
-            pass
+        shutil.rmtree(self._dir, ignore_errors=True)

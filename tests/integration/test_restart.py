@@ -194,6 +194,43 @@ def test_a_request_the_crashed_process_had_read_is_answered_by_the_next(service,
     assert s["restarts"]["requests_resent"] >= 1
 
 
+def test_a_restart_by_the_service_manager_keeps_the_mount_and_the_locks(service, scratch,
+                                                                        mount_factory):
+    started(service)
+    other = another_host(service, scratch, mount_factory)
+
+    def other_host_tries():
+        return subprocess.run(PROBE + ["trylock", str(other / "mbox")], capture_output=True,
+                              text=True, timeout=10).stdout.strip()
+
+    holder = subprocess.Popen(PROBE + ["hold", str(service.mnt / "mbox")], stdout=subprocess.PIPE,
+                              text=True)
+    assert holder.stdout.readline().strip() == "ok"
+    client = busy_client(service.mnt, 5)
+    time.sleep(0.5)
+    for n in range(3):
+        assert service.restart() == 0  # SIGTERM with a restart job queued, then a start
+        assert mounted_here(service.mnt)  # no ENOTCONN, ever
+        assert other_host_tries() == "EAGAIN"
+        assert service.wait_ready(2 + n), service.log()
+        time.sleep(0.3)
+    result = outcome(client)
+    assert result["error_count"] == 0, result
+    journal = (service.back / "journal").read_text().split()
+    assert journal == [str(i) for i in range(result["rounds"])]
+    s = wait_for_stats(service, lambda s: s["restarts"]["planned"] == 3)
+    assert s["restarts"]["planned"] == 3 and s["restarts"]["crashes"] == 0
+    assert s["restarts"]["lock_owners_kept"] == 1 and s["restarts"]["handover_lost"] == 0
+    assert service.log().count("leaving the mount") == 3
+    assert other_host_tries() == "EAGAIN"
+    holder.kill()
+    holder.wait()
+    deadline = time.monotonic() + 5
+    while other_host_tries() != "ok":
+        assert time.monotonic() < deadline, "the kept lock outlived its holder"
+        time.sleep(0.05)
+
+
 def test_a_stop_unmounts_and_empties_the_store(service):
     started(service)
     assert STORED <= set(service.stored)

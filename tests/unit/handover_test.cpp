@@ -45,6 +45,23 @@ TEST(HandoverTest, TheConnectionRecordReadsBackAndIsWrittenOver) {
     EXPECT_TRUE(again->init_request.empty());
 }
 
+TEST(HandoverTest, ARecordLeftDrainedSaysSoAndOneOfTheFirstFormatReadsAsACrash) {
+    ConnectionRecord r = a_record();
+    r.left_drained = true;
+    ops::UniqueFd fd = fs::new_record_file(r);
+    ASSERT_TRUE(fd.valid());
+    auto read = fs::read_record(fd.get());
+    ASSERT_TRUE(read);
+    EXPECT_TRUE(read->left_drained);
+    // The first format ended before the flag: a record a process of that
+    // version left is read, as not left drained.
+    ASSERT_EQ(::ftruncate(fd.get(), ::lseek(fd.get(), 0, SEEK_END) - 1), 0);
+    read = fs::read_record(fd.get());
+    ASSERT_TRUE(read);
+    EXPECT_FALSE(read->left_drained);
+    EXPECT_EQ(read->init_request, a_record().init_request);
+}
+
 TEST(HandoverTest, APlannedRestartsTablesReadBack) {
     Handover h;
     h.fuse_fd = 10;
