@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <vector>
@@ -19,25 +20,41 @@
 namespace nfsguard::fs {
 namespace {
 
-// One datagram to $NOTIFY_SOCKET, with `fd` attached if it is not -1.
-bool send_to_manager(const std::string& message, int fd) {
+// A socket connected to $NOTIFY_SOCKET, or -1. Connected once, by the first
+// message (at start, as root) and kept: a request thread acting as a mail
+// user (ops::act_as) keeps descriptors in the store too, and may have no
+// right to reach the socket's path itself.
+int manager_socket() {
+    static std::mutex mutex;
+    static ops::UniqueFd sock;
+    std::lock_guard lock(mutex);
+    if (sock.valid()) return sock.get();
     const char* path = std::getenv("NOTIFY_SOCKET");
-    if (path == nullptr || path[0] == '\0') return true;
     struct sockaddr_un addr {};
     addr.sun_family = AF_UNIX;
     const size_t len = std::strlen(path);
-    if (len >= sizeof addr.sun_path) return false;
+    if (len >= sizeof addr.sun_path) return -1;
     std::memcpy(addr.sun_path, path, len);
     if (path[0] == '@') addr.sun_path[0] = '\0';  // an abstract socket
-    ops::UniqueFd sock(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-    if (!sock.valid()) return false;
+    ops::UniqueFd s(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (!s.valid() ||
+        ::connect(s.get(), reinterpret_cast<const struct sockaddr*>(&addr),
+                  static_cast<socklen_t>(offsetof(struct sockaddr_un, sun_path) + len)) != 0)
+        return -1;
+    sock = std::move(s);
+    return sock.get();
+}
+
+// One datagram to $NOTIFY_SOCKET, with `fd` attached if it is not -1.
+bool send_to_manager(const std::string& message, int fd) {
+    if (!service_manager_present()) return true;
+    const int sock = manager_socket();
+    if (sock < 0) return false;
 
     struct iovec iov {
         const_cast<char*>(message.data()), message.size()
     };
     struct msghdr msg {};
-    msg.msg_name = &addr;
-    msg.msg_namelen = static_cast<socklen_t>(offsetof(struct sockaddr_un, sun_path) + len);
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
     alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
@@ -50,7 +67,7 @@ bool send_to_manager(const std::string& message, int fd) {
         cmsg->cmsg_len = CMSG_LEN(sizeof(int));
         std::memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
     }
-    return ::sendmsg(sock.get(), &msg, MSG_NOSIGNAL) == static_cast<ssize_t>(message.size());
+    return ::sendmsg(sock, &msg, MSG_NOSIGNAL) == static_cast<ssize_t>(message.size());
 }
 
 // What `argv` prints on stdout within `limit`; nullopt if it could not be

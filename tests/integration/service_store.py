@@ -43,6 +43,7 @@ class ServiceStore:
         self._sock.settimeout(0.2)
         self.stored = {}  # name -> descriptor
         self.messages = []  # every notification, in order
+        self._barriers_seen = 0
         self._cv = threading.Condition()
         self._stop = False
         self.proc = None
@@ -67,6 +68,10 @@ class ServiceStore:
                 os.set_inheritable(fd, False)
             fields = dict(line.split("=", 1) for line in data.decode().splitlines() if "=" in line)
             with self._cv:
+                if "BARRIER" in fields:
+                    self._barriers_seen += 1
+                    self._cv.notify_all()
+                    continue
                 if fields.get("FDSTORE") == "1" and fds:
                     name = fields.get("FDNAME", "stored")
                     if name in self.stored:
@@ -102,9 +107,21 @@ class ServiceStore:
         """Waits until READY=1 has come `readies` times in all."""
         return self.wait_for(lambda: self.count("READY") >= readies, timeout)
 
+    def _take_in_everything_sent(self):
+        """Handles every notification already sent before going on, as
+        systemd does before it acts on a process's death (its notify socket
+        comes before SIGCHLD): a descriptor stored just before a crash is
+        in the store when the next start is given it."""
+        with self._cv:
+            awaited = self._barriers_seen + 1
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+            s.sendto(b"BARRIER=1", self.socket_path)
+        assert self.wait_for(lambda: self._barriers_seen >= awaited, timeout=10)
+
     # --- the service
     def start(self):
         """Starts the service, passing it what the store holds."""
+        self._take_in_everything_sent()
         names = sorted(self.stored)
         fds = [self.stored[n] for n in names]
         env = dict(self.env, NOTIFY_SOCKET=self.socket_path)
