@@ -193,10 +193,30 @@ void TableMirror::replied(uint64_t unique, const std::vector<char>& reply) {
     });
 }
 
+// A started record is one of no reply (len 0, which no reply is) holding
+// the time of the start.
+void TableMirror::started(uint64_t unique, const struct timespec& at) {
+    write_record(reply_at(unique), [&](ReplyRecord& r) {
+        r.unique = unique;
+        r.len = 0;
+        std::memcpy(r.bytes, &at, sizeof at);
+    });
+}
+
+std::optional<struct timespec> TableMirror::started_at(uint64_t unique) const {
+    const ReplyRecord& r = reply_at(unique);
+    const uint64_t seq = r.seq.load(std::memory_order_acquire);
+    if (seq == 0 || (seq & 1) || r.unique != unique || r.len != 0) return std::nullopt;
+    struct timespec at;
+    std::memcpy(&at, r.bytes, sizeof at);
+    return at;
+}
+
 std::optional<std::vector<char>> TableMirror::reply_to(uint64_t unique) const {
     const ReplyRecord& r = reply_at(unique);
     const uint64_t seq = r.seq.load(std::memory_order_acquire);
-    if (seq == 0 || (seq & 1) || r.unique != unique || r.len > kMaxReply) return std::nullopt;
+    if (seq == 0 || (seq & 1) || r.unique != unique || r.len == 0 || r.len > kMaxReply)
+        return std::nullopt;
     return std::vector<char>(r.bytes, r.bytes + r.len);
 }
 

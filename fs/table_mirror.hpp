@@ -11,6 +11,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include <time.h>
 
 #include <cstdint>
 #include <memory>
@@ -71,6 +72,12 @@ class TableMirror {
     static constexpr size_t kMaxReply = 240;
     void replied(uint64_t unique, const std::vector<char>& reply);
     std::optional<std::vector<char>> reply_to(uint64_t unique) const;
+    // In the reply's place until it comes: that request `unique` was started
+    // at `at` (client clock). An exclusive create is recorded so before it is
+    // done: sent again after a crash, its EEXIST may be the dead process's
+    // own doing (ops/verify_after_error.hpp, exclusive_create_was_done).
+    void started(uint64_t unique, const struct timespec& at);
+    std::optional<struct timespec> started_at(uint64_t unique) const;
 
     struct Contents {
         std::vector<Node> nodes;

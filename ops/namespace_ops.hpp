@@ -25,6 +25,8 @@
 
 namespace nfsguard::ops {
 
+struct CallWindow;  // ops/verify_after_error.hpp
+
 // lstat of `name` in `dirfd`.
 Result<struct stat> lookup_entry(Syscalls& sys, int dirfd, const char* name);
 // lstat of a `name` last seen as a directory, for a path walk whose
@@ -56,8 +58,11 @@ Result<OpenedObject> open_entry(Syscalls& sys, int dirfd, const char* name, dev_
                                 bool* other_object = nullptr);
 
 // Creates and opens a regular file (flags as for open(2); O_CREAT is added).
-Result<OpenedObject> create_file(Syscalls& sys, int dirfd, const char* name, int flags,
-                                 mode_t mode);
+// `started_before`: this create is one a crashed nfsguard had started then
+// (verify_after_error.hpp, exclusive_create_was_done), and its file is
+// given if the EEXIST it meets is that process's doing.
+Result<OpenedObject> create_file(Syscalls& sys, int dirfd, const char* name, int flags, mode_t mode,
+                                 const CallWindow* started_before = nullptr);
 // `server_ahead_seconds`: the measured clock skew, which the check of a
 // lost reply needs to judge the new directory's ctime. `name_was`: the
 // caller's own lookup found the name free a moment before (the kernel asks

@@ -68,6 +68,14 @@ bool mkdir_was_done(Syscalls& sys, int dirfd, const char* name, uid_t caller,
                sys, dirfd, name, [](const char*) { return false; }, &*st);
 }
 
+bool exclusive_create_was_done(Syscalls& sys, int dirfd, const char* name, uid_t caller,
+                               const CallWindow& started) {
+    refresh(sys, dirfd);
+    auto st = sys.fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW);
+    return st && S_ISREG(st->st_mode) && st->st_uid == caller && st->st_size == 0 &&
+           st->st_nlink == 1 && started.contains(st->st_ctim);
+}
+
 bool symlink_was_done(Syscalls& sys, int dirfd, const char* name, const char* target,
                       uid_t caller) {
     refresh(sys, dirfd);

@@ -60,11 +60,21 @@ bool mkdir_was_done(Syscalls& sys, int dirfd, const char* name, uid_t caller,
 // `target`.
 bool symlink_was_done(Syscalls& sys, int dirfd, const char* name, const char* target, uid_t caller);
 
-// open(O_CREAT|O_EXCL) has no check here, by design: its EEXIST is passed on.
-// NFS clients protect exclusive creates with a verifier that lets the server
-// recognise a retransmission (the nfsvm reference saw no false EEXIST there),
-// and the lookalike -- an empty file the same user created a moment ago -- is
-// exactly a lock held by another process. Dot-lock names get the NFS-safe
-// link protocol instead, which needs no guessing.
+// open(O_CREAT|O_EXCL) said EEXIST: no check after a lost NFS reply, by
+// design. NFS clients protect exclusive creates with a verifier that lets the
+// server recognise a retransmission (the nfsvm reference saw no false EEXIST
+// there), and the lookalike -- an empty file the same user created a moment
+// ago -- is exactly a lock held by another process. Dot-lock names get the
+// NFS-safe link protocol instead, which needs no guessing.
+//
+// One case is checked: the same create, sent again by the kernel after a
+// crash of nfsguard, where the dead process had started it (`started`, its
+// record in fs/table_mirror.hpp) and recorded no reply. Done when `name` is
+// a regular file owned by the caller, empty, with one link, changed within
+// the window from that start. What is left open: another process of the same
+// user making that very name in the microseconds between the dead process's
+// start and its crash.
+bool exclusive_create_was_done(Syscalls& sys, int dirfd, const char* name, uid_t caller,
+                               const CallWindow& started);
 
 }  // namespace nfsguard::ops

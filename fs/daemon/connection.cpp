@@ -13,6 +13,8 @@
 #include <cassert>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
+#include <optional>
 
 #include "fs/table_mirror.hpp"
 
@@ -34,6 +36,9 @@ std::atomic<Connection*> current{nullptr};
 thread_local bool thread_serving = false;
 thread_local uint64_t serving_unique = 0;
 thread_local uint32_t serving_opcode = 0;
+// When the process before had started the exclusive create this thread
+// serves, sent again after its crash (Connection::started_before).
+thread_local std::optional<struct timespec> serving_started_before;
 
 // Requests whose effect is not the same when done twice: their replies are
 // recorded for the process after a crash (Connection::record_replies_in).
@@ -192,6 +197,7 @@ ssize_t Connection::read_request(int fd, void* buf, size_t len) {
                 done_serving();
                 continue;
             }
+            note_start(buf, static_cast<size_t>(n));
             if (header->opcode == FUSE_INIT && !init_seen_.exchange(true) && on_init_)
                 on_init_(std::vector<char>(static_cast<char*>(buf), static_cast<char*>(buf) + n));
         }
@@ -206,6 +212,27 @@ bool Connection::answered_before(int fd, const void* request) {
     if (!reply || reply->size() < sizeof(fuse_out_header)) return false;
     reinterpret_cast<fuse_out_header*>(reply->data())->unique = header->unique;
     return ::write(fd, reply->data(), reply->size()) == static_cast<ssize_t>(reply->size());
+}
+
+void Connection::note_start(const void* request, size_t size) {
+    serving_started_before.reset();
+    const auto* header = static_cast<const fuse_in_header*>(request);
+    if (replies_ == nullptr || header->opcode != FUSE_CREATE ||
+        size < sizeof(fuse_in_header) + sizeof(fuse_create_in))
+        return;
+    const auto* in = reinterpret_cast<const fuse_create_in*>(header + 1);
+    if (!(in->flags & O_EXCL)) return;
+    if (header->unique & kResentUnique) {
+        serving_started_before = replies_->started_at(header->unique & ~kResentUnique);
+    } else {
+        struct timespec now;
+        ::clock_gettime(CLOCK_REALTIME, &now);
+        replies_->started(header->unique, now);
+    }
+}
+
+std::optional<struct timespec> Connection::started_before() {
+    return serving_started_before;
 }
 
 ssize_t Connection::write_reply(int fd, struct iovec* iov, int count) {

@@ -8,12 +8,14 @@
 #pragma once
 
 #include <sys/types.h>
+#include <time.h>
 #include <atomic>
 
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -67,12 +69,18 @@ class Connection {
     // (fs/table_mirror.hpp): a crash does not make a create, rename or
     // O_APPEND write happen twice.
     void record_replies_in(TableMirror* mirror) { replies_ = mirror; }
+    // The exclusive create this thread serves was sent again by the kernel
+    // after a crash, and the process before had started it at this time
+    // (client clock) with no reply recorded: its EEXIST may be that
+    // process's doing (ops/verify_after_error.hpp). nullopt otherwise.
+    static std::optional<struct timespec> started_before();
 
   private:
     ssize_t read_request(int fd, void* buf, size_t len);
     ssize_t write_reply(int fd, struct iovec* iov, int count);
     ssize_t leave_reading();
     bool answered_before(int fd, const void* request);
+    void note_start(const void* request, size_t size);
     void done_serving();
 
     static ssize_t io_read(int fd, void* buf, size_t len, void* userdata);

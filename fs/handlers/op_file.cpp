@@ -6,6 +6,7 @@
 #include <optional>
 #include <shared_mutex>
 
+#include "fs/daemon/connection.hpp"
 #include "fs/handlers/op_handlers.hpp"
 #include "fs/handlers/request.hpp"
 #include "fs/open_file.hpp"
@@ -14,6 +15,7 @@
 #include "ops/namespace_ops.hpp"
 #include "ops/object_ops.hpp"
 #include "ops/timestamps.hpp"
+#include "ops/verify_after_error.hpp"
 
 namespace nfsguard::fs {
 namespace {
@@ -54,6 +56,10 @@ void op_create(Request& r, fuse_ino_t parent_id, const char* name, mode_t mode,
     if (auto ok = ops::check_entry_name(name); !ok) return r.reply_error(ok);
     Inode& parent = r.inode(parent_id);
     std::optional<struct timespec> made_at;  // when this host's times are owed
+    // Sent again after a crash of the process that had started it.
+    std::optional<ops::CallWindow> started_before;
+    if (auto at = Connection::started_before())
+        started_before = ops::CallWindow{*at, 2, r.fs().times.skew().seconds()};
     auto created = r.retry_stale([&]() -> ops::Result<ops::OpenedObject> {
         auto dir = r.directory_fd(parent);
         if (!dir) return ops::Errno{dir.error()};
@@ -61,7 +67,8 @@ void op_create(Request& r, fuse_ino_t parent_id, const char* name, mode_t mode,
         auto made = (fi->flags & O_EXCL) && r.fs().is_dotlock(name)
                         ? r.fs().dotlocks.create(r.fs().sys, r.fs().false_errors, (*dir)->get(),
                                                  name, fi->flags, mode)
-                        : ops::create_file(r.fs().sys, (*dir)->get(), name, fi->flags, mode);
+                        : ops::create_file(r.fs().sys, (*dir)->get(), name, fi->flags, mode,
+                                           started_before ? &*started_before : nullptr);
         // The kernel asks for a create only where its lookup found no file;
         // one that has data by now was not made here and keeps its times.
         if (made && made->st.st_size == 0 && r.fs().times.measure(made->st, before))

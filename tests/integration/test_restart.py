@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import faultfs_control
 import mounts
 from service_store import ServiceStore
 
@@ -365,3 +366,63 @@ def test_a_file_renamed_while_open_stays_open_across_a_crash(service):
     s = wait_for_stats(service, lambda s: s["restarts"]["crashes"] == 1)
     assert s["restarts"]["handover_lost"] == 0
 
+
+
+CREATE_EXCL = ("import os, sys\n"
+               "fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)\n"
+               "os.write(fd, b'mail')\n"
+               "print('ok')\n")
+
+
+def in_exclusive_create(pid):
+    """Whether a thread of `pid` waits in openat(O_CREAT | O_EXCL)."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "syscall").read_text().split()
+        except OSError:
+            continue
+        if fields and fields[0] == "257" and len(fields) > 3:  # openat(dirfd, path, flags)
+            flags = int(fields[3], 16)
+            if flags & (os.O_CREAT | os.O_EXCL) == os.O_CREAT | os.O_EXCL:
+                return True
+    return False
+
+
+def test_an_exclusive_create_the_crashed_process_had_done_is_not_refused(scratch, mount_factory):
+    # faultfs under nfsguard makes every call wait 3 s: the crash comes while
+    # the create waits in the backing, which then makes the file.
+    back, fault, mnt, run = (scratch / d for d in ("back", "fault", "mnt", "run"))
+    for d in (back, fault, mnt, run):
+        d.mkdir()
+    ffs = faultfs_control.start_faultfs(back, fault, scratch / "ff.sock", scratch / "ff.log")
+    mount_factory.started.append(ffs)
+    store = ServiceStore([NFSGUARD, "-f", "-o", f"backing_fs=any,run_dir={run}", fault, mnt],
+                         scratch / "nfsguard.log")
+    try:
+        started(store)
+        ffs.control.latency(3_000_000)
+        creator = subprocess.Popen([sys.executable, "-c", CREATE_EXCL, str(mnt / "msg")],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 30
+        while not in_exclusive_create(store.proc.pid):
+            assert time.monotonic() < deadline, "no exclusive create reached the backing"
+            time.sleep(0.05)
+        # Its lookup in faultfs takes 3 s, then the create 3 s: killed in between.
+        time.sleep(4.5)
+        store.kill(signal.SIGKILL)
+        store.wait_exit()
+        deadline = time.monotonic() + 10
+        while not (back / "msg").exists():
+            assert time.monotonic() < deadline, "the create never reached the backing"
+            time.sleep(0.05)
+        ffs.control.latency(0)
+        started(store)
+        out, err = creator.communicate(timeout=30)
+        # Sent again, it meets the file the dead process made: given, not EEXIST.
+        assert out.strip() == "ok", err
+        assert (back / "msg").read_bytes() == b"mail"
+        assert "was sent again: its file is given" in store.log(), store.log()
+    finally:
+        store.close()
+        if mounted_here(mnt):
+            mounts.lazy_unmount(mnt)

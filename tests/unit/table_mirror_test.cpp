@@ -120,3 +120,22 @@ TEST(TableMirrorTest, AHandleRemovedLeavesTheMirrorBeforeItsIdServesAgain) {
     EXPECT_EQ(lost.load(), 0);
     EXPECT_TRUE(m->read(kEpoch).files.empty());
 }
+
+// An exclusive create is recorded as started before it is done, in its
+// reply's place: after a crash the next process learns when, and a reply
+// that came replaces it.
+TEST(TableMirrorTest, AStartedRequestIsNoReplyAndItsReplyReplacesIt) {
+    auto m = TableMirror::create();
+    ASSERT_NE(m, nullptr);
+    const struct timespec at { 1796641449, 5 };
+    m->started(42, at);
+    auto next = reopened(*m);
+    ASSERT_TRUE(next->started_at(42));
+    EXPECT_EQ(next->started_at(42)->tv_sec, at.tv_sec);
+    EXPECT_EQ(next->started_at(42)->tv_nsec, at.tv_nsec);
+    EXPECT_FALSE(next->reply_to(42));
+    EXPECT_FALSE(next->started_at(44));
+    m->replied(42, std::vector<char>(sizeof(uint64_t) * 2, 'r'));
+    EXPECT_FALSE(next->started_at(42));
+    EXPECT_TRUE(next->reply_to(42));
+}

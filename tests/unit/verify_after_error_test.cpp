@@ -520,6 +520,44 @@ TEST_F(VerifyAfterErrorTest, AnExclusiveCreateEexistIsNeverGuessedAt) {
     EXPECT_EQ(false_errors.total(), 0U);
 }
 
+// Sent again after a crash: the dead process had started this create (the
+// mirror's record) and had done it; the kernel never got the reply.
+TEST_F(VerifyAfterErrorTest, AnExclusiveCreateTheCrashedProcessHadDoneGivesItsFile) {
+    const CallWindow started = CallWindow::now();
+    dir.write("1796641449.P32454.vm", "");
+    auto f = create_file(sys, dir.fd(), "1796641449.P32454.vm", O_WRONLY | O_EXCL, 0600, &started);
+    ASSERT_TRUE(f) << f.error();
+    EXPECT_TRUE(S_ISREG(f->st.st_mode));
+    // The EEXIST came first, then the check, then the file was opened.
+    ASSERT_GE(sys.calls.size(), 3U);
+    EXPECT_EQ(sys.calls.front(), "openat");
+    EXPECT_EQ(std::count(sys.calls.begin(), sys.calls.end(), "openat"), 2);
+    ASSERT_EQ(::write(f->fd.get(), "mail", 4), 4);
+    EXPECT_EQ(dir.read("1796641449.P32454.vm"), "mail");
+}
+
+TEST_F(VerifyAfterErrorTest, AfterACrashAnExclusiveCreateStillMeetsARealEexist) {
+    const CallWindow started = CallWindow::now();
+    // Someone's data: not the empty file a create leaves.
+    dir.write("full", "someone's mail");
+    EXPECT_EQ(create_file(sys, dir.fd(), "full", O_WRONLY | O_EXCL, 0600, &started).error(),
+              EEXIST);
+    // Made before the dead process started the create: another's lock.
+    dir.write("old.lock", "");
+    CallWindow later = started;
+    later.start.tv_sec += 60;
+    EXPECT_EQ(create_file(sys, dir.fd(), "old.lock", O_WRONLY | O_EXCL, 0600, &later).error(),
+              EEXIST);
+    // A second link: not a file just made.
+    dir.write("linked", "");
+    ASSERT_EQ(::link((dir / "linked").c_str(), (dir / "other").c_str()), 0);
+    EXPECT_EQ(create_file(sys, dir.fd(), "linked", O_WRONLY | O_EXCL, 0600, &started).error(),
+              EEXIST);
+    // Not sent again after a crash: never guessed at.
+    dir.write("fresh", "");
+    EXPECT_EQ(create_file(sys, dir.fd(), "fresh", O_WRONLY | O_EXCL, 0600).error(), EEXIST);
+}
+
 TEST_F(VerifyAfterErrorTest, ExclusiveCreateOverAFileWithContentIsARealEexist) {
     dir.write("tmp.1", "someone's mail");
     EXPECT_EQ(create_file(sys, dir.fd(), "tmp.1", O_WRONLY | O_EXCL, 0600).error(), EEXIST);
