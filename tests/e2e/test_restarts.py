@@ -1,7 +1,9 @@
 """Restarts without unmount under load (issue 17): Postfix and Dovecot
 deliver through nfsguard while it restarts in place (SIGUSR1, as `systemctl
-reload` and a package upgrade do) and while it is killed (SIGKILL) and taken
-up again from a stand-in for systemd's descriptor store. Every message must
+reload` and a package upgrade do), while it is restarted (`systemctl
+restart`: SIGTERM with a restart job queued, and a new start) and while it
+is killed (SIGKILL), taken up again from a stand-in for systemd's
+descriptor store. Every message must
 arrive exactly once, intact, and no mail process may see the mount go away
 (ENOTCONN, "Transport endpoint is not connected")."""
 
@@ -22,8 +24,9 @@ RESTARTS = 10
 
 class RestartedGuard:
     """nfsguard on the mail root, run by the stand-in store, restarted by a
-    thread of its own `count` times, every `every` seconds: in place, or by
-    a SIGKILL and a new start that takes the mount up."""
+    thread of its own `count` times, every `every` seconds: in place
+    ("planned"), by a stop and a start with the store kept ("restart"), or
+    by a SIGKILL and a new start that takes the mount up ("crash")."""
 
     def __init__(self, stack, how, count=RESTARTS, every=1.5):
         argv = [mounts.NFSGUARD, "-f", "-o", "backing_fs=any", stack.export, stack.mail]
@@ -41,6 +44,8 @@ class RestartedGuard:
             readies = self.store.count("READY")
             if self.how == "planned":
                 self.store.kill(signal.SIGUSR1)
+            elif self.how == "restart":  # systemctl restart
+                self.store.restart()
             else:
                 self.store.kill(signal.SIGKILL)
                 self.store.wait_exit()
@@ -67,6 +72,18 @@ class RestartedGuard:
 def not_connected(log):
     return [line for line in log.splitlines()
             if re.search(r"not connected|ENOTCONN", line, re.IGNORECASE)]
+
+
+def after_a_crash(problems):
+    """Postfix's problem lines less its clock check of a queue file written
+    just before a crash: the stamp nfsguard owed it (client clock, coarse)
+    died with the process, and the file keeps the backing's mtime, which a
+    6.13+ kernel's ext4 takes from its fine-grained clock, ahead of the
+    coarse time() Postfix compares it with by under a jiffy: "1 seconds
+    ahead" across a second's boundary. Postfix resets the stamps itself;
+    straight on that ext4 it warns alike."""
+    clock = re.compile(r"file system clock is 1 seconds ahead|resetting file time stamps")
+    return [line for line in problems if not clock.search(line)]
 
 
 def finish_restarts(guard, seconds=60):
@@ -118,14 +135,50 @@ def test_crashes_under_postfix_lose_no_message(scratch, stack, users, services):
             summary, postfix = deliver_through_postfix(scratch, stack.mail, stack.export, users,
                                                        services, "crash-postfix", MESSAGES)
             finish_restarts(guard)
-        seen = postfix_problems(postfix.log())
+        seen = after_a_crash(postfix_problems(postfix.log()))
         mailcheck.report(f"[e2e] crash-postfix: {guard.done} crashes; Postfix saw {len(seen)} "
                          f"problem line(s) {seen[:2]}")
         assert guard.done == RESTARTS, guard.store.log()
-        assert summary.perfect, summary
+        assert summary.perfect, (summary, seen)
         # The tables were taken up from the mirror: deliveries in flight
         # went on, none was deferred.
         assert seen == []
         assert not_connected(postfix.log()) == []
+    finally:
+        guard.close()
+
+
+def test_crashes_under_dovecot_lmtp_and_imap_lose_nothing(scratch, stack, users, services):
+    guard = RestartedGuard(stack, "crash", every=0.3)
+    try:
+        with guard:
+            run = run_dovecot_scenario(scratch, stack.mail, stack.export, users, services,
+                                       "crash-dovecot", max(MESSAGES // 2, 20))
+            finish_restarts(guard)
+        mailcheck.report(f"[e2e] crash-dovecot: {guard.done} crashes")
+        assert guard.done == RESTARTS, guard.store.log()
+        assert run.summary.perfect, run.summary
+        assert run.refused == [] and run.client_errors == [], (run.refused, run.client_errors)
+        assert run.wrong == [] and run.problems() == {}, (run.wrong[:10], run.problems())
+        assert not_connected(run.dovecot.log()) == []
+    finally:
+        guard.close()
+
+
+def test_service_manager_restarts_under_dovecot_lmtp_and_imap_lose_nothing(scratch, stack, users,
+                                                                           services):
+    guard = RestartedGuard(stack, "restart", every=0.3)
+    try:
+        with guard:
+            run = run_dovecot_scenario(scratch, stack.mail, stack.export, users, services,
+                                       "systemctl-restart-dovecot", max(MESSAGES // 2, 20))
+            finish_restarts(guard)
+        mailcheck.report(f"[e2e] systemctl-restart-dovecot: {guard.done} restarts")
+        assert guard.done == RESTARTS, guard.store.log()
+        assert run.summary.perfect, run.summary
+        assert run.refused == [] and run.client_errors == [], (run.refused, run.client_errors)
+        assert run.wrong == [] and run.problems() == {}, (run.wrong[:10], run.problems())
+        assert not_connected(run.dovecot.log()) == []
+        assert guard.store.log().count("leaving the mount") == RESTARTS
     finally:
         guard.close()
