@@ -5,6 +5,26 @@
 #include <cstdio>
 
 namespace nfsguard::fs {
+namespace {
+
+// Moves to `gone` the owners in `owners` (keyed by (object, owner), so an
+// object's owners are adjacent) of `object` that used `handle`.
+template <typename Map, typename Object>
+void take_owners_of_handle(Map& owners, Object object, uint64_t handle,
+                           std::vector<LockOwners::Owner>& gone) {
+    for (auto it = owners.lower_bound(typename Map::key_type{object, 0});
+         it != owners.end() && it->first.first == object;) {
+        const auto& handles = it->second.handles;
+        if (std::find(handles.begin(), handles.end(), handle) == handles.end()) {
+            ++it;
+            continue;
+        }
+        gone.push_back(std::move(it->second));
+        it = owners.erase(it);
+    }
+}
+
+}  // namespace
 
 ops::Result<ops::SharedFd> LockOwners::descriptor(
     const Inode& inode, uint64_t owner, pid_t pid, uint64_t handle,
@@ -89,16 +109,7 @@ void LockOwners::kept_handle_released(uint64_t node_id, uint64_t handle) {
     std::vector<Owner> gone;
     {
         std::lock_guard lock(mutex_);
-        for (auto it = kept_.lower_bound({node_id, 0});
-             it != kept_.end() && it->first.first == node_id;) {
-            const auto& handles = it->second.handles;
-            if (std::find(handles.begin(), handles.end(), handle) == handles.end()) {
-                ++it;
-                continue;
-            }
-            gone.push_back(std::move(it->second));
-            it = kept_.erase(it);
-        }
+        take_owners_of_handle(kept_, node_id, handle, gone);
     }
     drop(gone);
 }
@@ -140,16 +151,7 @@ void LockOwners::handle_released(const Inode& inode, uint64_t handle) {
     std::vector<Owner> gone;  // closed once the mutex is let go
     {
         std::lock_guard lock(mutex_);
-        for (auto it = owners_.lower_bound(Key{&inode, 0});
-             it != owners_.end() && it->first.first == &inode;) {
-            const auto& handles = it->second.handles;
-            if (std::find(handles.begin(), handles.end(), handle) == handles.end()) {
-                ++it;
-                continue;
-            }
-            gone.push_back(std::move(it->second));
-            it = owners_.erase(it);
-        }
+        take_owners_of_handle(owners_, &inode, handle, gone);
     }
     drop(gone);
 }

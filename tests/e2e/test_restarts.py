@@ -3,14 +3,16 @@ deliver through nfsguard while it restarts in place (SIGUSR1, as `systemctl
 reload` and a package upgrade do), while it is restarted (`systemctl
 restart`: SIGTERM with a restart job queued, and a new start) and while it
 is killed (SIGKILL), taken up again from a stand-in for systemd's
-descriptor store. Every message must
-arrive exactly once, intact, and no mail process may see the mount go away
-(ENOTCONN, "Transport endpoint is not connected")."""
+descriptor store. Every message must arrive exactly once, intact, and no
+mail process may see the mount go away (ENOTCONN, "Transport endpoint is
+not connected")."""
 
 import re
 import signal
 import threading
 import time
+
+import pytest
 
 import mailcheck
 import mounts
@@ -74,10 +76,10 @@ def not_connected(log):
             if re.search(r"not connected|ENOTCONN", line, re.IGNORECASE)]
 
 
-def after_a_crash(problems):
+def clock_warnings_aside(problems):
     """Postfix's problem lines less its clock check of a queue file written
-    just before a crash: the stamp nfsguard owed it (client clock, coarse)
-    died with the process, and the file keeps the backing's mtime, which a
+    just before a restart: the stamp nfsguard owed it (client clock, coarse)
+    went with the process, and the file keeps the backing's mtime, which a
     6.13+ kernel's ext4 takes from its fine-grained clock, ahead of the
     coarse time() Postfix compares it with by under a jiffy: "1 seconds
     ahead" across a second's boundary. Postfix resets the stamps itself;
@@ -93,92 +95,46 @@ def finish_restarts(guard, seconds=60):
         time.sleep(0.1)
 
 
-def test_planned_restarts_under_dovecot_lmtp_and_imap_lose_nothing(scratch, stack, users,
-                                                                   services):
-    guard = RestartedGuard(stack, "planned", every=0.3)
+HOW = {"planned": "planned restarts", "restart": "systemctl restarts", "crash": "crashes"}
+
+
+@pytest.mark.parametrize("how", ["planned", "restart", "crash"])
+def test_restarts_under_dovecot_lmtp_and_imap_lose_nothing(scratch, stack, users, services, how):
+    guard = RestartedGuard(stack, how, every=0.3)
     try:
         with guard:
             run = run_dovecot_scenario(scratch, stack.mail, stack.export, users, services,
-                                       "restart-dovecot", max(MESSAGES // 2, 20))
+                                       f"{how}-dovecot", max(MESSAGES // 2, 20))
             finish_restarts(guard)
-        mailcheck.report(f"[e2e] restart-dovecot: {guard.done} planned restarts")
+        mailcheck.report(f"[e2e] {how}-dovecot: {guard.done} {HOW[how]}")
         assert guard.done == RESTARTS, guard.store.log()
         assert run.summary.perfect, run.summary
-        # In place, nothing of what Dovecot holds goes: no refusal, no error.
+        # Nothing of what Dovecot holds goes: no refusal, no error.
         assert run.refused == [] and run.client_errors == [], (run.refused, run.client_errors)
         assert run.wrong == [] and run.problems() == {}, (run.wrong[:10], run.problems())
         assert not_connected(run.dovecot.log()) == []
+        if how == "restart":
+            assert guard.store.log().count("leaving the mount") == RESTARTS
     finally:
         guard.close()
 
 
-def test_planned_restarts_under_postfix_lose_nothing(scratch, stack, users, services):
-    guard = RestartedGuard(stack, "planned", every=0.5)
+@pytest.mark.parametrize("how", ["planned", "crash"])
+def test_restarts_under_postfix_lose_nothing(scratch, stack, users, services, how):
+    guard = RestartedGuard(stack, how, every=0.5 if how == "planned" else 0.3)
     try:
         with guard:
             summary, postfix = deliver_through_postfix(scratch, stack.mail, stack.export, users,
-                                                       services, "restart-postfix", MESSAGES)
+                                                       services, f"{how}-postfix", MESSAGES)
             finish_restarts(guard)
-        mailcheck.report(f"[e2e] restart-postfix: {guard.done} planned restarts")
-        assert guard.done == RESTARTS, guard.store.log()
-        assert summary.perfect, summary
-        assert postfix_problems(postfix.log()) == []
-        assert not_connected(postfix.log()) == []
-    finally:
-        guard.close()
-
-
-def test_crashes_under_postfix_lose_no_message(scratch, stack, users, services):
-    guard = RestartedGuard(stack, "crash", every=0.3)
-    try:
-        with guard:
-            summary, postfix = deliver_through_postfix(scratch, stack.mail, stack.export, users,
-                                                       services, "crash-postfix", MESSAGES)
-            finish_restarts(guard)
-        seen = after_a_crash(postfix_problems(postfix.log()))
-        mailcheck.report(f"[e2e] crash-postfix: {guard.done} crashes; Postfix saw {len(seen)} "
-                         f"problem line(s) {seen[:2]}")
+        seen = clock_warnings_aside(postfix_problems(postfix.log()))
+        mailcheck.report(f"[e2e] {how}-postfix: {guard.done} {HOW[how]}; Postfix saw "
+                         f"{len(seen)} problem line(s) {seen[:2]}")
         assert guard.done == RESTARTS, guard.store.log()
         assert summary.perfect, (summary, seen)
-        # The tables were taken up from the mirror: deliveries in flight
-        # went on, none was deferred.
+        # The tables were handed over or taken up from the mirror:
+        # deliveries in flight went on, none was deferred.
         assert seen == []
         assert not_connected(postfix.log()) == []
-    finally:
-        guard.close()
-
-
-def test_crashes_under_dovecot_lmtp_and_imap_lose_nothing(scratch, stack, users, services):
-    guard = RestartedGuard(stack, "crash", every=0.3)
-    try:
-        with guard:
-            run = run_dovecot_scenario(scratch, stack.mail, stack.export, users, services,
-                                       "crash-dovecot", max(MESSAGES // 2, 20))
-            finish_restarts(guard)
-        mailcheck.report(f"[e2e] crash-dovecot: {guard.done} crashes")
-        assert guard.done == RESTARTS, guard.store.log()
-        assert run.summary.perfect, run.summary
-        assert run.refused == [] and run.client_errors == [], (run.refused, run.client_errors)
-        assert run.wrong == [] and run.problems() == {}, (run.wrong[:10], run.problems())
-        assert not_connected(run.dovecot.log()) == []
-    finally:
-        guard.close()
-
-
-def test_service_manager_restarts_under_dovecot_lmtp_and_imap_lose_nothing(scratch, stack, users,
-                                                                           services):
-    guard = RestartedGuard(stack, "restart", every=0.3)
-    try:
-        with guard:
-            run = run_dovecot_scenario(scratch, stack.mail, stack.export, users, services,
-                                       "systemctl-restart-dovecot", max(MESSAGES // 2, 20))
-            finish_restarts(guard)
-        mailcheck.report(f"[e2e] systemctl-restart-dovecot: {guard.done} restarts")
-        assert guard.done == RESTARTS, guard.store.log()
-        assert run.summary.perfect, run.summary
-        assert run.refused == [] and run.client_errors == [], (run.refused, run.client_errors)
-        assert run.wrong == [] and run.problems() == {}, (run.wrong[:10], run.problems())
-        assert not_connected(run.dovecot.log()) == []
-        assert guard.store.log().count("leaving the mount") == RESTARTS
     finally:
         guard.close()

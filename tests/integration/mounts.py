@@ -115,14 +115,19 @@ class Mount:
             try:
                 self.proc.wait(timeout=UNMOUNT_TIMEOUT)
             except subprocess.TimeoutExpired:
-                self.proc.send_signal(signal.SIGTERM)
-                try:
-                    self.proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait(timeout=5)
+                stop_process(self.proc, 5)
         self._log.close()
         return self.proc.returncode
+
+
+def stop_process(proc, timeout):
+    """SIGTERM, `timeout` seconds to end, then SIGKILL; reaps it."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
 
 
 def start_nfsguard(backing, mountpoint, *options, log_path=None, binary=None, **kw):

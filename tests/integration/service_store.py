@@ -21,6 +21,8 @@ import threading
 import time
 from pathlib import Path
 
+import mounts
+
 MAX_FDS = 253  # SCM_MAX_FD
 UNIT = "nfsguard@stand-in.service"
 
@@ -177,12 +179,7 @@ class ServiceStore:
         """Stops the service if it runs, and empties the store (as systemd
         does when a unit stops for good)."""
         if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+            mounts.stop_process(self.proc, 10)
         self._stop = True
         self._thread.join(timeout=2)
         with self._cv:
