@@ -24,6 +24,26 @@ TEST(IdTableTest, AnIdGivenFindsItsInodeUntilReleased) {
     EXPECT_EQ(ids.find(id), nullptr);
 }
 
+// What records the id elsewhere (the crash mirror) is cleared while the id
+// still stands for its object: no next object can have it yet.
+TEST(IdTableTest, WhatReleasesAnIdRunsBeforeItsSlotCanServeAgain) {
+    NodeIds ids(1);
+    Inode a(1, 10, S_IFREG);
+    const uint64_t id = ids.assign(&a);
+    int ran = 0;
+    EXPECT_EQ(ids.release(id,
+                          [&](uint64_t released) {
+                              ++ran;
+                              EXPECT_EQ(released, id);
+                              EXPECT_EQ(ids.find(id), &a) << "still held";
+                          }),
+              &a);
+    EXPECT_EQ(ran, 1);
+    EXPECT_EQ(ids.find(id), nullptr);
+    EXPECT_EQ(ids.release(id, [&](uint64_t) { ++ran; }), nullptr);
+    EXPECT_EQ(ran, 1) << "not for an id no longer given";
+}
+
 TEST(IdTableTest, IdsOfAnotherEpochAreUnknown) {
     NodeIds before(1), after(2);
     Inode a(1, 10, S_IFREG), b(1, 11, S_IFREG);
