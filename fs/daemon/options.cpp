@@ -189,6 +189,7 @@ std::vector<std::string> fuse_arguments(const Options& opts, bool allow_other) {
 std::string usage() {
     return R"(usage: nfsguard [-f] [-d] [-o opt[,opt...]] BACKING MOUNTPOINT
        nfsguard stats [--json] [--run-dir DIR] MOUNTPOINT
+       nfsguard doctor [--json] [--run-dir DIR] [PATH]
 
 Mounts a FUSE filesystem on MOUNTPOINT that passes every call through to the
 directory BACKING (usually an NFS mount), hardened against NFS's failure modes.
