@@ -407,6 +407,24 @@ check_locks() {  # $1 version, $2 file through nfsguard, $3 on the server, $4 se
     fi
 }
 
+# --- nfsguard doctor -----------------------------------------------------------
+check_doctor() {  # $1 version, $2 the NFS mount nfsguard is on
+    local v=$1 bad=/mnt/bad${1%%.*} out=/tmp/doctor.$1 o
+    if [ "$v" = 3 ]; then o=vers=3,proto=tcp; else o=vers=$v; fi
+    mkdir -p "$bad"
+    if ! mount -t nfs -o "$o,soft,local_lock=all,nosharecache" 127.0.0.1:/export "$bad"; then
+        result bad "v$v doctor: cannot mount the bad setup"; return
+    fi
+    timeout 300 python3 "$LANECHECK" doctor "$NFSGUARD" "$2" "$bad" > "$out" 2>&1
+    umount "$bad" || umount -f -l "$bad"
+    sed 's/^/  /' "$out"
+    if resultok "$out"; then
+        result ok "v$v doctor: $(lastline "$out")"
+    else
+        result bad "v$v doctor: $(grep -h '^BAD' "$out" | tr '\n' ';')"
+    fi
+}
+
 # --- cache coherence ----------------------------------------------------------
 check_cache() {  # $1 version, $2 other client's dir, $3 through nfsguard, $4 raw, $5 what the other is
     local v=$1 out=/tmp/cache.$1
@@ -627,7 +645,7 @@ measure_rpcs() {  # $1 version $2 NFS mount point $3 straight view of it
 }
 
 # --- main ---------------------------------------------------------------------
-CHECKS=${LANE_CHECKS:-"lostreply estale silly cache locks closeerr guard"}
+CHECKS=${LANE_CHECKS:-"lostreply estale silly cache locks closeerr guard doctor"}
 has() { case " $CHECKS " in *" $1 "*) return 0 ;; esac; return 1; }
 sysctl -q -w fs.protected_hardlinks=0   # else link() sends an ACCESS first (see README)
 modprobe -a nf_tables inet_diag tcp_diag veth 2>/dev/null
@@ -679,6 +697,7 @@ for v in $VERS; do
             if [ -n "$other_is" ]; then check_cache "$v" "$other/v$v-cache" "$m/v$v-cache" "$raw/v$v-cache" "$other_is"
             else result bad "v$v cache: no second client"; fi
         fi
+        if has doctor; then say "=== v$v nfsguard doctor"; check_doctor "$v" "$m"; fi
         if has locks; then
             say "=== v$v locks"
             if [ -n "$other_is" ]; then check_locks "$v" "$m/v$v-lockfile" "$EXPORT/v$v-lockfile" "$other/v$v-lockfile" "$other_is"

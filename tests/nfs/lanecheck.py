@@ -26,6 +26,11 @@ subcommand prints its detail lines, then one last line "RESULT ok|BAD <summary>"
       nfsguard; RAW: the same on the NFS mount under nfsguard (a bind mount
       of it: the same client and cache). Changes made through OTHER; prints
       when each is seen through NG and RAW (polling, at most LIMIT s).
+  doctor NFSGUARD GOOD BAD
+      `nfsguard doctor --json` on GOOD (nfsguard on a hard NFS mount with
+      local_lock=none) and on BAD (a soft mount with local_lock=all and no
+      nfsguard): every check that judges those passes on GOOD and fails on
+      BAD, with the exit status to match.
 """
 import errno
 import fcntl
@@ -284,6 +289,45 @@ def cmd_cache(other, ng, raw, limit):
     return 0 if ok else 1
 
 
+def cmd_doctor(nfsguard, good, bad):
+    import json
+    import subprocess
+    ok = True
+    expect = {  # check: (on GOOD, on BAD)
+        "nfs.mount": ("ok", "ok"), "nfs.hard": ("ok", "fail"), "nfs.locks": ("ok", "fail"),
+        "nfs.lock_taken": ("ok", None), "clock.skew": ("ok", None),
+        "nfsguard.mounted": ("ok", "fail"), "nfsguard.attached": ("ok", None),
+    }
+    seen = {}
+    for which, path in (("good", good), ("bad", bad)):
+        r = subprocess.run([nfsguard, "doctor", "--json", path], capture_output=True, text=True,
+                           timeout=120)
+        try:
+            report = json.loads(r.stdout)
+        except ValueError:
+            print(f"BAD {which}: not JSON (exit {r.returncode}): {r.stdout!r} {r.stderr!r}")
+            return 1
+        found = {f["check"]: f for f in report["findings"]}
+        seen[which] = (r.returncode, found)
+        for f in report["findings"]:
+            print(f"  {which}: {f['level']:<4} {f['check']:<26} {f['reason']}", flush=True)
+        if report["status"] != r.returncode:
+            ok = False
+            print(f"BAD {which}: status {report['status']}, exit {r.returncode}")
+    for check, (on_good, on_bad) in expect.items():
+        for which, want in (("good", on_good), ("bad", on_bad)):
+            got = seen[which][1].get(check, {}).get("level")
+            if want is not None and got != want:
+                ok = False
+                print(f"BAD {which}: {check} is {got}, not {want}")
+    if seen["bad"][0] != 2:
+        ok = False
+        print(f"BAD the bad setup exits {seen['bad'][0]}, not 2")
+    print(f"RESULT {'ok' if ok else 'BAD'} good setup exits {seen['good'][0]}, bad setup exits "
+          f"{seen['bad'][0]} with nfs.hard, nfs.locks and nfsguard.mounted failed", flush=True)
+    return 0 if ok else 1
+
+
 def main():
     a = sys.argv[1:]
     if not a:
@@ -297,6 +341,8 @@ def main():
         return cmd_heldfd(a[1])
     if a[0] == "cache" and len(a) == 5:
         return cmd_cache(a[1], a[2], a[3], float(a[4]))
+    if a[0] == "doctor" and len(a) == 4:
+        return cmd_doctor(*a[1:])
     print(__doc__, file=sys.stderr)
     return 2
 

@@ -32,7 +32,7 @@ IMG_DIR=${IMG_DIR:-$LANE_DIR/image}
 SHARE_DIR=$LANE_DIR/share
 export LANE_VERS=${LANE_VERS:-"3 4.2"}
 export LANE_OPS=${LANE_OPS:-"rename link mkdir symlink unlink rmdir deliver-link deliver-rename"}
-export LANE_CHECKS=${LANE_CHECKS:-"lostreply estale silly cache locks closeerr guard"}
+export LANE_CHECKS=${LANE_CHECKS:-"lostreply estale silly cache locks closeerr guard doctor"}
 export LANE_NFS_OPTS=${LANE_NFS_OPTS:-"hard,timeo=10,retrans=2"}
 T0=$SECONDS
 
