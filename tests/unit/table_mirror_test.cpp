@@ -105,6 +105,7 @@ TEST(TableMirrorTest, AHandleRemovedLeavesTheMirrorBeforeItsIdServesAgain) {
     m->put(TableMirror::File{again, id(3), O_RDONLY, TableMirror::Kind::dir, {}});
     ASSERT_EQ(m->read(kEpoch).files.size(), 1U);
     EXPECT_EQ(m->read(kEpoch).files[0].node, id(3));
+    dirs.remove(again);  // the table owns what it holds only until removed
 }
 
 // An exclusive create is recorded as started before it is done, in its
@@ -124,4 +125,19 @@ TEST(TableMirrorTest, AStartedRequestIsNoReplyAndItsReplyReplacesIt) {
     m->replied(42, std::vector<char>(sizeof(uint64_t) * 2, 'r'));
     EXPECT_FALSE(next->started_at(42));
     EXPECT_TRUE(next->reply_to(42));
+}
+
+// A lock owner the store refused: its open file's record says so, and
+// only that one (the open flags read back unchanged).
+TEST(TableMirrorTest, AFileWhoseLockWasNotKeptSaysSo) {
+    auto m = TableMirror::create();
+    ASSERT_NE(m, nullptr);
+    m->put(TableMirror::File{id(7), id(3), O_RDWR | O_APPEND, TableMirror::Kind::file, {}});
+    m->put(TableMirror::File{id(8), id(3), O_RDWR, TableMirror::Kind::file, {}});
+    m->lock_not_kept(id(7));
+    auto c = reopened(*m)->read(kEpoch);
+    ASSERT_EQ(c.files.size(), 2U);
+    EXPECT_TRUE(c.files[0].lock_lost);
+    EXPECT_EQ(c.files[0].flags, O_RDWR | O_APPEND);
+    EXPECT_FALSE(c.files[1].lock_lost);
 }
