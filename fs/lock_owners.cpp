@@ -38,6 +38,8 @@ ops::Result<ops::SharedFd> LockOwners::descriptor(
         if (auto it = owners_.find(Key{&inode, owner}); it != owners_.end()) {
             it->second.pid = pid;
             note_handle(it->second);
+            if (keeper_.keep && it->second.kept_as.empty() && keeper_.not_kept)
+                keeper_.not_kept(handle);
             return it->second.fd;
         }
     }
@@ -52,7 +54,10 @@ ops::Result<ops::SharedFd> LockOwners::descriptor(
     note_handle(it->second);
     if (inserted && keeper_.keep) {
         const std::string name = kept_name(inode.id, owner, handle);
-        if (keeper_.keep(name, it->second.fd->get())) it->second.kept_as = name;
+        if (keeper_.keep(name, it->second.fd->get()))
+            it->second.kept_as = name;
+        else if (keeper_.not_kept)
+            keeper_.not_kept(handle);
     }
     return it->second.fd;
 }

@@ -39,10 +39,13 @@ class LockOwners {
     };
 
     // Where descriptors are kept beyond this process. `drop` must let go of
-    // the locks on `fd` first: the kept copy would hold them.
+    // the locks on `fd` first: the kept copy would hold them. `not_kept` is
+    // told each open file an owner that could not be kept locks through:
+    // after a crash its locks are gone, and that file must not be written.
     struct Keeper {
         std::function<bool(const std::string& name, int fd)> keep;
         std::function<void(const std::string& name, int fd)> drop;
+        std::function<void(uint64_t handle)> not_kept;
     };
     void keep_in(Keeper keeper) { keeper_ = std::move(keeper); }
     // The name an owner's descriptor is kept under, and back.

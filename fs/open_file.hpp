@@ -8,6 +8,7 @@
 #include <fuse_lowlevel.h>
 
 #include <atomic>
+#include <cerrno>
 #include <mutex>
 #include <shared_mutex>
 
@@ -20,8 +21,12 @@
 namespace nfsguard::fs {
 
 struct OpenFile {
-    explicit OpenFile(ops::UniqueFd f) : fd(ops::share(std::move(f))) {}
+    explicit OpenFile(ops::UniqueFd f, int error = ESTALE)
+        : fd(ops::share(std::move(f))), dead_errno(error) {}
     ops::SharedFd fd;  // shared with the inode table (see Inode::open_files)
+    // What a handle with no descriptor answers (one a crashed process had
+    // open that cannot be opened again, fs/table_mirror.hpp).
+    const int dead_errno;
     int get() const { return fd->get(); }
     // Held (shared) while a read's reply reads the descriptor: libfuse
     // reads it only as it sends the reply, and the release that the reply

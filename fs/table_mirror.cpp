@@ -48,6 +48,8 @@ namespace {
 constexpr uint64_t kMagic = 0x6e66'6d69'7272'0001ULL;  // "nfmirr" 1
 constexpr size_t kHeaderSize = 4096;
 constexpr uint64_t kSlotMask = 0xffffffffU;
+// In a file record's flags, a bit no open flag uses: File::lock_lost.
+constexpr int32_t kLockNotKept = 1 << 30;
 
 size_t nodes_offset() {
     return kHeaderSize;
@@ -177,6 +179,12 @@ void TableMirror::clear_file(uint64_t handle, Kind kind) {
     write_record(file_at(kind, slot), [](FileRecord& r) { r.used = 0; });
 }
 
+void TableMirror::lock_not_kept(uint64_t handle) {
+    uint64_t slot;
+    if (!slot_of(handle, slot)) return;
+    write_record(file_at(Kind::file, slot), [](FileRecord& r) { r.flags |= kLockNotKept; });
+}
+
 TableMirror::ReplyRecord& TableMirror::reply_at(uint64_t unique) const {
     // Uniques go up by two (the odd ones are interrupts').
     auto* replies = reinterpret_cast<ReplyRecord*>(
@@ -254,8 +262,9 @@ TableMirror::Contents TableMirror::read(uint32_t epoch) const {
                 c.torn_handles.push_back(File{epoch_bits | slot, 0, 0, kind, {}});
             else if (r.used)
                 c.files.push_back(
-                    File{epoch_bits | slot, r.node, r.flags, kind,
-                         std::string(r.handle, std::min<size_t>(r.handle_len, sizeof r.handle))});
+                    File{epoch_bits | slot, r.node, r.flags & ~kLockNotKept, kind,
+                         std::string(r.handle, std::min<size_t>(r.handle_len, sizeof r.handle)),
+                         (r.flags & kLockNotKept) != 0});
         }
     }
     return c;

@@ -55,6 +55,7 @@ class TableMirror {
         int flags = 0;  // as the caller opened it
         Kind kind = Kind::file;
         std::string backing_handle;  // name_to_handle_at (ops::Syscalls::handle_of), if known
+        bool lock_lost = false;      // see lock_not_kept
     };
     // Not thread-safe per slot: a node is written under the inode table's
     // mutex, a file by the request that owns its handle.
@@ -62,6 +63,10 @@ class TableMirror {
     void clear_node(uint64_t id);
     void put(const File& file);
     void clear_file(uint64_t handle, Kind kind = Kind::file);
+    // A lock owner that used open file `handle` has no descriptor in the
+    // store (it was refused): after a crash the server has let its locks
+    // go, so the handle answers EIO instead of writing unlocked.
+    void lock_not_kept(uint64_t handle);
 
     // The reply to the kernel's request `unique`, as sent (a request whose
     // effect is not the same twice: create, rename, an O_APPEND write...),

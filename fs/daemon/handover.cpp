@@ -368,6 +368,16 @@ size_t take_up_mirror(Filesystem& fs, const TableMirror::Contents& mirrored,
             fs.dirs.place(f.handle, std::make_unique<OpenDir>(stream));
             continue;
         }
+        if (f.lock_lost) {
+            // Its lock owner was not in the store: the server let the lock
+            // go with the dead process, and its holder must not write on.
+            spdlog::warn(
+                "an open file of the crashed process was locked by an owner the store did not "
+                "keep: its lock is gone, and its handle answers EIO");
+            fs.files.place(f.handle, std::make_unique<OpenFile>(ops::UniqueFd(), EIO));
+            ++failed;
+            continue;
+        }
         std::unique_ptr<OpenFile> file;
         std::string why_not;
         if (inode != nullptr) {

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <vector>
 
@@ -79,11 +80,34 @@ bool service_manager_present() {
     return path != nullptr && path[0] != '\0';
 }
 
+// The names in the store now. It takes $FDSTORE descriptors at most (its
+// FileDescriptorStoreMax=: set by systemd 254 and later, and by the unit)
+// and drops any beyond without a word, so the count is kept here.
+std::mutex stored_mutex;
+std::set<std::string> stored_names;
+
+size_t store_limit() {
+    const char* limit = std::getenv("FDSTORE");
+    return limit != nullptr && *limit != '\0' ? std::strtoul(limit, nullptr, 10) : SIZE_MAX;
+}
+
 bool store_descriptor(const std::string& name, int fd) {
-    return service_manager_present() && send_to_manager("FDSTORE=1\nFDNAME=" + name, fd);
+    if (!service_manager_present()) return false;
+    {
+        std::lock_guard lock(stored_mutex);
+        if (stored_names.count(name) == 0 && stored_names.size() >= store_limit()) return false;
+    }
+    if (!send_to_manager("FDSTORE=1\nFDNAME=" + name, fd)) return false;
+    std::lock_guard lock(stored_mutex);
+    stored_names.insert(name);
+    return true;
 }
 
 bool unstore_descriptor(const std::string& name) {
+    {
+        std::lock_guard lock(stored_mutex);
+        stored_names.erase(name);
+    }
     return service_manager_present() && send_to_manager("FDSTOREREMOVE=1\nFDNAME=" + name, -1);
 }
 
@@ -123,6 +147,8 @@ std::map<std::string, ops::UniqueFd> take_passed_descriptors() {
         ::fcntl(fd, F_SETFD, FD_CLOEXEC);
         std::string name = i < static_cast<int>(name_list.size()) ? name_list[i] : "unknown";
         passed[name] = ops::UniqueFd(fd);  // a name twice: the later one stays
+        std::lock_guard lock(stored_mutex);
+        stored_names.insert(name);  // still in the store
     }
     ::unsetenv("LISTEN_PID");
     ::unsetenv("LISTEN_FDS");

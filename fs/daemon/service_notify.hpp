@@ -20,7 +20,8 @@ bool notify_service(const std::string& message);
 // there a store to keep descriptors in.
 bool service_manager_present();
 // Keeps `fd` in the store under `name` (letters, digits, '-', '_', '.'),
-// replacing nothing: a name is stored once. False if it could not be sent.
+// replacing nothing: a name is stored once. False if it could not be sent,
+// or the store is full ($FDSTORE names in it).
 bool store_descriptor(const std::string& name, int fd);
 // Removes (and closes) what the store keeps under `name`.
 bool unstore_descriptor(const std::string& name);

@@ -97,7 +97,14 @@ void keep_in_store(Filesystem& fs) {
                         [](const std::string& name) { unstore_descriptor(name); });
     ops::Syscalls& sys = fs.sys;
     fs.locks.keep_in(LockOwners::Keeper{
-        [](const std::string& name, int fd) { return store_descriptor(name, fd); },
+        [](const std::string& name, int fd) {
+            if (store_descriptor(name, fd)) return true;
+            spdlog::warn(
+                "the service manager's store would not keep {}: after a crash its lock is gone, "
+                "and the files it locked through answer EIO",
+                name);
+            return false;
+        },
         [&sys](const std::string& name, int fd) {
             struct flock all {};
             all.l_type = F_UNLCK;
@@ -107,6 +114,9 @@ void keep_in_store(Filesystem& fs) {
                 spdlog::warn("cannot unlock {} before it leaves the store: {}", name,
                              errno_text(unlocked.error()));
             unstore_descriptor(name);
+        },
+        [&fs](uint64_t handle) {
+            if (fs.mirror) fs.mirror->lock_not_kept(handle);
         }});
 }
 

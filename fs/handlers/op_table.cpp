@@ -61,8 +61,8 @@ struct Served<op, needs, handler> {
                             !(needs == Needs::caller_writes && r.refused_while_detached(true)));
         try {
             if (ready) handler(r, args...);
-        } catch (const UnknownId&) {
-            if (!r.replied()) r.reply_error(ESTALE);
+        } catch (const UnknownId& unknown) {
+            if (!r.replied()) r.reply_error(unknown.error);
         }
         assert(r.replied() && "every request is answered");
     }

@@ -71,7 +71,8 @@ OpenFile& Request::open_file(const struct fuse_file_info* fi) {
     OpenFile* file = fs_.files.find(fi->fh);
     // No descriptor: a handle of a crashed process that could not be opened
     // again, kept from reuse (fs/table_mirror.hpp).
-    if (file == nullptr || !file->fd->valid()) throw UnknownId{};
+    if (file == nullptr) throw UnknownId{};
+    if (!file->fd->valid()) throw UnknownId{file->dead_errno};
     return *file;
 }
 

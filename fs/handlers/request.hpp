@@ -11,6 +11,7 @@
 #include <fuse_lowlevel.h>
 
 #include <cassert>
+#include <cerrno>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -23,8 +24,11 @@ namespace nfsguard::fs {
 
 // Thrown for a node id or handle this run cannot vouch for (another run's,
 // or let go); the op table answers it ESTALE, never with another object's
-// data (README, design: node ids).
-struct UnknownId {};
+// data (README, design: node ids). A handle a crash left with its lock gone
+// answers EIO (OpenFile::dead_errno).
+struct UnknownId {
+    int error = ESTALE;
+};
 
 class Request {
   public:

@@ -4,6 +4,8 @@ C program makes them: CPython would retry an fcntl that a signal interrupted.
 
 usage: lock_probe.py setlkw FILE ALARM   block in F_SETLKW under alarm(ALARM); print the outcome
        lock_probe.py hold FILE           F_SETLKW a write lock, print the outcome, hold it until killed
+       lock_probe.py holdwrite FILE      hold, and for each line read write a byte under the lock
+                                         and print the outcome
        lock_probe.py trylock FILE        F_SETLK a write lock; print the outcome
        lock_probe.py tryflock FILE       flock LOCK_EX|LOCK_NB; print the outcome
        lock_probe.py getlk FILE          print the pid F_GETLK names for a write lock (or "none")
@@ -37,6 +39,10 @@ def main():
     elif action == "hold":
         print(outcome(LIBC.fcntl(fd, fcntl.F_SETLKW, lock)), flush=True)
         signal.pause()
+    elif action == "holdwrite":
+        print(outcome(LIBC.fcntl(fd, fcntl.F_SETLKW, lock)), flush=True)
+        for _ in sys.stdin:
+            print(outcome(0 if LIBC.pwrite(fd, b"x", 1, 0) == 1 else -1), flush=True)
     elif action == "trylock":
         print(outcome(LIBC.fcntl(fd, fcntl.F_SETLK, lock)), flush=True)
     elif action == "tryflock":

@@ -24,6 +24,7 @@ from pathlib import Path
 import mounts
 
 MAX_FDS = 253  # SCM_MAX_FD
+MAX_STORED = 4096  # the unit's FileDescriptorStoreMax=, unless $FDSTORE says
 UNIT = "nfsguard@stand-in.service"
 
 
@@ -74,7 +75,12 @@ class ServiceStore:
                     self._barriers_seen += 1
                     self._cv.notify_all()
                     continue
-                if fields.get("FDSTORE") == "1" and fds:
+                full = len(self.stored) >= int(self.env.get("FDSTORE", MAX_STORED))
+                if fields.get("FDSTORE") == "1" and fds and \
+                        fields.get("FDNAME", "stored") not in self.stored and full:
+                    for fd in fds:  # as systemd's full store: dropped without a word
+                        os.close(fd)
+                elif fields.get("FDSTORE") == "1" and fds:
                     name = fields.get("FDNAME", "stored")
                     if name in self.stored:
                         os.close(self.stored[name])

@@ -307,6 +307,37 @@ def test_a_lock_stays_held_across_a_crash_until_its_holder_lets_go(service, scra
     assert service.wait_for(lambda: not any(n.startswith("lock-") for n in service.stored))
 
 
+def test_after_a_crash_a_file_whose_lock_the_store_refused_answers_eio(service, scratch,
+                                                                      mount_factory):
+    # A store with room for the connection's four and no more, as a full one.
+    service.env["FDSTORE"] = str(len(STORED))
+    started(service)
+    other = another_host(service, scratch, mount_factory)
+    holder = subprocess.Popen(PROBE + ["holdwrite", str(service.mnt / "mbox")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ok"
+
+        def holder_writes():
+            holder.stdin.write("w\n")
+            holder.stdin.flush()
+            return holder.stdout.readline().strip()
+
+        assert holder_writes() == "ok"
+        service.kill(signal.SIGKILL)
+        service.wait_exit()
+        # Not kept, the lock went with the dead process: another host gets it.
+        assert subprocess.run(PROBE + ["trylock", str(other / "mbox")], capture_output=True,
+                              text=True, timeout=10).stdout.strip() == "ok"
+        started(service)
+        # Its holder must not write on as if it still held it.
+        assert holder_writes() == "EIO"
+        assert "its lock is gone, and its handle answers EIO" in service.log()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def test_a_file_replaced_while_open_stays_readable_across_a_crash(service):
     """Dovecot replaces dovecot.index by a rename while processes hold the old
     one open: after a crash no name leads to it, and the descriptor kept

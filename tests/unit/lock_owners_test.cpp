@@ -64,13 +64,17 @@ TEST_F(LockOwnersTest, AnOwnerThatUsedTheReleasedHandleAmongOthersGoes) {
 namespace {
 
 struct RecordingKeeper {
+    bool refuse = false;  // a store that takes no more
     std::vector<std::string> kept, dropped;
+    std::vector<uint64_t> not_kept;
     LockOwners::Keeper keeper() {
         return {[this](const std::string& name, int) {
+                    if (refuse) return false;
                     kept.push_back(name);
                     return true;
                 },
-                [this](const std::string& name, int) { dropped.push_back(name); }};
+                [this](const std::string& name, int) { dropped.push_back(name); },
+                [this](uint64_t handle) { not_kept.push_back(handle); }};
     }
 };
 
@@ -86,6 +90,22 @@ TEST_F(LockOwnersTest, AnOwnersDescriptorIsKeptOnceAndDroppedWhenItGoes) {
     EXPECT_TRUE(keeper.dropped.empty());
     owners.release(mbox, 0xabc);
     EXPECT_EQ(keeper.dropped, keeper.kept);
+}
+
+// Refused by the store: every open file the owner locks through is told,
+// so that after a crash it answers EIO (fs/table_mirror.hpp, lock_not_kept).
+TEST_F(LockOwnersTest, AnOwnerTheStoreRefusesNamesEveryFileItLocksThrough) {
+    RecordingKeeper keeper;
+    keeper.refuse = true;
+    owners.keep_in(keeper.keeper());
+    ASSERT_TRUE(owners.descriptor(mbox, 0xabc, 1, 7, open_null));
+    ASSERT_TRUE(owners.descriptor(mbox, 0xabc, 1, 8, open_null));
+    EXPECT_EQ(keeper.not_kept, (std::vector<uint64_t>{7, 8}));
+    EXPECT_TRUE(keeper.kept.empty());
+    keeper.refuse = false;  // kept: nothing to tell
+    ASSERT_TRUE(owners.descriptor(other, 0xdef, 1, 9, open_null));
+    ASSERT_TRUE(owners.descriptor(other, 0xdef, 1, 10, open_null));
+    EXPECT_EQ(keeper.not_kept, (std::vector<uint64_t>{7, 8}));
 }
 
 TEST_F(LockOwnersTest, AKeptNameReadsBackAndOthersDoNot) {
