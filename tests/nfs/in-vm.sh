@@ -415,7 +415,7 @@ check_doctor() {  # $1 version, $2 the NFS mount nfsguard is on
     if ! mount -t nfs -o "$o,soft,local_lock=all,nosharecache" 127.0.0.1:/export "$bad"; then
         result bad "v$v doctor: cannot mount the bad setup"; return
     fi
-    timeout 300 python3 "$LANECHECK" doctor "$NFSGUARD" "$2" "$bad" > "$out" 2>&1
+    timeout 300 python3 "$LANECHECK" doctor "$NFSGUARD" "$v" "$2" "$bad" > "$out" 2>&1
     umount "$bad" || umount -f -l "$bad"
     sed 's/^/  /' "$out"
     if resultok "$out"; then
