@@ -374,9 +374,6 @@ std::string own_executable() {
     return ::access(path.c_str(), X_OK) == 0 ? path : "/proc/self/exe";
 }
 
-// A planned restart, once the request loop has drained: the tables are
-// handed over and this process becomes a new image of nfsguard (the file
-// installed now), which takes the mount up. Returns only if that failed.
 // Before the next process takes over: a lock wait is the one request a
 // drain leaves unanswered. Without a kernel to send them again, they end
 // with EINTR, and the callers wait again, as after a signal.
@@ -387,6 +384,9 @@ void end_lock_waits_unless_resent(Filesystem& fs, const ConnectionRecord& record
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
 }
 
+// A planned restart, once the request loop has drained: the tables are
+// handed over and this process becomes a new image of nfsguard (the file
+// installed now), which takes the mount up. Returns only if that failed.
 void restart_in_place(Filesystem& fs, Connection& connection, RecordKeeper& keeper, char** argv) {
     std::lock_guard lock(keeper.mutex);
     if (!keeper.fd.valid() || keeper.record.init_request.empty())
@@ -563,9 +563,7 @@ int run_session(const Options& opts, char** argv) {
         fd.reset();
     }
     fs.restarts.locks_kept = fs.locks.size() + fs.locks.kept_size();
-    if (mirror) {
-        fs.mirror_to(mirror.get());
-    }
+    if (mirror) fs.mirror_to(mirror.get());
     keep_in_store(fs);
     // BACKING apart from MOUNTPOINT can be opened anew when an NFS mount
     // appears on it; on one path it would lead to nfsguard itself.
