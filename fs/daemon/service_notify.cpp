@@ -80,6 +80,8 @@ bool service_manager_present() {
     return path != nullptr && path[0] != '\0';
 }
 
+namespace {
+
 // The names in the store now. It takes $FDSTORE descriptors at most (its
 // FileDescriptorStoreMax=: set by systemd 254 and later, and by the unit)
 // and drops any beyond without a word, so the count is kept here.
@@ -90,6 +92,8 @@ size_t store_limit() {
     const char* limit = std::getenv("FDSTORE");
     return limit != nullptr && *limit != '\0' ? std::strtoul(limit, nullptr, 10) : SIZE_MAX;
 }
+
+}  // namespace
 
 bool store_descriptor(const std::string& name, int fd) {
     if (!service_manager_present()) return false;
