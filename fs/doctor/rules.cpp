@@ -103,6 +103,14 @@ void check_nfs_mount(const MountEntry* nfs, const std::string& path, Report& rep
     else
         report.ok("nfs.sync", "writes are sent as the NFS client sees fit, fsync waits");
 
+    if (nfs->has("nordirplus"))
+        report.warn("nfs.readdirplus",
+                    "nordirplus: a listing brings no attributes, and a Maildir scan stats each "
+                    "message in a round trip of its own",
+                    "drop nordirplus from the mount options");
+    else
+        report.ok("nfs.readdirplus", "listings bring the entries' attributes (READDIRPLUS)");
+
     const std::string lookupcache = nfs->value("lookupcache");
     report.ok("nfs.lookupcache",
               lookupcache == "none" || lookupcache == "positive"

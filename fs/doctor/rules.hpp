@@ -18,7 +18,8 @@
 namespace nfsguard::fs::doctor {
 
 // The NFS mount mail lands on (null: none found under the path): hard,
-// the version and where locks are kept, and what costs speed for nothing.
+// the version and where locks are kept, and what costs speed for nothing
+// (noac, sync, nordirplus).
 void check_nfs_mount(const MountEntry* nfs, const std::string& path, Report& report);
 
 // The server's clock against this host's, in seconds (server ahead

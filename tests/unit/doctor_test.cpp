@@ -24,7 +24,7 @@ const char* kMountinfo =
     "41 40 0:51 / /var/mail rw,nosuid,nodev,relatime shared:31 - fuse.nfsguard /var/mail "
     "rw,user_id=0,group_id=0,default_permissions,allow_other\n"
     "42 24 0:52 / /srv/mail\\040box rw,relatime - nfs srv:/old rw,vers=3,soft,nolock,sync,"
-    "noac\n";
+    "noac,nordirplus\n";
 
 Level level_of(const Report& r, const std::string& check) {
     const Finding* f = r.find(check);
@@ -68,6 +68,7 @@ TEST(DoctorTest, SoftNolockSyncNoacAreFoundWithTheirFixes) {
     EXPECT_EQ(level_of(r, "nfs.locks"), Level::fail);
     EXPECT_EQ(level_of(r, "nfs.sync"), Level::warn);
     EXPECT_EQ(level_of(r, "nfs.attribute_cache"), Level::warn);
+    EXPECT_EQ(level_of(r, "nfs.readdirplus"), Level::warn);
     EXPECT_NE(r.find("nfs.version")->reason.find("rpc.statd"), std::string::npos);
     EXPECT_EQ(r.exit_status(), 2);
 }
