@@ -13,6 +13,7 @@
 #include <shared_mutex>
 
 #include <memory>
+#include <unordered_map>
 
 #include "fs/id_table.hpp"
 #include "fs/table_mirror.hpp"
@@ -52,16 +53,30 @@ struct OpenDir {
 
 // The handles of open files (or directories): a handle this run did not
 // give is unknown, never another file's descriptor (fs/id_table.hpp).
+// What a handle stands for lives on while a request still holds it: the
+// release of a process killed in its close comes while its flush is served.
 template <typename T>
 class Handles {
   public:
     explicit Handles(uint32_t epoch) : ids_(epoch) {}
-    uint64_t add(std::unique_ptr<T> object) { return ids_.assign(object.release()); }
-    T* find(uint64_t handle) const { return ids_.find(handle); }
+    uint64_t add(std::unique_ptr<T> object) {
+        std::shared_ptr<T> owned(std::move(object));
+        std::unique_lock lock(mutex_);
+        const uint64_t handle = ids_.assign(owned.get());
+        owned_.emplace(handle, std::move(owned));
+        return handle;
+    }
+    std::shared_ptr<T> find(uint64_t handle) const {
+        std::shared_lock lock(mutex_);
+        auto it = owned_.find(handle);
+        return it == owned_.end() ? nullptr : it->second;
+    }
     // A handle another process gave, taken up (a planned restart).
     bool place(uint64_t handle, std::unique_ptr<T> object) {
-        if (!ids_.place(handle, object.get())) return false;
-        object.release();
+        std::shared_ptr<T> owned(std::move(object));
+        std::unique_lock lock(mutex_);
+        if (!ids_.place(handle, owned.get())) return false;
+        owned_.emplace(handle, std::move(owned));
         return true;
     }
     void done_placing() { ids_.done_placing(); }
@@ -76,14 +91,20 @@ class Handles {
         kind_ = kind;
     }
     // The object of `handle`, which is unknown from now on.
-    std::unique_ptr<T> remove(uint64_t handle) {
-        return std::unique_ptr<T>(ids_.release(handle, [this](uint64_t id) {
-            if (mirror_) mirror_->clear_file(id, kind_);
-        }));
+    std::shared_ptr<T> remove(uint64_t handle) {
+        std::unique_lock lock(mutex_);
+        if (ids_.release(handle, [this](uint64_t id) {
+                if (mirror_) mirror_->clear_file(id, kind_);
+            }) == nullptr)
+            return nullptr;
+        auto owned = owned_.extract(handle);
+        return owned ? std::move(owned.mapped()) : nullptr;
     }
 
   private:
-    IdTable<T> ids_;
+    mutable std::shared_mutex mutex_;
+    IdTable<T> ids_;  // gives the handles; owned_ keeps their objects
+    std::unordered_map<uint64_t, std::shared_ptr<T>> owned_;
     TableMirror* mirror_ = nullptr;
     TableMirror::Kind kind_ = TableMirror::Kind::file;
 };

@@ -68,17 +68,19 @@ Inode& Request::inode(fuse_ino_t id) {
 }
 
 OpenFile& Request::open_file(const struct fuse_file_info* fi) {
-    OpenFile* file = fs_.files.find(fi->fh);
+    auto file = fs_.files.find(fi->fh);
     // No descriptor: a handle of a crashed process that could not be opened
     // again, kept from reuse (fs/table_mirror.hpp).
     if (file == nullptr) throw UnknownId{};
     if (!file->fd->valid()) throw UnknownId{file->dead_errno};
+    handles_held_.push_back(file);
     return *file;
 }
 
 OpenDir& Request::open_dir(const struct fuse_file_info* fi) {
-    OpenDir* dir = fs_.dirs.find(fi->fh);
+    auto dir = fs_.dirs.find(fi->fh);
     if (dir == nullptr) throw UnknownId{};
+    handles_held_.push_back(dir);
     return *dir;
 }
 

@@ -12,6 +12,7 @@
 
 #include <cassert>
 #include <cerrno>
+#include <memory>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -49,7 +50,8 @@ class Request {
     // ESTALE drops the cached descriptors above it, note_estale_retry).
     // Throws UnknownId for an id the table cannot vouch for.
     Inode& inode(fuse_ino_t id);
-    // The open file or directory of a handle; throws UnknownId likewise.
+    // The open file or directory of a handle, kept alive until the request
+    // is done (a release may come meanwhile); throws UnknownId likewise.
     OpenFile& open_file(const struct fuse_file_info* fi);
     OpenDir& open_dir(const struct fuse_file_info* fi);
 
@@ -181,7 +183,8 @@ class Request {
     // The object of the request has no name any more (InodeTable::locate):
     // an ESTALE then is the kernel's to retry, by looking the name up again.
     bool moved_on_ = false;
-    std::vector<Inode*> inodes_;  // the inodes the request is about
+    std::vector<Inode*> inodes_;                       // the inodes the request is about
+    std::vector<std::shared_ptr<void>> handles_held_;  // open_file, open_dir
     cache::Invalidations stale_;
 };
 
