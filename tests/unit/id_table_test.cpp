@@ -97,6 +97,19 @@ TEST(IdTableTest, TheInodeTableAnswersOnlyIdsItGave) {
     EXPECT_EQ(table.find(id), nullptr) << "forgotten by the kernel, gone from the table";
 }
 
+// A request that found a handle's object keeps it: the release of a process
+// killed in its close may remove the handle while its flush is served.
+TEST(IdTableTest, WhatAHandleStandsForLivesWhileARequestHoldsIt) {
+    nfsguard::fs::Handles<int> handles(1);
+    const uint64_t h = handles.add(std::make_unique<int>(42));
+    auto held = handles.find(h);
+    auto removed = handles.remove(h);
+    ASSERT_NE(removed, nullptr);
+    removed.reset();
+    EXPECT_EQ(handles.find(h), nullptr);
+    EXPECT_EQ(*held, 42) << "still there for the request that holds it";
+}
+
 TEST(IdTableTest, AHandleStandsForItsObjectUntilRemovedAndNoOtherHandleDoes) {
     nfsguard::fs::Handles<int> handles(1);
     const uint64_t h = handles.add(std::make_unique<int>(42));
