@@ -84,6 +84,12 @@ def wait_for_stats(store, predicate, timeout=5):
 PROBE = [sys.executable, str(HERE / "lock_probe.py")]
 
 
+def trylock(path):
+    """What an F_SETLK write lock on `path` gets: "ok" or the errno's name."""
+    return subprocess.run(PROBE + ["trylock", str(path)], capture_output=True, text=True,
+                          timeout=10).stdout.strip()
+
+
 def another_host(service, scratch, mount_factory):
     """A second nfsguard on the same backing (another host), and an empty
     mbox to lock; returns its mount point."""
@@ -126,10 +132,8 @@ def test_a_lock_stays_held_across_planned_restarts(service, scratch, mount_facto
             service.kill(signal.SIGUSR1)
             # At every moment in between, the other host is refused.
             while not service.wait_ready(2 + n, timeout=0.01):
-                assert subprocess.run(PROBE + ["trylock", str(other / "mbox")], capture_output=True,
-                                      text=True).stdout.strip() == "EAGAIN"
-            assert subprocess.run(PROBE + ["trylock", str(other / "mbox")], capture_output=True,
-                                  text=True).stdout.strip() == "EAGAIN"
+                assert trylock(other / "mbox") == "EAGAIN"
+            assert trylock(other / "mbox") == "EAGAIN"
         s = wait_for_stats(service, lambda s: s["restarts"]["planned"] == 3)
         assert s["restarts"]["lock_owners_kept"] == 1 and s["lock_owners_now"] == 1
     finally:
@@ -137,8 +141,7 @@ def test_a_lock_stays_held_across_planned_restarts(service, scratch, mount_facto
         holder.wait()
     # The holder's exit closed its file: the lock goes, through the new process.
     deadline = time.monotonic() + 5
-    while subprocess.run(PROBE + ["trylock", str(other / "mbox")], capture_output=True,
-                         text=True).stdout.strip() != "ok":
+    while trylock(other / "mbox") != "ok":
         assert time.monotonic() < deadline, "the lock outlived its holder"
         time.sleep(0.05)
 
@@ -200,10 +203,6 @@ def test_a_restart_by_the_service_manager_keeps_the_mount_and_the_locks(service,
     started(service)
     other = another_host(service, scratch, mount_factory)
 
-    def other_host_tries():
-        return subprocess.run(PROBE + ["trylock", str(other / "mbox")], capture_output=True,
-                              text=True, timeout=10).stdout.strip()
-
     holder = subprocess.Popen(PROBE + ["hold", str(service.mnt / "mbox")], stdout=subprocess.PIPE,
                               text=True)
     assert holder.stdout.readline().strip() == "ok"
@@ -212,7 +211,7 @@ def test_a_restart_by_the_service_manager_keeps_the_mount_and_the_locks(service,
     for n in range(3):
         assert service.restart() == 0  # SIGTERM with a restart job queued, then a start
         assert mounted_here(service.mnt)  # no ENOTCONN, ever
-        assert other_host_tries() == "EAGAIN"
+        assert trylock(other / "mbox") == "EAGAIN"
         assert service.wait_ready(2 + n), service.log()
         time.sleep(0.3)
     result = outcome(client)
@@ -223,11 +222,11 @@ def test_a_restart_by_the_service_manager_keeps_the_mount_and_the_locks(service,
     assert s["restarts"]["planned"] == 3 and s["restarts"]["crashes"] == 0
     assert s["restarts"]["lock_owners_kept"] == 1 and s["restarts"]["handover_lost"] == 0
     assert service.log().count("leaving the mount") == 3
-    assert other_host_tries() == "EAGAIN"
+    assert trylock(other / "mbox") == "EAGAIN"
     holder.kill()
     holder.wait()
     deadline = time.monotonic() + 5
-    while other_host_tries() != "ok":
+    while trylock(other / "mbox") != "ok":
         assert time.monotonic() < deadline, "the kept lock outlived its holder"
         time.sleep(0.05)
 
@@ -283,25 +282,21 @@ def test_a_lock_stays_held_across_a_crash_until_its_holder_lets_go(service, scra
     started(service)
     other = another_host(service, scratch, mount_factory)
 
-    def other_host_tries():
-        return subprocess.run(PROBE + ["trylock", str(other / "mbox")], capture_output=True,
-                              text=True, timeout=10).stdout.strip()
-
     holder = subprocess.Popen(PROBE + ["hold", str(service.mnt / "mbox")], stdout=subprocess.PIPE,
                               text=True)
     assert holder.stdout.readline().strip() == "ok"
     assert service.wait_for(lambda: any(n.startswith("lock-") for n in service.stored))
     service.kill(signal.SIGKILL)
     service.wait_exit()
-    assert other_host_tries() == "EAGAIN"  # while no nfsguard runs
+    assert trylock(other / "mbox") == "EAGAIN"  # while no nfsguard runs
     started(service)
-    assert other_host_tries() == "EAGAIN"
+    assert trylock(other / "mbox") == "EAGAIN"
     s = wait_for_stats(service, lambda s: s["restarts"]["lock_owners_kept"] == 1)
     assert s["restarts"]["lock_owners_kept"] == 1
     holder.kill()  # its exit closes the file: the kept lock goes
     holder.wait()
     deadline = time.monotonic() + 5
-    while other_host_tries() != "ok":
+    while trylock(other / "mbox") != "ok":
         assert time.monotonic() < deadline, "the kept lock outlived its holder"
         time.sleep(0.05)
     assert service.wait_for(lambda: not any(n.startswith("lock-") for n in service.stored))
@@ -327,8 +322,7 @@ def test_after_a_crash_a_file_whose_lock_the_store_refused_answers_eio(service, 
         service.kill(signal.SIGKILL)
         service.wait_exit()
         # Not kept, the lock went with the dead process: another host gets it.
-        assert subprocess.run(PROBE + ["trylock", str(other / "mbox")], capture_output=True,
-                              text=True, timeout=10).stdout.strip() == "ok"
+        assert trylock(other / "mbox") == "ok"
         started(service)
         # Its holder must not write on as if it still held it.
         assert holder_writes() == "EIO"
