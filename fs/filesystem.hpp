@@ -90,6 +90,14 @@ struct Filesystem {
         mirror = to;
     }
     KeptNameless nameless;  // open files whose name went away
+    // Drops what the store keeps for those whose last open file is closed
+    // (by a release, or by a request that held it past its release).
+    void nameless_closed() {
+        nameless.drop_closed([this](uint64_t id) {
+            const Inode* inode = inodes.find(id);
+            return inode != nullptr && inodes.has_open_files(*inode);
+        });
+    }
     const cache::CachePolicy cache;
     // Set once the FUSE session exists: the kernel caches are dropped through
     // it (fs/kernel_cache.hpp).

@@ -7,11 +7,13 @@
 // need nothing kept: the next process opens them by it (fs/table_mirror.hpp).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <mutex>
 #include <set>
 #include <string>
+#include <vector>
 
 namespace nfsguard::fs {
 
@@ -29,20 +31,30 @@ class KeptNameless {
     void name_gone(uint64_t id, int fd) {
         if (!keep_) return;
         std::lock_guard lock(mutex_);
-        if (kept_.count(id) == 0 && keep_(name_of(id), fd)) kept_.insert(id);
+        if (kept_.count(id) == 0 && keep_(name_of(id), fd)) insert(id);
     }
-    // Node `id` has no open file left.
-    void all_closed(uint64_t id) {
+    // Drops those whose node has no open file left (`open(id)` false).
+    void drop_closed(const std::function<bool(uint64_t id)>& open) {
+        if (count_.load(std::memory_order_relaxed) == 0) return;  // the usual case
+        std::vector<uint64_t> ids;
         {
             std::lock_guard lock(mutex_);
-            if (kept_.erase(id) == 0) return;
+            ids.assign(kept_.begin(), kept_.end());
         }
-        drop_(name_of(id));
+        for (uint64_t id : ids) {
+            if (open(id)) continue;
+            {
+                std::lock_guard lock(mutex_);
+                if (kept_.erase(id) == 0) continue;  // dropped by another
+                count_ = kept_.size();
+            }
+            drop_(name_of(id));
+        }
     }
     // One the process before kept, and this one took up.
     void taken_up(uint64_t id) {
         std::lock_guard lock(mutex_);
-        kept_.insert(id);
+        insert(id);
     }
     bool taken(uint64_t id) {
         std::lock_guard lock(mutex_);
@@ -52,8 +64,13 @@ class KeptNameless {
     static bool parse(const std::string& name, uint64_t& id);
 
   private:
+    void insert(uint64_t id) {
+        kept_.insert(id);
+        count_ = kept_.size();
+    }
     std::mutex mutex_;
     std::set<uint64_t> kept_;
+    std::atomic<size_t> count_{0};
     Keep keep_;
     Drop drop_;
 };

@@ -9,10 +9,11 @@
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <memory>
 #include <mutex>
 #include <shared_mutex>
-
-#include <memory>
+#include <thread>
 #include <unordered_map>
 
 #include "fs/id_table.hpp"
@@ -29,10 +30,6 @@ struct OpenFile {
     // open that cannot be opened again, fs/table_mirror.hpp).
     const int dead_errno;
     int get() const { return fd->get(); }
-    // Held (shared) while a read's reply reads the descriptor: libfuse
-    // reads it only as it sends the reply, and the release that the reply
-    // lets the kernel send must not close it before that is done.
-    std::shared_mutex replying;
 };
 
 // An open directory stream. readdir requests on one handle may come from
@@ -108,5 +105,17 @@ class Handles {
     TableMirror* mirror_ = nullptr;
     TableMirror::Kind kind_ = TableMirror::Kind::file;
 };
+
+// Waits, at most `limit`, until no request but the caller holds `object`
+// (Request::open_file holds it while serving; a read's reply reads its
+// descriptor as it is sent): a release closes the backing descriptor before
+// it answers, so that an unlink right after finds it closed, not open (the
+// NFS client would silly-rename it).
+template <typename T>
+void wait_for_other_holders(const std::shared_ptr<T>& object, std::chrono::milliseconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (object.use_count() > 1 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::microseconds(50));
+}
 
 }  // namespace nfsguard::fs

@@ -2,9 +2,8 @@
 // copy_file_range: the life of an open file.
 #include <fcntl.h>
 
-#include <mutex>
+#include <chrono>
 #include <optional>
-#include <shared_mutex>
 
 #include "fs/daemon/connection.hpp"
 #include "fs/handlers/op_handlers.hpp"
@@ -19,6 +18,10 @@
 
 namespace nfsguard::fs {
 namespace {
+
+// How long a release waits for requests still serving its handle (a read
+// whose reply is on its way): longer only when the server hangs one.
+constexpr std::chrono::milliseconds kOtherHoldersWait{1000};
 
 void set_handle(Request& r, Inode& inode, struct fuse_file_info* fi, ops::UniqueFd fd) {
     auto file = std::make_unique<OpenFile>(std::move(fd));
@@ -100,10 +103,8 @@ void op_read(Request& r, fuse_ino_t, size_t size, off_t off, struct fuse_file_in
     // needed, and libfuse splices from it to /dev/fuse where it can.
     struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
     buf.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
-    OpenFile& file = r.open_file(fi);
-    buf.buf[0].fd = file.get();
+    buf.buf[0].fd = r.open_file(fi).get();
     buf.buf[0].pos = off;
-    std::shared_lock replying(file.replying);
     r.reply<fuse_reply_data>(&buf, FUSE_BUF_SPLICE_MOVE);
 }
 
@@ -152,10 +153,8 @@ void op_release(Request& r, fuse_ino_t id, struct fuse_file_info* fi) {
         fs.locks.handle_released(*inode, fi->fh);
     else
         fs.locks.kept_handle_released(id, fi->fh);
-    if (auto file = fs.files.remove(fi->fh)) std::unique_lock last_reply_done(file->replying);
-    if (Inode* inode = fs.nameless.enabled() ? fs.inodes.find(id) : nullptr;
-        inode && !fs.inodes.has_open_files(*inode))
-        fs.nameless.all_closed(id);
+    if (auto file = fs.files.remove(fi->fh)) wait_for_other_holders(file, kOtherHoldersWait);
+    fs.nameless_closed();
     r.reply<fuse_reply_err>(0);
 }
 

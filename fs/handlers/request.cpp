@@ -85,6 +85,12 @@ OpenDir& Request::open_dir(const struct fuse_file_info* fi) {
 }
 
 Request::~Request() {
+    // Let go first: a release may be waiting for it (wait_for_other_holders),
+    // and this may have been the last of a file whose name is gone.
+    if (!handles_held_.empty()) {
+        handles_held_.clear();
+        fs_.nameless_closed();
+    }
     if (!stale_.empty()) drop_from_kernel(fs_, stale_);
 }
 

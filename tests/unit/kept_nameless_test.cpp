@@ -4,11 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <vector>
 
 using nfsguard::fs::KeptNameless;
 
-TEST(KeptNamelessTest, KeptOnceDroppedAtTheLastCloseAndNamedBackAndForth) {
+TEST(KeptNamelessTest, KeptOnceDroppedOnceAfterTheLastCloseAndNamedBackAndForth) {
     std::vector<std::string> kept, dropped;
     KeptNameless nameless;
     nameless.name_gone(5, 3);  // nowhere to keep it yet
@@ -22,9 +23,20 @@ TEST(KeptNamelessTest, KeptOnceDroppedAtTheLastCloseAndNamedBackAndForth) {
     nameless.name_gone(0x100000005, 3);
     nameless.name_gone(0x100000005, 4);  // another open file of it
     EXPECT_EQ(kept, std::vector<std::string>{"nameless-100000005"});
-    nameless.all_closed(0x100000006);  // never kept
+    nameless.name_gone(0x100000007, 5);
+    std::vector<uint64_t> open{0x100000005, 0x100000007};
+    auto is_open = [&](uint64_t id) {
+        return std::find(open.begin(), open.end(), id) != open.end();
+    };
+    nameless.drop_closed(is_open);
     EXPECT_TRUE(dropped.empty());
-    nameless.all_closed(0x100000005);
+    open = {0x100000007};  // the last close of 5, by a release or a request after it
+    nameless.drop_closed(is_open);
+    EXPECT_EQ(dropped, std::vector<std::string>{"nameless-100000005"});
+    nameless.drop_closed(is_open);  // dropped once
+    EXPECT_EQ(dropped.size(), 1U);
+    open.clear();
+    nameless.drop_closed(is_open);
     EXPECT_EQ(dropped, kept);
     uint64_t id = 0;
     EXPECT_TRUE(KeptNameless::parse("nameless-100000005", id));
