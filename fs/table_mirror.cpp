@@ -202,22 +202,49 @@ void TableMirror::replied(uint64_t unique, const std::vector<char>& reply) {
 }
 
 // A started record is one of no reply (len 0, which no reply is) holding
-// the time of the start.
+// the time of the start, then what it makes once known.
+namespace {
+struct StartedBytes {
+    struct timespec at;
+    uint64_t dev, ino;
+    uint32_t type;  // 0: not known yet
+};
+static_assert(sizeof(StartedBytes) <= TableMirror::kMaxReply);
+}  // namespace
+
 void TableMirror::started(uint64_t unique, const struct timespec& at) {
     write_record(reply_at(unique), [&](ReplyRecord& r) {
         r.unique = unique;
         r.len = 0;
-        std::memcpy(r.bytes, &at, sizeof at);
+        const StartedBytes b{at, 0, 0, 0};
+        std::memcpy(r.bytes, &b, sizeof b);
     });
 }
 
-std::optional<struct timespec> TableMirror::started_at(uint64_t unique) const {
+void TableMirror::making(uint64_t unique, const ops::ObjectId& object) {
+    ReplyRecord& r = reply_at(unique);
+    if (r.unique != unique || r.len != 0) return;  // not started, or answered
+    write_record(r, [&](ReplyRecord& record) {
+        StartedBytes b;
+        std::memcpy(&b, record.bytes, sizeof b);
+        b.dev = object.dev;
+        b.ino = object.ino;
+        b.type = object.type;
+        std::memcpy(record.bytes, &b, sizeof b);
+    });
+}
+
+std::optional<TableMirror::Started> TableMirror::started_at(uint64_t unique) const {
     const ReplyRecord& r = reply_at(unique);
     const uint64_t seq = r.seq.load(std::memory_order_acquire);
     if (seq == 0 || (seq & 1) || r.unique != unique || r.len != 0) return std::nullopt;
-    struct timespec at;
-    std::memcpy(&at, r.bytes, sizeof at);
-    return at;
+    StartedBytes b;
+    std::memcpy(&b, r.bytes, sizeof b);
+    Started started{b.at, std::nullopt};
+    if (b.type != 0)
+        started.making = ops::ObjectId{static_cast<dev_t>(b.dev), static_cast<ino_t>(b.ino),
+                                       static_cast<mode_t>(b.type)};
+    return started;
 }
 
 std::optional<std::vector<char>> TableMirror::reply_to(uint64_t unique) const {

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "ops/located.hpp"
 #include "ops/unique_fd.hpp"
 
 namespace nfsguard::fs {
@@ -81,8 +82,14 @@ class TableMirror {
     // at `at` (client clock). An exclusive create is recorded so before it is
     // done: sent again after a crash, its EEXIST may be the dead process's
     // own doing (ops/verify_after_error.hpp, exclusive_create_was_done).
+    // What it makes is added once known (ops::ExclusiveCreate::making).
     void started(uint64_t unique, const struct timespec& at);
-    std::optional<struct timespec> started_at(uint64_t unique) const;
+    void making(uint64_t unique, const ops::ObjectId& object);
+    struct Started {
+        struct timespec at;
+        std::optional<ops::ObjectId> making;
+    };
+    std::optional<Started> started_at(uint64_t unique) const;
 
     struct Contents {
         std::vector<Node> nodes;

@@ -94,7 +94,22 @@ std::string DotlockCreator::unique_name() {
 }
 
 Result<OpenedObject> DotlockCreator::create(Syscalls& sys, FalseErrors& false_errors, int dirfd,
-                                            const char* name, int flags, mode_t mode) {
+                                            const char* name, int flags, mode_t mode,
+                                            const ExclusiveCreate* exclusive) {
+    const int open_flags = (flags & ~(O_CREAT | O_EXCL | O_TRUNC)) | O_NOFOLLOW;
+    if (exclusive != nullptr && exclusive->made_before &&
+        exclusive_create_was_done(sys, dirfd, name, current_fsuid(), *exclusive)) {
+        if (auto fd = sys.openat(dirfd, name, open_flags, 0)) {
+            if (auto st = stat_open_file(sys, fd->get());
+                st && st->st_ino == exclusive->made_before->ino) {
+                spdlog::warn(
+                    "the dot-lock {} that the crashed nfsguard had taken was asked for again: it "
+                    "is given, not EEXIST",
+                    name);
+                return OpenedObject{std::move(*fd), *st};
+            }
+        }
+    }
     const std::string temp = unique_name();
     bool journaled;
     {
@@ -105,7 +120,6 @@ Result<OpenedObject> DotlockCreator::create(Syscalls& sys, FalseErrors& false_er
     // The unique name: no one else makes it, so it is opened without O_EXCL
     // (an exclusive create's lost reply would be a false EEXIST) and
     // truncated (a crashed run's leftover under the same name).
-    const int open_flags = (flags & ~(O_CREAT | O_EXCL | O_TRUNC)) | O_NOFOLLOW;
     auto fd = sys.openat(dirfd, temp.c_str(), open_flags | O_CREAT | O_TRUNC, mode);
     auto finish = [&] {
         if (!journaled) return;
@@ -119,6 +133,7 @@ Result<OpenedObject> DotlockCreator::create(Syscalls& sys, FalseErrors& false_er
     auto ours = stat_open_file(sys, fd->get());
     Result<struct stat> lock = Errno{EIO};
     if (ours) {
+        if (exclusive != nullptr && exclusive->making) exclusive->making(ObjectId::of(*ours));
         // Whatever link() answers, the lock is ours exactly when the lock
         // name is now our file.
         auto linked = sys.linkat(dirfd, temp.c_str(), dirfd, name, 0);

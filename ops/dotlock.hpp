@@ -22,6 +22,7 @@
 #include "ops/namespace_ops.hpp"
 #include "ops/result.hpp"
 #include "ops/syscalls.hpp"
+#include "ops/verify_after_error.hpp"
 
 namespace nfsguard::ops {
 
@@ -59,9 +60,12 @@ class DotlockCreator {
 
     // Takes the lock `name` in `dirfd` by the link protocol; returns an open
     // descriptor (with the caller's `flags`, less O_CREAT|O_EXCL) on the lock
-    // file, or EEXIST when another holds it.
+    // file, or EEXIST when another holds it. `exclusive`: told our file
+    // before it is linked; sent again after a crash of nfsguard, the lock
+    // the dead process had taken for it is given (verify_after_error.hpp).
     Result<OpenedObject> create(Syscalls& sys, FalseErrors& false_errors, int dirfd,
-                                const char* name, int flags, mode_t mode);
+                                const char* name, int flags, mode_t mode,
+                                const ExclusiveCreate* exclusive = nullptr);
 
   private:
     std::string unique_name();

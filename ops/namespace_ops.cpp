@@ -67,14 +67,14 @@ Result<OpenedObject> open_entry(Syscalls& sys, int dirfd, const char* name, dev_
 }
 
 Result<OpenedObject> create_file(Syscalls& sys, int dirfd, const char* name, int flags, mode_t mode,
-                                 const CallWindow* started_before) {
+                                 const ExclusiveCreate* exclusive) {
     // An exclusive create's EEXIST is passed on, never guessed at, except
     // after a crash: see verify_after_error.hpp.
     // O_NOFOLLOW: the kernel resolved any symlink at this name before asking
     // us; one that appears here since was planted and must not be followed.
     auto fd = sys.openat(dirfd, name, flags | O_CREAT | O_NOFOLLOW, mode);
-    if (!fd && fd.error() == EEXIST && (flags & O_EXCL) && started_before != nullptr &&
-        exclusive_create_was_done(sys, dirfd, name, current_fsuid(), *started_before)) {
+    if (!fd && fd.error() == EEXIST && (flags & O_EXCL) && exclusive != nullptr &&
+        exclusive_create_was_done(sys, dirfd, name, current_fsuid(), *exclusive)) {
         spdlog::warn(
             "an exclusive create of {} that the crashed nfsguard had done was sent again: its "
             "file is given, not EEXIST",
@@ -84,6 +84,7 @@ Result<OpenedObject> create_file(Syscalls& sys, int dirfd, const char* name, int
     if (!fd) return Errno{fd.error()};
     auto st = stat_open_file(sys, fd->get());
     if (!st) return Errno{st.error()};
+    if (exclusive != nullptr && exclusive->making) exclusive->making(ObjectId::of(*st));
     return OpenedObject{std::move(*fd), *st};
 }
 

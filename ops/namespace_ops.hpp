@@ -25,7 +25,7 @@
 
 namespace nfsguard::ops {
 
-struct CallWindow;  // ops/verify_after_error.hpp
+struct ExclusiveCreate;  // ops/verify_after_error.hpp
 
 // lstat of `name` in `dirfd`.
 Result<struct stat> lookup_entry(Syscalls& sys, int dirfd, const char* name);
@@ -58,11 +58,11 @@ Result<OpenedObject> open_entry(Syscalls& sys, int dirfd, const char* name, dev_
                                 bool* other_object = nullptr);
 
 // Creates and opens a regular file (flags as for open(2); O_CREAT is added).
-// `started_before`: this create is one a crashed nfsguard had started then
-// (verify_after_error.hpp, exclusive_create_was_done), and its file is
-// given if the EEXIST it meets is that process's doing.
+// `exclusive` (an O_EXCL create): told what it made; sent again after a
+// crash of nfsguard, its file is given if the EEXIST it meets is the dead
+// process's doing (verify_after_error.hpp, exclusive_create_was_done).
 Result<OpenedObject> create_file(Syscalls& sys, int dirfd, const char* name, int flags, mode_t mode,
-                                 const CallWindow* started_before = nullptr);
+                                 const ExclusiveCreate* exclusive = nullptr);
 // `server_ahead_seconds`: the measured clock skew, which the check of a
 // lost reply needs to judge the new directory's ctime. `name_was`: the
 // caller's own lookup found the name free a moment before (the kernel asks

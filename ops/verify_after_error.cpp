@@ -69,11 +69,14 @@ bool mkdir_was_done(Syscalls& sys, int dirfd, const char* name, uid_t caller,
 }
 
 bool exclusive_create_was_done(Syscalls& sys, int dirfd, const char* name, uid_t caller,
-                               const CallWindow& started) {
+                               const ExclusiveCreate& before) {
+    if (!before.started_before) return false;
     refresh(sys, dirfd);
     auto st = sys.fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW);
-    return st && S_ISREG(st->st_mode) && st->st_uid == caller && st->st_size == 0 &&
-           st->st_nlink == 1 && started.contains(st->st_ctim);
+    if (!st || !S_ISREG(st->st_mode) || st->st_uid != caller) return false;
+    if (const auto& made = before.made_before)
+        return st->st_dev == made->dev && st->st_ino == made->ino;
+    return st->st_size == 0 && st->st_nlink == 1 && before.started_before->contains(st->st_ctim);
 }
 
 bool symlink_was_done(Syscalls& sys, int dirfd, const char* name, const char* target,

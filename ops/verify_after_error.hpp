@@ -11,6 +11,9 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <functional>
+#include <optional>
+
 #include "ops/located.hpp"
 #include "ops/syscalls.hpp"
 
@@ -29,6 +32,19 @@ struct CallWindow {
     // True when `t` (a server timestamp) falls between the start of the call
     // and now, give or take the slack.
     bool contains(const struct timespec& t) const;
+};
+
+// An exclusive create (O_CREAT|O_EXCL, or a dot-lock) as the recovery from
+// a crash of nfsguard sees it (README, design, "Restart without unmount").
+struct ExclusiveCreate {
+    // Told the object being made as soon as it is known: a dot-lock's own
+    // file before the lock name is linked to it, a plain create's file once
+    // opened. Unset: nothing is told.
+    std::function<void(const ObjectId&)> making;
+    // Sent again after a crash: when the dead process had started it, and
+    // what it was making, if it had got that far.
+    std::optional<CallWindow> started_before;
+    std::optional<ObjectId> made_before;
 };
 
 // rename(old, new) said ENOENT: done when `new` is now the object that was
@@ -68,13 +84,14 @@ bool symlink_was_done(Syscalls& sys, int dirfd, const char* name, const char* ta
 // NFS-safe link protocol instead, which needs no guessing.
 //
 // One case is checked: the same create, sent again by the kernel after a
-// crash of nfsguard, where the dead process had started it (`started`, its
-// record in fs/table_mirror.hpp) and recorded no reply. Done when `name` is
-// a regular file owned by the caller, empty, with one link, changed within
-// the window from that start. What is left open: another process of the same
-// user making that very name in the microseconds between the dead process's
-// start and its crash.
+// crash of nfsguard, where the dead process had started it (its record in
+// fs/table_mirror.hpp) and recorded no reply (ExclusiveCreate). When that
+// process had recorded what it was making, the name must be that object.
+// Otherwise (a plain create that crashed between its open and the record)
+// `name` must be a regular file owned by the caller, empty, with one link,
+// changed within the window from that start; what is left open then:
+// another process of the same user making that very name in that window.
 bool exclusive_create_was_done(Syscalls& sys, int dirfd, const char* name, uid_t caller,
-                               const CallWindow& started);
+                               const ExclusiveCreate& before);
 
 }  // namespace nfsguard::ops

@@ -38,7 +38,7 @@ thread_local uint64_t serving_unique = 0;
 thread_local uint32_t serving_opcode = 0;
 // When the process before had started the exclusive create this thread
 // serves, sent again after its crash (Connection::started_before).
-thread_local std::optional<struct timespec> serving_started_before;
+thread_local std::optional<TableMirror::Started> serving_started_before;
 
 // Requests whose effect is not the same when done twice: their replies are
 // recorded for the process after a crash (Connection::record_replies_in).
@@ -231,8 +231,15 @@ void Connection::note_start(const void* request, size_t size) {
     }
 }
 
-std::optional<struct timespec> Connection::started_before() {
+std::optional<TableMirror::Started> Connection::started_before() {
     return serving_started_before;
+}
+
+void Connection::note_making(const ops::ObjectId& object) {
+    Connection* c = current.load();
+    if (c == nullptr || c->replies_ == nullptr || !thread_serving || serving_opcode != FUSE_CREATE)
+        return;
+    c->replies_->making(serving_unique & ~kResentUnique, object);
 }
 
 ssize_t Connection::write_reply(int fd, struct iovec* iov, int count) {

@@ -22,9 +22,7 @@
 struct fuse_session;
 struct iovec;
 
-namespace nfsguard::fs {
-class TableMirror;
-}
+#include "fs/table_mirror.hpp"
 
 namespace nfsguard::fs {
 
@@ -70,10 +68,14 @@ class Connection {
     // O_APPEND write happen twice.
     void record_replies_in(TableMirror* mirror) { replies_ = mirror; }
     // The exclusive create this thread serves was sent again by the kernel
-    // after a crash, and the process before had started it at this time
-    // (client clock) with no reply recorded: its EEXIST may be that
-    // process's doing (ops/verify_after_error.hpp). nullopt otherwise.
-    static std::optional<struct timespec> started_before();
+    // after a crash, and the process before had started it then (client
+    // clock; and what it was making, if known) with no reply recorded: its
+    // EEXIST may be that process's doing (ops/verify_after_error.hpp).
+    // nullopt otherwise.
+    static std::optional<TableMirror::Started> started_before();
+    // The exclusive create this thread serves is making `object`: recorded
+    // with its start for the process after a crash.
+    static void note_making(const ops::ObjectId& object);
 
   private:
     ssize_t read_request(int fd, void* buf, size_t len);

@@ -59,19 +59,21 @@ void op_create(Request& r, fuse_ino_t parent_id, const char* name, mode_t mode,
     if (auto ok = ops::check_entry_name(name); !ok) return r.reply_error(ok);
     Inode& parent = r.inode(parent_id);
     std::optional<struct timespec> made_at;  // when this host's times are owed
-    // Sent again after a crash of the process that had started it.
-    std::optional<ops::CallWindow> started_before;
-    if (auto at = Connection::started_before())
-        started_before = ops::CallWindow{*at, 2, r.fs().times.skew().seconds()};
+    // Recognised if sent again after a crash (ops/verify_after_error.hpp).
+    ops::ExclusiveCreate exclusive{Connection::note_making, std::nullopt, std::nullopt};
+    if (auto before = Connection::started_before()) {
+        exclusive.started_before = ops::CallWindow{before->at, 2, r.fs().times.skew().seconds()};
+        exclusive.made_before = before->making;
+    }
+    const ops::ExclusiveCreate* excl = (fi->flags & O_EXCL) ? &exclusive : nullptr;
     auto created = r.retry_stale([&]() -> ops::Result<ops::OpenedObject> {
         auto dir = r.directory_fd(parent);
         if (!dir) return ops::Errno{dir.error()};
         const struct timespec before = ops::client_now();
         auto made = (fi->flags & O_EXCL) && r.fs().is_dotlock(name)
                         ? r.fs().dotlocks.create(r.fs().sys, r.fs().false_errors, (*dir)->get(),
-                                                 name, fi->flags, mode)
-                        : ops::create_file(r.fs().sys, (*dir)->get(), name, fi->flags, mode,
-                                           started_before ? &*started_before : nullptr);
+                                                 name, fi->flags, mode, excl)
+                        : ops::create_file(r.fs().sys, (*dir)->get(), name, fi->flags, mode, excl);
         // The kernel asks for a create only where its lookup found no file;
         // one that has data by now was not made here and keeps its times.
         if (made && made->st.st_size == 0 && r.fs().times.measure(made->st, before))

@@ -413,7 +413,12 @@ def in_exclusive_create(pid):
     return False
 
 
-def test_an_exclusive_create_the_crashed_process_had_done_is_not_refused(scratch, mount_factory):
+@pytest.mark.parametrize("name", ["msg", "user.lock"])
+def test_an_exclusive_create_the_crashed_process_had_done_is_not_refused(scratch, mount_factory,
+                                                                        name):
+    """A plain exclusive create, and a dot-lock (the link protocol: Dovecot's
+    mbox lock, which met EEXIST and waited two minutes for its own lock to
+    go stale before this)."""
     # faultfs under nfsguard makes every call wait 3 s: the crash comes while
     # the create waits in the backing, which then makes the file.
     back, fault, mnt, run = (scratch / d for d in ("back", "fault", "mnt", "run"))
@@ -426,18 +431,25 @@ def test_an_exclusive_create_the_crashed_process_had_done_is_not_refused(scratch
     try:
         started(store)
         ffs.control.latency(3_000_000)
-        creator = subprocess.Popen([sys.executable, "-c", CREATE_EXCL, str(mnt / "msg")],
+        creator = subprocess.Popen([sys.executable, "-c", CREATE_EXCL, str(mnt / name)],
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 30
-        while not in_exclusive_create(store.proc.pid):
+        while not in_exclusive_create(store.proc.pid) and not name.endswith(".lock"):
             assert time.monotonic() < deadline, "no exclusive create reached the backing"
             time.sleep(0.05)
-        # Its lookup in faultfs takes 3 s, then the create 3 s: killed in between.
-        time.sleep(4.5)
+        if name.endswith(".lock"):
+            # Killed once the lock name is linked to its file, before the
+            # looks that follow come back.
+            while not (back / name).exists():
+                assert time.monotonic() < deadline, "the link never reached the backing"
+                time.sleep(0.01)
+        else:
+            # Its lookup in faultfs takes 3 s, then the create 3 s: killed in between.
+            time.sleep(4.5)
         store.kill(signal.SIGKILL)
         store.wait_exit()
         deadline = time.monotonic() + 10
-        while not (back / "msg").exists():
+        while not (back / name).exists():
             assert time.monotonic() < deadline, "the create never reached the backing"
             time.sleep(0.05)
         ffs.control.latency(0)
@@ -445,8 +457,14 @@ def test_an_exclusive_create_the_crashed_process_had_done_is_not_refused(scratch
         out, err = creator.communicate(timeout=30)
         # Sent again, it meets the file the dead process made: given, not EEXIST.
         assert out.strip() == "ok", err
-        assert (back / "msg").read_bytes() == b"mail"
-        assert "was sent again: its file is given" in store.log(), store.log()
+        assert (back / name).read_bytes() == b"mail"
+        given = ("had taken was asked for again: it is given" if name.endswith(".lock") else
+                 "was sent again: its file is given")
+        assert given in store.log(), store.log()
+        # No unique name left behind (faultfs hides one the dead process
+        # still had open as .fuse_hidden* until that close reaches it).
+        assert store.wait_for(lambda: sorted(p.name for p in back.iterdir()) == [name]), \
+            sorted(p.name for p in back.iterdir())
     finally:
         store.close()
         if mounted_here(mnt):

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <optional>
 
 #include "lost_reply_syscalls.hpp"
 #include "temp_dir.hpp"
@@ -107,6 +108,62 @@ TEST_F(DotlockTest, ALostReplyOnTheUniqueNamesUnlinkLeavesNothing) {
     sys.lose_reply(Op::unlink, ENOENT);
     ASSERT_TRUE(creator.create(sys, false_errors, dir.fd(), "user.lock", O_WRONLY | O_EXCL, 0644));
     EXPECT_EQ(names(), std::vector<std::string>{"user.lock"});
+}
+
+// Sent again by the kernel after a crash of nfsguard: the lock the dead
+// process took for this very request is given, known by the file it told
+// (before its link) it was making, and no other lock is.
+TEST_F(DotlockTest, ALockTheCrashedProcessTookForTheSameRequestIsGiven) {
+    std::optional<ObjectId> told;
+    size_t calls_when_told = 0;
+    ExclusiveCreate first{[&](const ObjectId& o) {
+                              told = o;
+                              calls_when_told = sys.calls.size();
+                          },
+                          std::nullopt, std::nullopt};
+    auto taken =
+        creator.create(sys, false_errors, dir.fd(), "user.lock", O_WRONLY | O_EXCL, 0644, &first);
+    ASSERT_TRUE(taken) << taken.error();
+    ASSERT_TRUE(told);
+    EXPECT_EQ(told->ino, taken->st.st_ino);
+    const std::vector<std::string> before_told(sys.calls.begin(),
+                                               sys.calls.begin() + calls_when_told);
+    EXPECT_EQ(std::count(before_told.begin(), before_told.end(), "linkat"), 0)
+        << "told before the lock name is linked to it";
+    taken->fd.reset();  // the dead process's descriptor went with it
+
+    const ExclusiveCreate again{{}, CallWindow::now(), told};
+    sys.calls.clear();
+    auto given =
+        creator.create(sys, false_errors, dir.fd(), "user.lock", O_WRONLY | O_EXCL, 0644, &again);
+    ASSERT_TRUE(given) << given.error();
+    EXPECT_EQ(given->st.st_ino, told->ino);
+    EXPECT_EQ(std::count(sys.calls.begin(), sys.calls.end(), "linkat"), 0);
+    EXPECT_EQ(names(), std::vector<std::string>{"user.lock"});
+}
+
+TEST_F(DotlockTest, AfterACrashALockTheDeadProcessDidNotTakeIsStillEexist) {
+    // Just made by another process of the same user: what an exclusive
+    // create's guess would take for its own.
+    dir.write("user.lock", "");
+    // The dead process had not got as far as its link: nothing told.
+    const ExclusiveCreate not_linked{{}, CallWindow::now(), std::nullopt};
+    EXPECT_EQ(
+        creator
+            .create(sys, false_errors, dir.fd(), "user.lock", O_WRONLY | O_EXCL, 0644, &not_linked)
+            .error(),
+        EEXIST);
+    // It had, with a file of its own that the lock name is not.
+    dir.write("elsewhere", "");
+    auto other = sys.fstatat(dir.fd(), "elsewhere", AT_SYMLINK_NOFOLLOW);
+    ASSERT_TRUE(other);
+    const ExclusiveCreate linked_other{{}, CallWindow::now(), ObjectId::of(*other)};
+    EXPECT_EQ(creator
+                  .create(sys, false_errors, dir.fd(), "user.lock", O_WRONLY | O_EXCL, 0644,
+                          &linked_other)
+                  .error(),
+              EEXIST);
+    EXPECT_EQ(names(), (std::vector<std::string>{"elsewhere", "user.lock"}));
 }
 
 TEST_F(DotlockTest, TheJournalRemovesWhatACrashLeftBehind) {

@@ -118,12 +118,22 @@ TEST(TableMirrorTest, AStartedRequestIsNoReplyAndItsReplyReplacesIt) {
     m->started(42, at);
     auto next = reopened(*m);
     ASSERT_TRUE(next->started_at(42));
-    EXPECT_EQ(next->started_at(42)->tv_sec, at.tv_sec);
-    EXPECT_EQ(next->started_at(42)->tv_nsec, at.tv_nsec);
+    EXPECT_EQ(next->started_at(42)->at.tv_sec, at.tv_sec);
+    EXPECT_EQ(next->started_at(42)->at.tv_nsec, at.tv_nsec);
+    EXPECT_FALSE(next->started_at(42)->making);
     EXPECT_FALSE(next->reply_to(42));
+    EXPECT_FALSE(next->started_at(44));
+    // What it makes, once known, is added; a request not started gets none.
+    m->making(42, nfsguard::ops::ObjectId{7, 1234, S_IFREG});
+    m->making(44, nfsguard::ops::ObjectId{7, 99, S_IFREG});
+    ASSERT_TRUE(next->started_at(42)->making);
+    EXPECT_EQ(next->started_at(42)->making->ino, 1234U);
+    EXPECT_EQ(next->started_at(42)->at.tv_nsec, at.tv_nsec);
     EXPECT_FALSE(next->started_at(44));
     m->replied(42, std::vector<char>(sizeof(uint64_t) * 2, 'r'));
     EXPECT_FALSE(next->started_at(42));
+    EXPECT_TRUE(next->reply_to(42));
+    m->making(42, nfsguard::ops::ObjectId{7, 1, S_IFREG});  // answered: left alone
     EXPECT_TRUE(next->reply_to(42));
 }
 

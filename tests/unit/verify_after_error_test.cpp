@@ -523,7 +523,7 @@ TEST_F(VerifyAfterErrorTest, AnExclusiveCreateEexistIsNeverGuessedAt) {
 // Sent again after a crash: the dead process had started this create (the
 // mirror's record) and had done it; the kernel never got the reply.
 TEST_F(VerifyAfterErrorTest, AnExclusiveCreateTheCrashedProcessHadDoneGivesItsFile) {
-    const CallWindow started = CallWindow::now();
+    const ExclusiveCreate started{{}, CallWindow::now(), std::nullopt};
     dir.write("1796641449.P32454.vm", "");
     auto f = create_file(sys, dir.fd(), "1796641449.P32454.vm", O_WRONLY | O_EXCL, 0600, &started);
     ASSERT_TRUE(f) << f.error();
@@ -537,15 +537,15 @@ TEST_F(VerifyAfterErrorTest, AnExclusiveCreateTheCrashedProcessHadDoneGivesItsFi
 }
 
 TEST_F(VerifyAfterErrorTest, AfterACrashAnExclusiveCreateStillMeetsARealEexist) {
-    const CallWindow started = CallWindow::now();
+    const ExclusiveCreate started{{}, CallWindow::now(), std::nullopt};
     // Someone's data: not the empty file a create leaves.
     dir.write("full", "someone's mail");
     EXPECT_EQ(create_file(sys, dir.fd(), "full", O_WRONLY | O_EXCL, 0600, &started).error(),
               EEXIST);
     // Made before the dead process started the create: another's lock.
     dir.write("old.lock", "");
-    CallWindow later = started;
-    later.start.tv_sec += 60;
+    ExclusiveCreate later = started;
+    later.started_before->start.tv_sec += 60;
     EXPECT_EQ(create_file(sys, dir.fd(), "old.lock", O_WRONLY | O_EXCL, 0600, &later).error(),
               EEXIST);
     // A second link: not a file just made.
@@ -556,6 +556,25 @@ TEST_F(VerifyAfterErrorTest, AfterACrashAnExclusiveCreateStillMeetsARealEexist) 
     // Not sent again after a crash: never guessed at.
     dir.write("fresh", "");
     EXPECT_EQ(create_file(sys, dir.fd(), "fresh", O_WRONLY | O_EXCL, 0600).error(), EEXIST);
+}
+
+// What the dead process had told it was making decides, when it had told.
+TEST_F(VerifyAfterErrorTest, AnExclusiveCreateTellsWhatItMadeAndThatDecidesAfterACrash) {
+    std::optional<ObjectId> told;
+    const ExclusiveCreate first{[&](const ObjectId& o) { told = o; }, std::nullopt, std::nullopt};
+    auto made = create_file(sys, dir.fd(), "msg", O_WRONLY | O_EXCL, 0600, &first);
+    ASSERT_TRUE(made);
+    ASSERT_TRUE(told);
+    EXPECT_EQ(told->ino, made->st.st_ino);
+    EXPECT_TRUE(S_ISREG(told->type));
+    made->fd.reset();
+    const ExclusiveCreate resent{{}, CallWindow::now(), told};
+    EXPECT_TRUE(create_file(sys, dir.fd(), "msg", O_WRONLY | O_EXCL, 0600, &resent));
+    // Empty, the caller's, just made: what the guess takes for its own; but
+    // not the file the dead process made.
+    dir.write("other", "");
+    EXPECT_EQ(create_file(sys, dir.fd(), "other", O_WRONLY | O_EXCL, 0600, &resent).error(),
+              EEXIST);
 }
 
 TEST_F(VerifyAfterErrorTest, ExclusiveCreateOverAFileWithContentIsARealEexist) {
