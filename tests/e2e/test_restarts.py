@@ -7,7 +7,6 @@ descriptor store. Every message must arrive exactly once, intact, and no
 mail process may see the mount go away (ENOTCONN, "Transport endpoint is
 not connected")."""
 
-import os
 import re
 import signal
 import threading
@@ -99,18 +98,7 @@ def finish_restarts(guard, seconds=60):
 HOW = {"planned": "planned restarts", "restart": "systemctl restarts", "crash": "crashes"}
 
 
-# SIGKILLs under Dovecot: in one CI run of three, deliveries stalled for
-# good after the 6th or 7th crash (12 lock owners taken up each time, the
-# inode count no longer moving); not yet understood, so run by hand until
-# it is (README, status).
-DOVECOT_CRASHES = os.environ.get("NFSGUARD_E2E_DOVECOT_CRASH") == "1"
-
-
-@pytest.mark.parametrize("how", [
-    "planned", "restart",
-    pytest.param("crash", marks=pytest.mark.skipif(
-        not DOVECOT_CRASHES, reason="a stall seen once in three CI runs: "
-        "NFSGUARD_E2E_DOVECOT_CRASH=1 runs it"))])
+@pytest.mark.parametrize("how", ["planned", "restart", "crash"])
 def test_restarts_under_dovecot_lmtp_and_imap_lose_nothing(scratch, stack, users, services, how):
     guard = RestartedGuard(stack, how, every=0.3)
     try:
