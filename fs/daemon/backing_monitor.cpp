@@ -70,7 +70,12 @@ void BackingMonitor::run() {
 }
 
 BackingMonitor::Outcome BackingMonitor::check_bounded() {
-    if (!pending_ || pending_->done) {
+    bool idle = pending_ == nullptr;
+    if (!idle) {
+        std::lock_guard lock(pending_->mutex);  // a hanging check may end now
+        idle = pending_->done;
+    }
+    if (idle) {
         if (checker_.joinable()) checker_.join();  // done: only its end was left
         pending_ = std::make_shared<Pending>();
         const bool reopen = reopen_ && !fs_.attached.load();
