@@ -342,8 +342,13 @@ std::string mount(const Setup& setup, Filesystem& fs, SessionGuard& guard, Conne
     guard.mounted = true;
     if (!connection.attach(guard.se, fuse_session_fd(guard.se)))
         return "cannot serve the FUSE connection: " + errno_text(errno);
+    // The root is held O_PATH, which systemd's store refuses (it polls what
+    // it keeps, and epoll answers EBADF for O_PATH): a readable descriptor
+    // of the same directory is kept instead (found by the systemd lane).
+    ops::UniqueFd root_to_keep(
+        ::openat(fs.inodes.root_fd()->get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     const bool stored = store_descriptor(kStoredConnection, connection.fd()) &&
-                        store_descriptor(kStoredRoot, fs.inodes.root_fd()->get()) &&
+                        root_to_keep.valid() && store_descriptor(kStoredRoot, root_to_keep.get()) &&
                         (fs.mirror == nullptr || store_descriptor(kStoredTables, fs.mirror->fd()));
     if (service_manager_present() && !stored)
         spdlog::warn(
@@ -506,6 +511,10 @@ int run_session(const Options& opts, char** argv) {
                              : "it was never set up");
         unmount_path(opts.mountpoint);
         unstore_connection();
+        // The locks it kept go too: its callers are gone with the connection,
+        // and kept in the store they would stay held for good (found by the
+        // systemd lane, where a mailbox stayed locked after the new mount).
+        for (const auto& [name, fd] : inherited.kept) unstore_descriptor(name);
         inherited = Inherited{};
     }
     const bool taking_up = inherited.live();

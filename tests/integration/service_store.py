@@ -11,7 +11,9 @@ of a restart (`restart()`) from the unit's end, as the unit names itself in
 $NFSGUARD_UNIT.
 """
 
+import errno
 import os
+import select
 import shutil
 import signal
 import socket
@@ -24,6 +26,20 @@ from pathlib import Path
 import mounts
 
 MAX_FDS = 253  # SCM_MAX_FD
+
+
+def refused_by_systemd(fd):
+    """Whether systemd's store would refuse `fd`: it polls what it keeps for a
+    hangup, and an O_PATH descriptor fails epoll with EBADF ("Failed to add
+    fd to store"); regular files and directories (EPERM) it keeps."""
+    poll = select.epoll()
+    try:
+        poll.register(fd, 0)
+    except OSError as e:
+        return e.errno != errno.EPERM
+    finally:
+        poll.close()
+    return False
 MAX_STORED = 4096  # the unit's FileDescriptorStoreMax=, unless $FDSTORE says
 UNIT = "nfsguard@stand-in.service"
 
@@ -45,6 +61,7 @@ class ServiceStore:
         self._sock.bind(self.socket_path)
         self._sock.settimeout(0.2)
         self.stored = {}  # name -> descriptor
+        self.refused = []  # names of descriptors systemd would not keep
         self.messages = []  # every notification, in order
         self._barriers_seen = 0
         self._cv = threading.Condition()
@@ -79,6 +96,10 @@ class ServiceStore:
                 if fields.get("FDSTORE") == "1" and fds and \
                         fields.get("FDNAME", "stored") not in self.stored and full:
                     for fd in fds:  # as systemd's full store: dropped without a word
+                        os.close(fd)
+                elif fields.get("FDSTORE") == "1" and fds and refused_by_systemd(fds[0]):
+                    self.refused.append(fields.get("FDNAME", "stored"))
+                    for fd in fds:
                         os.close(fd)
                 elif fields.get("FDSTORE") == "1" and fds:
                     name = fields.get("FDNAME", "stored")

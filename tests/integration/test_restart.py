@@ -52,6 +52,7 @@ def started(store):
     assert store.wait_ready(store.count("READY") + 1), store.log()
     # The record follows the kernel's FUSE_INIT, which may come after READY.
     assert store.wait_for(lambda: STORED <= set(store.stored)), store.stored
+    assert store.refused == [], f"systemd would not keep {store.refused}"
     return store
 
 
