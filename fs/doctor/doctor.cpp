@@ -126,8 +126,8 @@ void read_guard_state(const std::string& run_dir, const std::string& mount_point
     if (guard.cache_mode.empty()) guard.cache_mode = "shared";  // the default
 }
 
-// Its systemd unit, if systemd runs this host.
-void read_unit_state(const std::string& mount_point, Guard& guard) {
+// Its systemd unit, if systemd runs this host; `nfs`: the NFS mount below.
+void read_unit_state(const std::string& mount_point, const MountEntry* nfs, Guard& guard) {
     struct stat st {};
     if (::stat("/run/systemd/system", &st) != 0) return;
     auto escaped = output_of({"systemd-escape", "--path", mount_point}, kCommandLimit);
@@ -135,11 +135,22 @@ void read_unit_state(const std::string& mount_point, Guard& guard) {
     guard.unit = "nfsguard@" + trimmed(*escaped) + ".service";
     auto enabled = output_of({"systemctl", "is-enabled", *guard.unit}, kCommandLimit);
     guard.unit_enabled = enabled && trimmed(*enabled) == "enabled";
-    if (auto before = output_of({"systemctl", "show", "-p", "Before", "--value", *guard.unit},
-                                kCommandLimit)) {
-        std::istringstream words(*before);
-        for (std::string w; words >> w;) guard.unit_before.push_back(w);
-    }
+    auto units = [&](const char* property, std::vector<std::string>& into) {
+        if (auto v = output_of({"systemctl", "show", "-p", property, "--value", *guard.unit},
+                               kCommandLimit)) {
+            std::istringstream words(*v);
+            for (std::string w; words >> w;) into.push_back(w);
+        }
+    };
+    units("Before", guard.unit_before);
+    units("After", guard.unit_after);
+    if (nfs != nullptr)
+        if (auto unit = output_of({"systemd-escape", "--path", "--suffix=mount", nfs->mount_point},
+                                  kCommandLimit))
+            guard.nfs_mount_unit = trimmed(*unit);
+    auto instance = output_of(
+        {"systemctl", "show", "-p", "LoadState", "--value", "postfix@-.service"}, kCommandLimit);
+    guard.postfix_instance_unit = instance && trimmed(*instance) == "loaded";
 }
 
 std::string usage() {
@@ -198,7 +209,7 @@ int run_doctor(int argc, const char* const* argv) {
             if (m.mount_point == top->mount_point && (m.is_nfs() || m.is_nfsguard())) ++stacked;
         check_bare_mount_point(top->mount_point, bare_mount_point(top->mount_point, stacked),
                                report);
-        read_unit_state(top->mount_point, guard);
+        read_unit_state(top->mount_point, nfs, guard);
     }
     guard.postfix_installed =
         output_of({"postconf", "-h", "mail_version"}, kCommandLimit).has_value();

@@ -208,12 +208,27 @@ void check_nfsguard(const Guard& guard, Report& report) {
     else
         report.warn("nfsguard.unit", *guard.unit + " is not enabled: no nfsguard after a reboot",
                     "systemctl enable " + *guard.unit);
-    auto before = [&](const std::string& service) {
-        return std::find(guard.unit_before.begin(), guard.unit_before.end(), service) !=
-               guard.unit_before.end();
+    auto in = [](const std::vector<std::string>& units, const std::string& unit) {
+        return std::find(units.begin(), units.end(), unit) != units.end();
     };
+    auto before = [&](const std::string& service) { return in(guard.unit_before, service); };
+    if (guard.nfs_mount_unit) {
+        if (in(guard.unit_after, *guard.nfs_mount_unit))
+            report.ok("nfsguard.after_nfs",
+                      fmt::format("{} starts after {}", *guard.unit, *guard.nfs_mount_unit));
+        else
+            report.warn(
+                "nfsguard.after_nfs",
+                fmt::format("{} is not ordered after {}: at boot it may start on the bare "
+                            "directory and refuse mail until NFS is mounted (an fstab "
+                            "line with nofail is not ordered before remote-fs.target)",
+                            *guard.unit, *guard.nfs_mount_unit),
+                fmt::format("add x-systemd.before={} to the NFS line in /etc/fstab", *guard.unit));
+    }
     for (const auto& [installed, service] :
          {std::pair{guard.postfix_installed, std::string("postfix.service")},
+          std::pair{guard.postfix_installed && guard.postfix_instance_unit,
+                    std::string("postfix@-.service")},
           std::pair{guard.dovecot_installed, std::string("dovecot.service")}}) {
         if (!installed) continue;
         if (before(service))

@@ -45,11 +45,17 @@ struct Guard {
     std::optional<bool> attached;  // from its stats file; nullopt: none read
     std::string cache_mode;        // "shared", "pinned"; empty: not known
     // Its systemd unit, when there is a systemd: whether enabled, and what
-    // it is ordered before.
+    // it is ordered before and after.
     std::optional<std::string> unit;
     std::optional<bool> unit_enabled;
     std::vector<std::string> unit_before;
+    std::vector<std::string> unit_after;
+    // The mount unit of the NFS mount below nfsguard, when there is one.
+    std::optional<std::string> nfs_mount_unit;
     bool postfix_installed = false;
+    // Debian's Postfix runs in postfix@-.service, which starts before
+    // postfix.service (a oneshot that only groups the instances).
+    bool postfix_instance_unit = false;
     bool dovecot_installed = false;
 };
 void check_nfsguard(const Guard& guard, Report& report);

@@ -137,27 +137,34 @@ TEST(DoctorTest, NfsguardMissingDetachedPinnedOrUnorderedIsFound) {
     g.unit = "nfsguard@var-mail.service";
     g.unit_enabled = false;
     g.unit_before = {"postfix.service"};
-    g.postfix_installed = g.dovecot_installed = true;
+    // Found by the systemd lane: an fstab NFS line with nofail is not
+    // ordered before remote-fs.target, and Debian's Postfix starts in
+    // postfix@-.service, before postfix.service.
+    g.unit_after = {"remote-fs.target"};
+    g.nfs_mount_unit = "srv-nfs-mail.mount";
+    g.postfix_installed = g.postfix_instance_unit = g.dovecot_installed = true;
     Report r;
     check_nfsguard(g, r);
     EXPECT_EQ(level_of(r, "nfsguard.attached"), Level::fail);
     EXPECT_EQ(level_of(r, "nfsguard.cache"), Level::warn);
     EXPECT_EQ(level_of(r, "nfsguard.unit"), Level::warn);
-    int unordered = 0;
+    EXPECT_EQ(level_of(r, "nfsguard.after_nfs"), Level::warn);
+    std::vector<std::string> unordered;
     for (const auto& f : r.findings())
-        if (f.check == "nfsguard.order" && f.level == Level::warn) {
-            ++unordered;
-            EXPECT_NE(f.reason.find("dovecot.service"), std::string::npos);
-        }
-    EXPECT_EQ(unordered, 1);
+        if (f.check == "nfsguard.order" && f.level == Level::warn) unordered.push_back(f.reason);
+    ASSERT_EQ(unordered.size(), 2U);
+    EXPECT_NE(unordered[0].find("postfix@-.service"), std::string::npos);
+    EXPECT_NE(unordered[1].find("dovecot.service"), std::string::npos);
 
     g.attached = true;
     g.cache_mode = "shared";
     g.unit_enabled = true;
-    g.unit_before = {"postfix.service", "dovecot.service"};
+    g.unit_before = {"postfix.service", "postfix@-.service", "dovecot.service"};
+    g.unit_after = {"remote-fs.target", "srv-nfs-mail.mount"};
     Report good;
     check_nfsguard(g, good);
     EXPECT_EQ(good.exit_status(), 0) << good.text();
+    EXPECT_EQ(level_of(good, "nfsguard.after_nfs"), Level::ok);
 }
 
 TEST(DoctorTest, PostfixLocksAndQueueFromPostconf) {
