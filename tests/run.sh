@@ -4,8 +4,8 @@
 # Stages, each bounded in time: format check; the demo; release build; unit tests;
 # integration tests mounting the real binary; the same unit and integration
 # tests built with AddressSanitizer + UndefinedBehaviorSanitizer, and again
-# with ThreadSanitizer; and the real-NFS lane (a qemu VM with the kernel's NFS
-# server and client).
+# with ThreadSanitizer; the real-NFS lane (a qemu VM with the kernel's NFS
+# server and client); and the systemd lane (the package under systemd in it).
 # Every stage runs even when one before it failed; the last line counts them.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -104,6 +104,9 @@ NFSGUARD_SANITIZED=1 NFSGUARD_BIG_FOLDER=20000 NFSGUARD_TORTURE_COUNT=100 \
 # Real NFS: nfsd and the NFS client in a qemu VM (software emulation here),
 # lost replies made for real, through nfsguard and straight (tests/nfs).
 stage "real-NFS lane" 1200 bash tests/nfs/run-lane.sh
+# nfsguard's .deb under a real systemd in the same VM kit, with Postfix and
+# Dovecot as Debian packages (tests/nfs/systemd).
+NFSGUARD_BUILD="$REPO/build" stage "systemd lane" 1200 bash tests/nfs/systemd/run.sh
 
 echo
 for f in "${failures[@]}"; do echo "failed stage: $f"; done
