@@ -108,6 +108,18 @@ Result<std::string> Syscalls::readlinkat(int dirfd, const char* path) {
     return buf;
 }
 
+Result<size_t> Syscalls::pread(int fd, void* buf, size_t size, off_t offset) {
+    const ssize_t n = ::pread(fd, buf, size, offset);
+    if (n == -1) return last_errno();
+    return static_cast<size_t>(n);
+}
+
+Result<size_t> Syscalls::pwrite(int fd, const void* buf, size_t size, off_t offset) {
+    const ssize_t n = ::pwrite(fd, buf, size, offset);
+    if (n == -1) return last_errno();
+    return static_cast<size_t>(n);
+}
+
 Result<void> Syscalls::unlinkat(int dirfd, const char* name, int flags) {
     return check(::unlinkat(dirfd, name, flags));
 }

@@ -71,6 +71,8 @@ class Syscalls {
     virtual Result<size_t> listxattr(const char* path, bool follow, char* list, size_t size);
     virtual Result<void> removexattr(const char* path, bool follow, const char* name);
 
+    virtual Result<size_t> pread(int fd, void* buf, size_t size, off_t offset);
+    virtual Result<size_t> pwrite(int fd, const void* buf, size_t size, off_t offset);
     virtual Result<void> fsync(int fd, bool datasync);
     // close(dup(fd)): makes the NFS client flush and report deferred write
     // errors (EDQUOT, ENOSPC, EIO) now, while the caller can still hear them.
