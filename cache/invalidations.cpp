@@ -19,6 +19,12 @@ void Invalidations::name_dropped(uint64_t parent, std::string name) {
         entries.push_back(std::move(e));
 }
 
+void Invalidations::subtree_changed(std::vector<std::pair<uint64_t, std::string>> names,
+                                    std::vector<uint64_t> ids) {
+    for (auto& [parent, name] : names) entries.push_back(Entry{parent, std::move(name)});
+    contents.insert(contents.end(), ids.begin(), ids.end());
+}
+
 void Invalidations::attributes_changed(uint64_t id) {
     if (std::find(inodes.begin(), inodes.end(), id) == inodes.end()) inodes.push_back(id);
 }

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace nfsguard::cache {
@@ -30,6 +31,7 @@ struct Invalidations {
     std::vector<Entry> entries;      // names to look up afresh
     std::vector<uint64_t> inodes;    // attributes to fetch afresh
     std::vector<uint64_t> listings;  // directories to list afresh (and their attributes)
+    std::vector<uint64_t> contents;  // attributes and every cached page or listing
     bool everything = false;         // every name, attribute and page the kernel holds
 
     // The name `name` in `parent` may now mean another object, or none; the
@@ -45,9 +47,15 @@ struct Invalidations {
     // Whatever the kernel holds may be wrong (ESTALE, backing detached or
     // re-attached): nothing cached survives.
     void all_changed() { everything = true; }
+    // Every name in `names`, and the attributes and data of every object in
+    // `ids`, may have changed: a subtree another host held (no duplicates
+    // looked for: a unit may hold 100,000 names).
+    void subtree_changed(std::vector<std::pair<uint64_t, std::string>> names,
+                         std::vector<uint64_t> ids);
 
     bool empty() const {
-        return !everything && entries.empty() && inodes.empty() && listings.empty();
+        return !everything && entries.empty() && inodes.empty() && listings.empty() &&
+               contents.empty();
     }
     void clear() { *this = Invalidations{}; }
 };

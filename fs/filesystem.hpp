@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -20,6 +21,7 @@
 #include "fs/lock_waits.hpp"
 #include "fs/once_a_while.hpp"
 #include "fs/open_file.hpp"
+#include "fs/ownership/ownership.hpp"
 #include "fs/stats/request_stats.hpp"
 #include "ops/dotlock.hpp"
 #include "ops/false_errors.hpp"
@@ -146,6 +148,10 @@ struct Filesystem {
     const int guard_errno;
     std::atomic<uint64_t> refused_writes{0};
     struct stat root_stat {};  // what the root looks like while detached
+
+    // --- One host per unit (fs/ownership/): null when ownership is off.
+    std::unique_ptr<Ownership> ownership;
+    OnceAWhile ownership_refused_log;
 
     // --- Requests served, per operation (fs/stats/).
     RequestStats requests;

@@ -455,17 +455,41 @@ void InodeTable::forget_directory_fds_above(const std::vector<Inode*>& inodes) {
     }
 }
 
-std::optional<std::string> InodeTable::path_of(dev_t dev, ino_t ino) const {
-    std::lock_guard lock(mutex_);
-    auto it = index_.find(Key{dev, ino});
-    if (it == index_.end()) return std::nullopt;
+std::optional<std::string> InodeTable::path_locked(const Inode* inode) const {
     std::string path;
-    for (const Inode* cur = it->second.get(); cur != root_;) {
+    for (const Inode* cur = inode; cur != root_;) {
         if (cur->aliases.empty() || path.size() > PATH_MAX) return std::nullopt;
         path = "/" + cur->aliases.front().name + path;
         cur = cur->aliases.front().parent;
     }
     return path;
+}
+
+std::optional<std::string> InodeTable::path_of(dev_t dev, ino_t ino) const {
+    std::lock_guard lock(mutex_);
+    auto it = index_.find(Key{dev, ino});
+    if (it == index_.end()) return std::nullopt;
+    return path_locked(it->second.get());
+}
+
+std::optional<std::string> InodeTable::path_of(const Inode& inode) const {
+    std::lock_guard lock(mutex_);
+    return path_locked(&inode);
+}
+
+InodeTable::Known InodeTable::known_under(std::string_view under) const {
+    const std::string top = "/" + std::string(under);
+    std::lock_guard lock(mutex_);
+    Known known;
+    auto add = [&](const Inode& inode) {
+        auto path = path_locked(&inode);
+        if (!path || !(*path == top || path->starts_with(top + "/"))) return;
+        known.ids.push_back(id_of(inode));
+        for (const auto& a : inode.aliases) known.names.emplace_back(id_of(*a.parent), a.name);
+    };
+    for (const auto& [key, inode] : index_) add(*inode);
+    for (const auto& [ptr, inode] : orphans_) add(*inode);
+    return known;
 }
 
 InodeTable::Names InodeTable::known_names() const {

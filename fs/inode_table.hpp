@@ -30,6 +30,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -186,6 +187,15 @@ class InodeTable {
     // The path below the backing root the table knows for (dev, ino), by
     // the most recent names ("" for the root); nothing when not known.
     std::optional<std::string> path_of(dev_t dev, ino_t ino) const;
+    std::optional<std::string> path_of(const Inode& inode) const;
+    // The node ids, and (directory nodeid, name)s, of what the table knows
+    // at or below path `under` ("a/b"): what the kernel may hold of a unit
+    // another host may have changed meanwhile (fs/ownership/).
+    struct Known {
+        Names names;
+        std::vector<uint64_t> ids;
+    };
+    Known known_under(std::string_view under) const;
 
     // Every (directory nodeid, name) and every nodeid the table holds, for
     // dropping all the kernel caches (fs/kernel_cache.hpp).
@@ -261,6 +271,7 @@ class InodeTable {
     void cache_dir_fd(Inode& dir, ops::SharedFd fd);
     void touch(Inode& dir);
     void note(const Inode& inode);  // to the mirror
+    std::optional<std::string> path_locked(const Inode* inode) const;
 
     ops::Syscalls& sys_;
     const size_t max_dir_fds_;

@@ -27,6 +27,7 @@ void drop_from_kernel(Filesystem& fs, const cache::Invalidations& stale) {
     // length 0 drops it with the attributes.
     if (fs.cache.keep_listings)
         for (uint64_t id : stale.listings) (void)fuse_lowlevel_notify_inval_inode(se, id, 0, 0);
+    for (uint64_t id : stale.contents) (void)fuse_lowlevel_notify_inval_inode(se, id, 0, 0);
 }
 
 }  // namespace nfsguard::fs

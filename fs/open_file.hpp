@@ -22,6 +22,8 @@
 
 namespace nfsguard::fs {
 
+class Tenure;  // fs/ownership/ownership.hpp
+
 struct OpenFile {
     explicit OpenFile(ops::UniqueFd f, int error = ESTALE)
         : fd(ops::share(std::move(f))), dead_errno(error) {}
@@ -29,6 +31,8 @@ struct OpenFile {
     // What a handle with no descriptor answers (one a crashed process had
     // open that cannot be opened again, fs/table_mirror.hpp).
     const int dead_errno;
+    // The holding of its unit it was opened under (null: in no unit).
+    std::shared_ptr<Tenure> tenure;
     int get() const { return fd->get(); }
 };
 
@@ -43,6 +47,7 @@ struct OpenDir {
     OpenDir& operator=(const OpenDir&) = delete;
 
     std::mutex mutex;
+    std::shared_ptr<Tenure> tenure;  // as OpenFile::tenure
     DIR* dir;
     off_t offset = 0;                  // position of `pending`, or of the stream
     struct dirent* pending = nullptr;  // read but not yet given to the kernel

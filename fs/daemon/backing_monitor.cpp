@@ -145,10 +145,17 @@ void BackingMonitor::tick() {
             // The tree now shows empty: nothing the kernel kept from the
             // backing may be served from its caches either.
             if (was_attached) drop_everything_from_kernel();
+            if (was_attached && fs_.ownership)
+                fs_.ownership->end_all("the backing is not attached");
         }
         return;
     }
-    if (o.reopened.valid()) fs_.inodes.replace_root(std::move(o.reopened), o.st);
+    if (o.reopened.valid()) {
+        fs_.inodes.replace_root(std::move(o.reopened), o.st);
+        // Leases taken on the old mount (or on the directory under it)
+        // hold nothing on this one.
+        if (fs_.ownership) fs_.ownership->end_all("the backing was mounted anew");
+    }
     if (!was_attached) {
         fs_.detach_reason_logged = false;
         fs_.writes_refused_until_ns =

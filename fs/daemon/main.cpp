@@ -6,12 +6,14 @@
 #include "fs/daemon/options.hpp"
 #include "fs/daemon/session.hpp"
 #include "fs/doctor/doctor.hpp"
+#include "fs/ownership/owners_command.hpp"
 #include "fs/stats/stats.hpp"
 
 int main(int argc, char** argv) {
     if (argc > 1 && std::string(argv[1]) == "stats") return nfsguard::fs::print_stats(argc, argv);
     if (argc > 1 && std::string(argv[1]) == "doctor")
         return nfsguard::fs::doctor::run_doctor(argc, argv);
+    if (argc > 1 && std::string(argv[1]) == "owners") return nfsguard::fs::run_owners(argc, argv);
     nfsguard::fs::Options opts;
     std::string err = nfsguard::fs::parse_options(argc, argv, opts);
     if (!err.empty()) {

@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "fs/ownership/unit_pattern.hpp"
 #include "ops/backing_check.hpp"
 
 namespace nfsguard::fs {
@@ -123,6 +124,19 @@ std::string apply_option(std::string_view opt, Options& out) {
         if (auto err = choice(key, value, kTimestamps, mode); !err.empty()) return err;
         out.client_timestamps = mode != 1;
         out.adaptive_timestamps = mode == 2;
+    } else if (key == "ownership" && has_value) {
+        if (!value.empty() && !UnitPattern::parse(value))
+            return "bad ownership '" + std::string(value) +
+                   "' (path components of globs below the mount: *, home/*, */*)";
+        out.ownership = value;
+    } else if (key == "ownership_host" && !value.empty()) {
+        out.ownership_host = value;
+    } else if (key == "ownership_wait") {
+        return number<unsigned>(key, value, out.ownership_wait_ms, 0, "milliseconds");
+    } else if (key == "ownership_idle") {
+        return number<unsigned>(key, value, out.ownership_idle_s, 1, "seconds, at least 1");
+    } else if (key == "ownership_lease") {
+        return number<unsigned>(key, value, out.ownership_lease_s, 1, "seconds, at least 1");
     } else if (key == "silly_renames" && has_value) {
         static constexpr std::array<std::pair<std::string_view, bool>, 2> kShown = {
             {{"show", true}, {"hide", false}}};
@@ -190,6 +204,7 @@ std::string usage() {
     return R"(usage: nfsguard [-f] [-d] [-o opt[,opt...]] BACKING MOUNTPOINT
        nfsguard stats [--json] [--run-dir DIR] MOUNTPOINT
        nfsguard doctor [--json] [--run-dir DIR] [PATH]
+       nfsguard owners [--json] MOUNTPOINT
 
 Mounts a FUSE filesystem on MOUNTPOINT that passes every call through to the
 directory BACKING (usually an NFS mount), hardened against NFS's failure modes.
@@ -232,6 +247,18 @@ options (-o):
                       deleted files (default: hide them)
   state_dir=DIR       nfsguard's own state, the dot-lock journal
                       (default /var/lib/nfsguard; empty: none)
+  ownership=PATTERN   one host at a time serves each unit below the mount that
+                      PATTERN names (*: each entry of the root; home/*;
+                      */*), while it holds the unit's lease on the export
+                      (BACKING/.nfsguard); a request into a unit another host
+                      holds waits, then is refused with guard_errno
+  ownership_host=NAME what other hosts call this one (default: the host name)
+  ownership_wait=MS   how long a request waits for another host's unit
+                      (default 2000)
+  ownership_idle=S    a unit unused this long is let go (default 60)
+  ownership_lease=S   the NFS server's lease time (default 90): units are
+                      fenced once this host could not confirm its leases
+                      for half of it
   noallow_other       only the mounting user may use the mount
   ro, nosuid, nodev, noexec, sync, dirsync, noatime, ...  mount flags
   _netdev, nofail, noauto, defaults, x-*   fstab options, ignored

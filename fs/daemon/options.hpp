@@ -43,6 +43,12 @@ struct Options {
     std::string run_dir = "/run/nfsguard";
     std::string prometheus;  // path of the Prometheus text file; default in run_dir
     unsigned stats_interval_ms = 10000;
+    // One host per unit (fs/ownership/): off while `ownership` is empty.
+    std::string ownership;       // the unit pattern
+    std::string ownership_host;  // default: the host name
+    unsigned ownership_wait_ms = 2000;
+    unsigned ownership_idle_s = 60;
+    unsigned ownership_lease_s = 90;
     // Mount flags handed to the kernel (ro, nosuid, nodev, noexec, ...).
     std::vector<std::string> mount_flags;
 };

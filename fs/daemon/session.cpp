@@ -29,6 +29,7 @@
 #include "fs/daemon/watchdog.hpp"
 #include "fs/filesystem.hpp"
 #include "fs/handlers/op_handlers.hpp"
+#include "fs/kernel_cache.hpp"
 #include "fs/stats/stats.hpp"
 #include "fs/table_mirror.hpp"
 #include "ops/identity.hpp"
@@ -118,6 +119,32 @@ void keep_in_store(Filesystem& fs) {
         [&fs](uint64_t handle) {
             if (fs.mirror) fs.mirror->lock_not_kept(handle);
         }});
+}
+
+// One host per unit (ownership=; fs/ownership/): the kernel's caches of a
+// unit go when it is let go, or taken over, in pinned mode.
+std::unique_ptr<Ownership> own_units(Filesystem& fs, const Options& opts, const std::string& host) {
+    Ownership::Config config{*UnitPattern::parse(opts.ownership),
+                             opts.ownership_host.empty() ? host : opts.ownership_host,
+                             std::chrono::milliseconds(opts.ownership_wait_ms),
+                             std::chrono::seconds(opts.ownership_idle_s),
+                             std::chrono::seconds(opts.ownership_lease_s),
+                             fs.switch_identity};
+    spdlog::info(
+        "ownership: units {} below the mount, as host {} (wait {} ms, idle {} s, lease {} s)",
+        opts.ownership, config.host, opts.ownership_wait_ms, opts.ownership_idle_s,
+        opts.ownership_lease_s);
+    return std::make_unique<Ownership>(
+        fs.sys, std::move(config),
+        Ownership::Hooks{[&fs] { return fs.inodes.root_fd(); },
+                         [&fs] { return fs.attached.load(std::memory_order_relaxed); },
+                         [&fs](const std::string& unit) {
+                             if (!fs.cache.invalidates) return;
+                             auto known = fs.inodes.known_under(unit);
+                             cache::Invalidations stale;
+                             stale.subtree_changed(std::move(known.names), std::move(known.ids));
+                             drop_from_kernel(fs, stale);
+                         }});
 }
 
 // RAII for the libfuse session so every early return unmounts and cleans up.
@@ -574,6 +601,7 @@ int run_session(const Options& opts, char** argv) {
     fs.restarts.locks_kept = fs.locks.size() + fs.locks.kept_size();
     if (mirror) fs.mirror_to(mirror.get());
     keep_in_store(fs);
+    if (!opts.ownership.empty()) fs.ownership = own_units(fs, opts, setup.config.host);
     // BACKING apart from MOUNTPOINT can be opened anew when an NFS mount
     // appears on it; on one path it would lead to nfsguard itself.
     ops::BackingPolicy backing_policy;
@@ -620,6 +648,7 @@ int run_session(const Options& opts, char** argv) {
 
     if (!opts.foreground) log_to_syslog(spdlog::get_level());
     monitor.start();
+    if (fs.ownership) fs.ownership->start();
     ::mkdir(opts.run_dir.c_str(), 0755);
     StatsWriter stats(
         fs, setup.mountpoint_path, stats_path(opts.run_dir, setup.mountpoint_path, ".json"),
@@ -672,6 +701,7 @@ int run_session(const Options& opts, char** argv) {
     }
     restart_target.store(nullptr);
     monitor.stop();
+    if (fs.ownership) fs.ownership->stop();
     fs.session.store(nullptr, std::memory_order_release);
     notify_service("STOPPING=1");
     return finish(fs, opts.mountpoint, rc);

@@ -50,9 +50,12 @@ int fill_listing(Request& r, OpenDir& d, Inode& parent, off_t off, Listing listi
         d.pending = entry;
         const off_t next = entry->d_off;
         if (ops::is_dotlock_temp(entry->d_name) ||
-            (!r.fs().show_silly_renames && ops::is_silly_rename(entry->d_name))) {
-            // A dot-lock in the making (ops/dotlock.hpp) or an NFS client's
-            // placeholder (ops/silly_rename.hpp): not the caller's to see.
+            (!r.fs().show_silly_renames && ops::is_silly_rename(entry->d_name)) ||
+            (r.fs().ownership && &parent == &r.fs().inodes.root() &&
+             entry->d_name == kPrivateDir)) {
+            // A dot-lock in the making (ops/dotlock.hpp), an NFS client's
+            // placeholder (ops/silly_rename.hpp) or the lease files
+            // (fs/ownership/): not the caller's to see.
             d.pending = nullptr;
             d.offset = next;
             continue;
@@ -196,7 +199,9 @@ void op_opendir(Request& r, fuse_ino_t id, struct fuse_file_info* fi) {
     }
     auto dir = open_directory_stream(r, id);
     if (!dir) return r.reply_error(dir);
-    fi->fh = r.fs().dirs.add(std::make_unique<OpenDir>(*dir));
+    auto opened = std::make_unique<OpenDir>(*dir);
+    opened->tenure = r.tenure();
+    fi->fh = r.fs().dirs.add(std::move(opened));
     mirror_directory(r, id, fi->fh);
     // Pinned: the kernel keeps the listing and serves the next opendir from
     // it, until a change to the directory drops it (cache_policy.hpp). Not

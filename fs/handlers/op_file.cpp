@@ -25,6 +25,7 @@ constexpr std::chrono::milliseconds kOtherHoldersWait{1000};
 
 void set_handle(Request& r, Inode& inode, struct fuse_file_info* fi, ops::UniqueFd fd) {
     auto file = std::make_unique<OpenFile>(std::move(fd));
+    file->tenure = r.tenure();
     const int backing_fd = file->get();
     r.fs().inodes.opened(inode, file->fd);
     fi->fh = r.fs().files.add(std::move(file));

@@ -1,7 +1,9 @@
 // The operation table and the capabilities nfsguard asks the kernel for.
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <cassert>
+#include <tuple>
 
 #include "fs/filesystem.hpp"
 #include "fs/handlers/op_handlers.hpp"
@@ -43,6 +45,35 @@ void op_init(void*, struct fuse_conn_info* conn) {
 // the backing, a backing that is attached (a refused write is counted).
 enum class Needs { nothing, caller, caller_reads, caller_writes };
 
+// The objects a request of `op` with handler arguments `args` is about
+// (Request::Target): its first node id, and a second for those with two.
+template <RequestOp op, typename... Args>
+std::array<Request::Target, 2> targets_of(const Args&... args) {
+    const auto a = std::forward_as_tuple(args...);
+    using T = Request::Target;
+    if constexpr (op == RequestOp::symlink) {
+        return {T{std::get<1>(a), std::get<2>(a)}, T{}};
+    } else if constexpr (op == RequestOp::rename) {
+        return {T{std::get<0>(a), std::get<1>(a)}, T{std::get<2>(a), std::get<3>(a)}};
+    } else if constexpr (op == RequestOp::link) {
+        return {T{std::get<0>(a), nullptr}, T{std::get<1>(a), std::get<2>(a)}};
+    } else if constexpr (op == RequestOp::copy_file_range) {
+        return {T{std::get<0>(a), nullptr}, T{std::get<3>(a), nullptr}};
+    } else if constexpr (op == RequestOp::lookup || op == RequestOp::mknod ||
+                         op == RequestOp::mkdir || op == RequestOp::unlink ||
+                         op == RequestOp::rmdir || op == RequestOp::create) {
+        return {T{std::get<0>(a), std::get<1>(a)}, T{}};
+    } else {
+        return {T{std::get<0>(a), nullptr}, T{}};
+    }
+}
+
+// Requests that end what the kernel holds, served whoever owns the unit.
+constexpr bool lets_go(RequestOp op) {
+    return op == RequestOp::forget || op == RequestOp::batch_forget || op == RequestOp::release ||
+           op == RequestOp::releasedir;
+}
+
 // `handler`, counted and timed as a request of `op` (fs/stats/request_stats.hpp),
 // run once what it `needs` is in place, and answered exactly once.
 template <RequestOp op, Needs needs, auto handler>
@@ -55,10 +86,11 @@ struct Served<op, needs, handler> {
         RequestTimer timer(fs.requests.of(op));
         set_serving(op);
         Request r(req);
-        const bool ready = needs == Needs::nothing ||
-                           (r.act_as_caller() &&
-                            !(needs == Needs::caller_reads && r.refused_while_detached(false)) &&
-                            !(needs == Needs::caller_writes && r.refused_while_detached(true)));
+        bool ready = needs == Needs::nothing ||
+                     (r.act_as_caller() &&
+                      !(needs == Needs::caller_reads && r.refused_while_detached(false)) &&
+                      !(needs == Needs::caller_writes && r.refused_while_detached(true)));
+        if constexpr (!lets_go(op)) ready = ready && r.claim_units(op, targets_of<op>(args...));
         try {
             if (ready) handler(r, args...);
         } catch (const UnknownId& unknown) {

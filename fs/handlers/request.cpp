@@ -73,6 +73,9 @@ OpenFile& Request::open_file(const struct fuse_file_info* fi) {
     // again, kept from reuse (fs/table_mirror.hpp).
     if (file == nullptr) throw UnknownId{};
     if (!file->fd->valid()) throw UnknownId{file->dead_errno};
+    // Opened while this host held its unit, which it has let go since: the
+    // caller may go on from what another host has changed meanwhile.
+    if (file->tenure && !file->tenure->valid()) throw UnknownId{EIO};
     handles_held_.push_back(file);
     return *file;
 }
@@ -80,6 +83,7 @@ OpenFile& Request::open_file(const struct fuse_file_info* fi) {
 OpenDir& Request::open_dir(const struct fuse_file_info* fi) {
     auto dir = fs_.dirs.find(fi->fh);
     if (dir == nullptr) throw UnknownId{};
+    if (dir->tenure && !dir->tenure->valid()) throw UnknownId{EIO};
     handles_held_.push_back(dir);
     return *dir;
 }
@@ -92,6 +96,76 @@ Request::~Request() {
         fs_.nameless_closed();
     }
     if (!stale_.empty()) drop_from_kernel(fs_, stale_);
+}
+
+namespace {
+
+// Requests that may look at a unit itself (its entry and attributes) without
+// claiming it: `ls -l` of the mount, a stat of an mbox, a Postfix lookup.
+bool free_at_unit(RequestOp op) {
+    switch (op) {
+        case RequestOp::lookup:
+        case RequestOp::getattr:
+        case RequestOp::access:
+        case RequestOp::readlink:
+        case RequestOp::statfs:
+        case RequestOp::getxattr:
+        case RequestOp::listxattr:
+            return true;
+        default:
+            return false;
+    }
+}
+
+}  // namespace
+
+bool Request::claim_units(RequestOp op, const std::array<Target, 2>& targets) {
+    Ownership* ownership = fs_.ownership.get();
+    if (ownership == nullptr) return true;
+    for (const Target& t : targets) {
+        Inode* inode = t.ino == 0 ? nullptr : fs_.inodes.find(t.ino);
+        if (inode == nullptr) continue;  // the handler answers it
+        auto path = fs_.inodes.path_of(*inode);
+        if (!path) continue;  // no name left: its open file's tenure decides
+        std::string full = path->empty() ? "" : path->substr(1);
+        if (t.name != nullptr) {
+            if (full.empty() && t.name == kPrivateDir) {
+                reply_error(op == RequestOp::lookup ? ENOENT : EACCES);
+                return false;
+            }
+            full += (full.empty() ? "" : "/") + std::string(t.name);
+        }
+        auto place = ownership->config().pattern.place_of(full);
+        if (!place || (place->is_unit && free_at_unit(op))) continue;
+        auto claim = ownership->claim(place->unit);
+        if (!claim.tenure) {
+            if (auto since = fs_.ownership_refused_log.due())
+                spdlog::info(
+                    "ownership: a {} in {} refused ({}): {} ({} more such refusals since the "
+                    "last of these lines)",
+                    request_op_name(op), place->unit, Ownership::refusal_name(claim.refusal),
+                    claim.refusal == Ownership::Refusal::held ? "another host holds it"
+                                                              : "this host's leases unconfirmed",
+                    *since);
+            reply_error(fs_.guard_errno);
+            return false;
+        }
+        if (claim.taken_now && claim.tenure->taken_over) {
+            // Another host may have changed anything in it: what the kernel
+            // holds goes, once this request is answered.
+            auto known = fs_.inodes.known_under(place->unit);
+            stale_.subtree_changed(std::move(known.names), std::move(known.ids));
+        }
+        // ... and what the NFS client below holds is checked with the server
+        // at each object's first access (its attribute cache would serve a
+        // minute-old size or mtime, and its name cache names gone).
+        if (claim.tenure->taken_over && claim.tenure->first_sight(inode->dev, inode->ino)) {
+            if (auto obj = fs_.inodes.locate(*inode))
+                (void)fs_.sys.refresh_attributes(obj->object->get());
+        }
+        tenures_.push_back(std::move(claim.tenure));
+    }
+    return true;
 }
 
 void Request::drop_attributes_now(fuse_ino_t id) {

@@ -10,6 +10,7 @@
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 
+#include <array>
 #include <cassert>
 #include <cerrno>
 #include <memory>
@@ -19,6 +20,7 @@
 
 #include "cache/invalidations.hpp"
 #include "fs/filesystem.hpp"
+#include "fs/stats/request_stats.hpp"
 #include "ops/result.hpp"
 
 namespace nfsguard::fs {
@@ -117,6 +119,21 @@ class Request {
     bool refused_while_detached(bool write = true);
     bool detached() const { return !fs_.attached.load(std::memory_order_relaxed); }
 
+    // --- One host per unit (fs/ownership/). The objects a request is
+    // about: a node id, and the name of an entry in it for requests that
+    // name one (lookup, create, rename...).
+    struct Target {
+        fuse_ino_t ino = 0;  // 0: none
+        const char* name = nullptr;
+    };
+    // Claims for this host the units the targets lie in, before the handler
+    // runs. False (and the request answered) when one is not to be had:
+    // another host's (the guard's errno), or nfsguard's own lease files.
+    bool claim_units(RequestOp op, const std::array<Target, 2>& targets);
+    // The holding of the request's unit, under which the files and
+    // directories it opens live (null: in no unit).
+    std::shared_ptr<Tenure> tenure() const { return tenures_.empty() ? nullptr : tenures_.front(); }
+
     // --- Replies: exactly one per request (the op table asserts it).
     // Sends the reply `send` (a fuse_reply_* function) with `args`; returns
     // what libfuse returned (non-zero: the kernel did not take it, as when
@@ -185,6 +202,7 @@ class Request {
     bool moved_on_ = false;
     std::vector<Inode*> inodes_;                       // the inodes the request is about
     std::vector<std::shared_ptr<void>> handles_held_;  // open_file, open_dir
+    std::vector<std::shared_ptr<Tenure>> tenures_;     // claim_units
     cache::Invalidations stale_;
 };
 

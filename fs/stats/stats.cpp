@@ -170,6 +170,21 @@ std::string StatsWriter::json() const {
     }
     const std::string lock_waits =
         histogram_json(fs_.waits.waited(), fmt::format("\"failed\":{},", fs_.waits.failed()));
+    std::string ownership = "null";
+    if (const Ownership* own = fs_.ownership.get()) {
+        const auto& c = own->counts;
+        std::string refused;
+        for (size_t i = 0; i < Ownership::kRefusals; ++i)
+            refused += fmt::format("{}\"{}\":{}", i ? "," : "",
+                                   Ownership::refusal_name(static_cast<Ownership::Refusal>(i)),
+                                   c.refused[i].load());
+        ownership = fmt::format(
+            "{{\"host\":\"{}\",\"confirmed\":{},\"units_owned\":{},\"acquired\":{},"
+            "\"takeovers\":{},\"released\":{},\"fenced\":{},\"waits\":{},\"refused\":{{{}}}}}",
+            escape_json(own->config().host), own->confirmed() ? "true" : "false", own->owned(),
+            c.acquired.load(), c.takeovers.load(), c.released.load(), c.fenced.load(),
+            c.waits.load(), refused);
+    }
     const auto uptime = std::chrono::duration_cast<std::chrono::seconds>(
                             std::chrono::steady_clock::now() - started_)
                             .count();
@@ -180,7 +195,7 @@ std::string StatsWriter::json() const {
         "\"clock_skew_seconds\":{},\"lock_waits_now\":{},\"lock_owners_now\":{},"
         "\"inodes_known\":{},\"directory_descriptors\":{},\"lock_waits\":{},"
         "\"restarts\":{{\"planned\":{},\"crashes\":{},\"requests_resent\":{},"
-        "\"lock_owners_kept\":{},\"handover_lost\":{}}},"
+        "\"lock_owners_kept\":{},\"handover_lost\":{}}},\"ownership\":{},"
         "\"latency_buckets_seconds\":[{}],\"requests\":{{{}}}}}\n",
         escape_json(mountpoint_), pid_, start_ticks_, unix_now(), uptime,
         fs_.attached.load() ? "true" : "false", fs_.refused_writes.load(), false_errors,
@@ -188,7 +203,7 @@ std::string StatsWriter::json() const {
         fs_.times.skew().measured() ? fmt::format("{:.3f}", fs_.times.skew().seconds()) : "null",
         fs_.waits.waiting(), fs_.locks.size(), fs_.inodes.size(), fs_.inodes.cached_dir_fds(),
         lock_waits, fs_.restarts.planned, fs_.restarts.crashes, fs_.restarts.resent.load(),
-        fs_.restarts.locks_kept, fs_.restarts.lost, bounds, requests);
+        fs_.restarts.locks_kept, fs_.restarts.lost, ownership, bounds, requests);
 }
 
 std::string StatsWriter::prometheus() const {
@@ -251,6 +266,30 @@ std::string StatsWriter::prometheus() const {
     single("handover_lost", "gauge",
            "Entries of the last planned restart's handover that could not be taken up.",
            fs_.restarts.lost);
+    if (const Ownership* own = fs_.ownership.get()) {
+        const auto& c = own->counts;
+        single("units_owned", "gauge", "Units this host owns now (ownership=).", own->owned());
+        single("ownership_confirmed", "gauge",
+               "1 while this host's leases are confirmed with the NFS server.",
+               own->confirmed() ? 1 : 0);
+        single("units_acquired_total", "counter", "Units whose lease this host took.",
+               c.acquired.load());
+        single("unit_takeovers_total", "counter",
+               "Units taken over from another host (caches of them dropped).", c.takeovers.load());
+        single("units_released_total", "counter", "Units let go after their idle time.",
+               c.released.load());
+        single("units_fenced_total", "counter",
+               "Units ended because this host could not confirm its leases.", c.fenced.load());
+        single("unit_waits_total", "counter", "Requests that waited for another host's unit.",
+               c.waits.load());
+        metric("unit_refusals_total", "counter",
+               "Requests refused for want of their unit, by reason: held (by another host), "
+               "unconfirmed (this host's leases), error.");
+        for (size_t i = 0; i < Ownership::kRefusals; ++i)
+            out += fmt::format("nfsguard_unit_refusals_total{{{},reason=\"{}\"}} {}\n", m,
+                               Ownership::refusal_name(static_cast<Ownership::Refusal>(i)),
+                               c.refused[i].load());
+    }
     metric("request_duration_seconds", "histogram",
            "FUSE requests served, by operation and how long nfsguard took to answer.");
     for (size_t i = 0; i < kRequestOps; ++i) {
