@@ -36,8 +36,9 @@ void set_handle(Request& r, Inode& inode, struct fuse_file_info* fi, ops::Unique
                                       handle ? *handle : std::string()});
     }
     // Other hosts may have changed the file: drop cached pages unless the
-    // cache policy says this host is the only writer.
-    fi->keep_cache = r.fs().cache.keep_page_cache ? 1 : 0;
+    // cache policy says this host is the only writer (and has been since
+    // the kernel cached them).
+    fi->keep_cache = r.fs().cache.keep_page_cache && !r.first_since_takeover() ? 1 : 0;
 }
 
 }  // namespace

@@ -162,6 +162,7 @@ bool Request::claim_units(RequestOp op, const std::array<Target, 2>& targets) {
         if (claim.tenure->taken_over && claim.tenure->first_sight(inode->dev, inode->ino)) {
             if (auto obj = fs_.inodes.locate(*inode))
                 (void)fs_.sys.refresh_attributes(obj->object->get());
+            first_since_takeover_ = true;
         }
         tenures_.push_back(std::move(claim.tenure));
     }

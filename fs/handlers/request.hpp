@@ -133,6 +133,9 @@ class Request {
     // The holding of the request's unit, under which the files and
     // directories it opens live (null: in no unit).
     std::shared_ptr<Tenure> tenure() const { return tenures_.empty() ? nullptr : tenures_.front(); }
+    // The request's object is seen for the first time since another host
+    // had its unit: no page the kernel kept of it may be served.
+    bool first_since_takeover() const { return first_since_takeover_; }
 
     // --- Replies: exactly one per request (the op table asserts it).
     // Sends the reply `send` (a fuse_reply_* function) with `args`; returns
@@ -203,6 +206,7 @@ class Request {
     std::vector<Inode*> inodes_;                       // the inodes the request is about
     std::vector<std::shared_ptr<void>> handles_held_;  // open_file, open_dir
     std::vector<std::shared_ptr<Tenure>> tenures_;     // claim_units
+    bool first_since_takeover_ = false;
     cache::Invalidations stale_;
 };
 
