@@ -71,6 +71,8 @@ std::string lease_file_name(std::string_view unit) {
             name += "%25";
         else if (c == '/')
             name += "%2F";
+        else if (c == ':')
+            name += "%3A";  // the service manager's store refuses it in names
         else
             name += c;
     }
@@ -89,6 +91,8 @@ std::optional<std::string> unit_of_lease_file(std::string_view name) {
             unit += '%';
         else if (code == "2F")
             unit += '/';
+        else if (code == "3A")
+            unit += ':';
         else
             return std::nullopt;
         i += 2;

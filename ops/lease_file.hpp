@@ -33,8 +33,8 @@ struct LeaseRecord {
     static std::optional<LeaseRecord> parse(std::string_view line);
 };
 
-// The file name a unit's lease has ('%' and '/' escaped as %25 and %2F), and
-// the unit of such a name (nothing if it is none).
+// The file name a unit's lease has ('%', '/' and ':' escaped as %25, %2F and
+// %3A), and the unit of such a name (nothing if it is none).
 std::string lease_file_name(std::string_view unit);
 std::optional<std::string> unit_of_lease_file(std::string_view name);
 

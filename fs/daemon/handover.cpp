@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "fs/filesystem.hpp"
+#include "ops/lease_file.hpp"
 #include "ops/object_ops.hpp"
 
 namespace nfsguard::fs {
@@ -166,6 +167,31 @@ std::optional<ConnectionRecord> read_record(int fd) {
     return record;
 }
 
+namespace {
+
+// Files open in a unit before the restart live on under its lease taken up
+// (or answer EIO when it was not: another host may have the unit by now).
+void tie_open_files_to_units(Filesystem& fs) {
+    if (!fs.ownership) return;
+    std::unordered_map<int, std::string> unit_of_fd;
+    for (const auto& e : fs.inodes.entries()) {
+        if (e.open_fds.empty()) continue;
+        Inode* inode = fs.inodes.find(e.id);
+        auto path = inode ? fs.inodes.path_of(*inode) : std::nullopt;
+        auto place = path && !path->empty()
+                         ? fs.ownership->config().pattern.place_of(path->substr(1))
+                         : std::nullopt;
+        if (!place) continue;
+        for (int fd : e.open_fds) unit_of_fd[fd] = place->unit;
+    }
+    fs.files.for_each([&](uint64_t, OpenFile* f) {
+        if (auto it = unit_of_fd.find(f->get()); it != unit_of_fd.end())
+            f->tenure = fs.ownership->tenure_of(it->second);
+    });
+}
+
+}  // namespace
+
 Handover capture(const Filesystem& fs) {
     Handover h;
     h.inodes = fs.inodes.entries();
@@ -176,6 +202,8 @@ Handover capture(const Filesystem& fs) {
     for (auto& held : fs.locks.held())
         h.locks.push_back({held.node_id, held.owner, static_cast<int32_t>(held.state.pid),
                            held.state.handles, held.state.fd->get(), held.state.kept_as});
+    if (fs.ownership)
+        for (const auto& lease : fs.ownership->leases()) h.leases.push_back({lease.unit, lease.fd});
     return h;
 }
 
@@ -184,6 +212,7 @@ std::vector<int> descriptors(const Handover& h) {
     for (const auto& f : h.files) fds.push_back(f.fd);
     for (const auto& d : h.dirs) fds.push_back(d.fd);
     for (const auto& l : h.locks) fds.push_back(l.fd);
+    for (const auto& l : h.leases) fds.push_back(l.fd);
     std::erase_if(fds, [](int fd) { return fd < 0; });  // a dead handle's
     return fds;
 }
@@ -232,6 +261,11 @@ ops::UniqueFd write_handover(const Handover& h) {
         for (uint64_t handle : l.handles) w.put<uint64_t>(handle);
         w.put<int32_t>(l.fd);
         w.put_string(l.kept_as);
+    }
+    w.put<uint64_t>(h.leases.size());
+    for (const auto& l : h.leases) {
+        w.put_string(l.unit);
+        w.put<int32_t>(l.fd);
     }
     return new_memfd("nfsguard-handover", w.bytes());
 }
@@ -283,6 +317,11 @@ std::optional<Handover> read_handover(int fd) {
         l.kept_as = in.get_string();
         h.locks.push_back(std::move(l));
     }
+    // Not in a handover of a version before ownership.
+    for (uint64_t n = in.more() ? in.get_count(8) : 0; n > 0; --n) {
+        std::string unit = in.get_string();
+        h.leases.push_back({std::move(unit), in.get<int32_t>()});
+    }
     if (!in.ok()) return std::nullopt;
     return h;
 }
@@ -329,6 +368,13 @@ size_t restore(Filesystem& fs, const Handover& h) {
             *inode, l.owner,
             LockOwners::Owner{ops::share(ops::UniqueFd(l.fd)), l.pid, l.handles, l.kept_as});
     }
+    for (const auto& l : h.leases) {
+        if (fs.ownership)
+            fs.ownership->adopt(l.unit, ops::UniqueFd(l.fd));
+        else
+            ::close(l.fd);  // ownership is off now: the units go
+    }
+    tie_open_files_to_units(fs);
     return failed;
 }
 
@@ -431,6 +477,12 @@ size_t take_up_mirror(Filesystem& fs, const TableMirror::Contents& mirrored,
             if (KeptNameless::parse(name, id) && fs.nameless.taken(id)) fd.reset();  // still stored
             continue;
         }
+        if (name.starts_with(kKeptLeasePrefix)) {
+            auto unit = ops::unit_of_lease_file(
+                std::string_view(name).substr(std::string_view(kKeptLeasePrefix).size()));
+            if (fs.ownership && unit && fd.valid()) fs.ownership->adopt(*unit, std::move(fd));
+            continue;
+        }
         if (!LockOwners::parse_kept_name(name, node, owner, handle) || !fd.valid()) continue;
         if (Inode* inode = fs.inodes.find(node))
             fs.locks.adopt(*inode, owner,
@@ -438,6 +490,7 @@ size_t take_up_mirror(Filesystem& fs, const TableMirror::Contents& mirrored,
         else
             fs.locks.adopt_kept(name, std::move(fd));
     }
+    tie_open_files_to_units(fs);
     return failed;
 }
 

@@ -70,6 +70,12 @@ struct Handover {
         std::string kept_as;
     };
     std::vector<Lock> locks;
+    // Units this host owns (fs/ownership/): their leases' descriptors.
+    struct Lease {
+        std::string unit;
+        int fd;
+    };
+    std::vector<Lease> leases;
 };
 
 // The tables of `fs`, whose request loop has ended (drained).

@@ -33,6 +33,7 @@
 #include "fs/stats/stats.hpp"
 #include "fs/table_mirror.hpp"
 #include "ops/identity.hpp"
+#include "ops/lease_file.hpp"
 #include "ops/locks.hpp"
 
 namespace nfsguard::fs {
@@ -136,15 +137,31 @@ std::unique_ptr<Ownership> own_units(Filesystem& fs, const Options& opts, const 
         opts.ownership_lease_s);
     return std::make_unique<Ownership>(
         fs.sys, std::move(config),
-        Ownership::Hooks{[&fs] { return fs.inodes.root_fd(); },
-                         [&fs] { return fs.attached.load(std::memory_order_relaxed); },
-                         [&fs](const std::string& unit) {
-                             if (!fs.cache.invalidates) return;
-                             auto known = fs.inodes.known_under(unit);
-                             cache::Invalidations stale;
-                             stale.subtree_changed(std::move(known.names), std::move(known.ids));
-                             drop_from_kernel(fs, stale);
-                         }});
+        Ownership::Hooks{
+            [&fs] { return fs.inodes.root_fd(); },
+            [&fs] { return fs.attached.load(std::memory_order_relaxed); },
+            [&fs](const std::string& unit) {
+                if (!fs.cache.invalidates) return;
+                auto known = fs.inodes.known_under(unit);
+                cache::Invalidations stale;
+                stale.subtree_changed(std::move(known.names), std::move(known.ids));
+                drop_from_kernel(fs, stale);
+            },
+            // Kept in the store, a lease outlives a crash: the next process
+            // serves the unit on (README, design: "Restart without unmount").
+            [](const std::string& unit, int fd) {
+                if (!service_manager_present()) return;
+                const std::string name = std::string(kKeptLeasePrefix) + ops::lease_file_name(unit);
+                if (!store_descriptor(name, fd))
+                    spdlog::warn(
+                        "the service manager's store would not keep {}: after a crash "
+                        "the unit is taken anew",
+                        name);
+            },
+            [](const std::string& unit) {
+                if (service_manager_present())
+                    unstore_descriptor(std::string(kKeptLeasePrefix) + ops::lease_file_name(unit));
+            }});
 }
 
 // RAII for the libfuse session so every early return unmounts and cleans up.
@@ -233,7 +250,8 @@ Inherited take_inherited() {
     in.mirror_fd = take(kStoredTables);
     if (in.record_fd.valid()) in.record = read_record(in.record_fd.get());
     for (auto& [name, fd] : passed)
-        if (fd.valid() && (name.starts_with("lock-") || name.starts_with("nameless-")))
+        if (fd.valid() && (name.starts_with("lock-") || name.starts_with("nameless-") ||
+                           name.starts_with(kKeptLeasePrefix)))
             in.kept.emplace(name, std::move(fd));
     return in;
 }
@@ -588,6 +606,7 @@ int run_session(const Options& opts, char** argv) {
     Filesystem fs(sys, std::move(setup.root_fd), setup.root_st, setup.config);
     fs.restarts.planned = keeper.record.planned_restarts;
     fs.restarts.crashes = keeper.record.crashes;
+    if (!opts.ownership.empty()) fs.ownership = own_units(fs, opts, setup.config.host);
     if (inherited.handover) {
         fs.restarts.lost = restore(fs, *inherited.handover);
     } else if (mirrored) {
@@ -601,7 +620,6 @@ int run_session(const Options& opts, char** argv) {
     fs.restarts.locks_kept = fs.locks.size() + fs.locks.kept_size();
     if (mirror) fs.mirror_to(mirror.get());
     keep_in_store(fs);
-    if (!opts.ownership.empty()) fs.ownership = own_units(fs, opts, setup.config.host);
     // BACKING apart from MOUNTPOINT can be opened anew when an NFS mount
     // appears on it; on one path it would lead to nfsguard itself.
     ops::BackingPolicy backing_policy;
@@ -611,6 +629,9 @@ int run_session(const Options& opts, char** argv) {
                            std::chrono::milliseconds(opts.guard_interval_ms),
                            std::chrono::milliseconds(std::max(2000U, opts.guard_interval_ms)));
     monitor.check_now();  // before mounting: no write is served unguarded
+    // Its first heartbeat before the first request: the leases taken up
+    // stand at once.
+    if (fs.ownership) fs.ownership->start();
     if (size_t n = fs.journal.recover(sys, fs.inodes.root_fd()->get(), setup.backing_path))
         spdlog::warn("removed {} dot-lock file(s) a previous run left unfinished", n);
 
@@ -648,7 +669,6 @@ int run_session(const Options& opts, char** argv) {
 
     if (!opts.foreground) log_to_syslog(spdlog::get_level());
     monitor.start();
-    if (fs.ownership) fs.ownership->start();
     ::mkdir(opts.run_dir.c_str(), 0755);
     StatsWriter stats(
         fs, setup.mountpoint_path, stats_path(opts.run_dir, setup.mountpoint_path, ".json"),

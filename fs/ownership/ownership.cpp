@@ -59,6 +59,7 @@ Ownership::~Ownership() {
 }
 
 void Ownership::start() {
+    beat();
     heartbeat_thread_ = std::thread([this] { heartbeat(); });
     keeper_thread_ = std::thread([this] { keep(); });
 }
@@ -150,6 +151,7 @@ Ownership::Claim Ownership::claim(const std::string& name) {
             lock.unlock();
             // No cache dropped from here, inside a request: the kernel may hold
             // a directory lock until it is answered. The claim after drops them.
+            forget_kept(name);
             old.reset();
             lock.lock();
             continue;
@@ -174,6 +176,7 @@ Ownership::Claim Ownership::claim(const std::string& name) {
         u->changed.notify_all();
         if (lease) {
             u->lease = std::move(*lease);
+            if (hooks_.keep) hooks_.keep(name, u->lease.get());
             u->tenure = std::make_shared<Tenure>(*this, taken_over);
             u->since = static_cast<int64_t>(::time(nullptr));
             u->last_used_ns.store(steady_ns(), std::memory_order_relaxed);
@@ -195,13 +198,51 @@ Ownership::Claim Ownership::claim(const std::string& name) {
     }
 }
 
+std::vector<Ownership::Lease> Ownership::leases() const {
+    std::lock_guard lock(units_mutex_);
+    std::vector<Lease> out;
+    for (const auto& [name, u] : units_) {
+        std::lock_guard unit_lock(u->mutex);
+        if (u->tenure && u->lease.valid()) out.push_back({name, u->lease.get()});
+    }
+    return out;
+}
+
+void Ownership::adopt(const std::string& unit, ops::UniqueFd lease) {
+    auto u = unit_entry(unit);
+    std::lock_guard lock(u->mutex);
+    char buf[512];
+    auto n = sys_.pread(lease.get(), buf, sizeof buf, 0);
+    const std::string text = n ? std::string(buf, *n) : std::string();
+    auto held = ops::LeaseRecord::parse(text.substr(0, text.find('\n')));
+    u->since = held ? held->since : static_cast<int64_t>(::time(nullptr));
+    u->lease = std::move(lease);
+    u->tenure = std::make_shared<Tenure>(*this, false);
+    u->last_used_ns.store(steady_ns(), std::memory_order_relaxed);
+    // Kept in the store already, by the process before.
+}
+
+std::shared_ptr<Tenure> Ownership::tenure_of(const std::string& unit) {
+    auto u = unit_entry(unit);
+    std::lock_guard lock(u->mutex);
+    if (u->tenure) return u->tenure;
+    auto ended = std::make_shared<Tenure>(*this, false);
+    ended->ended_ = true;
+    return ended;
+}
+
 ops::UniqueFd Ownership::end_tenure(Unit& u) {
     u.tenure->ended_.store(true, std::memory_order_release);
     u.tenure.reset();
     return std::move(u.lease);
 }
 
+void Ownership::forget_kept(const std::string& unit) {
+    if (hooks_.unkeep) hooks_.unkeep(unit);
+}
+
 void Ownership::let_go(const std::string& unit, ops::UniqueFd lease) {
+    forget_kept(unit);
     lease.reset();  // the lock goes with the last descriptor of its file
     if (hooks_.unit_changed_hands) hooks_.unit_changed_hands(unit);
 }

@@ -22,6 +22,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -34,6 +35,10 @@
 namespace nfsguard::fs {
 
 class Ownership;
+
+// What the service manager's store calls a lease's descriptor: this, then
+// the unit's lease file name (ops::lease_file_name).
+inline constexpr std::string_view kKeptLeasePrefix = "lease-";
 
 // One holding of a unit by this host, from taking its lease to letting it
 // go. Requests in the unit and files opened in it hold it; a file opened
@@ -89,6 +94,10 @@ class Ownership {
         std::function<ops::SharedFd()> root;
         std::function<bool()> attached;
         std::function<void(const std::string& unit)> unit_changed_hands;
+        // A lease taken, to keep where a crash does not close it (the
+        // service manager's store); and let go of.
+        std::function<void(const std::string& unit, int fd)> keep;
+        std::function<void(const std::string& unit)> unkeep;
     };
 
     Ownership(ops::Syscalls& sys, Config config, Hooks hooks);
@@ -96,7 +105,8 @@ class Ownership {
     Ownership(const Ownership&) = delete;
     Ownership& operator=(const Ownership&) = delete;
 
-    // The heartbeat and the keeper (idle release, fencing) run from start to stop.
+    // The heartbeat and the keeper (idle release, fencing) run from start to
+    // stop; the first heartbeat is done before start returns.
     void start();
     void stop();
 
@@ -110,6 +120,18 @@ class Ownership {
     // Ends every tenure (the backing was mounted anew: what was held may be
     // gone with the server's locks).
     void end_all(const char* why);
+
+    // --- Restarts without unmount: the leases pass to the next process.
+    struct Lease {
+        std::string unit;
+        int fd;
+    };
+    std::vector<Lease> leases() const;
+    // Takes up `lease` of `unit`, which the process before held.
+    void adopt(const std::string& unit, ops::UniqueFd lease);
+    // The tenure a file opened before the restart in `unit` lives under:
+    // the unit's, or an ended one when its lease was not taken up.
+    std::shared_ptr<Tenure> tenure_of(const std::string& unit);
 
     bool confirmed() const {
         return steady_ns() < confirmed_until_ns_.load(std::memory_order_acquire);
@@ -144,6 +166,7 @@ class Ownership {
     // Ends the tenure of `u` (locked by the caller); its lease file to close.
     ops::UniqueFd end_tenure(Unit& u);
     void let_go(const std::string& unit, ops::UniqueFd lease);
+    void forget_kept(const std::string& unit);
 
     ops::Syscalls& sys_;
     const Config config_;

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -270,3 +271,79 @@ def test_a_host_that_cannot_confirm_its_leases_is_fenced_and_the_other_takes_ove
             os.close(held)
         except OSError:
             pass  # its flush is refused: the file belongs to an ended tenure
+
+
+@pytest.fixture
+def owner_under_store(scratch, mount_factory):
+    """Host A run by the stand-in service manager (its store keeps the
+    mount and the leases), host B a plain mount; both over scratch/back."""
+    from service_store import ServiceStore
+    from test_restart import started
+
+    back, run = scratch / "back", scratch / "run"
+    back.mkdir()
+    run.mkdir()
+    (back / "alice").mkdir()
+    (back / "alice" / "inbox").write_text("mail of alice\n")
+    a, b = scratch / "a", scratch / "b"
+    a.mkdir()
+    b.mkdir()
+    argv = [NFSGUARD, "-f", "-o", ",".join(("backing_fs=any",) + ownership_options("A", run)),
+            back, a]
+    store = ServiceStore(argv, scratch / "nfsguard-a.log")
+    store.back, store.mnt, store.run = back, a, run
+    mount_factory(back, b, *ownership_options("B", run))
+    store.started = lambda: started(store)
+    yield store, b
+    store.close()
+    if a.resolve().as_posix() in mounts.fuse_mounts():
+        mounts.lazy_unmount(a)
+    print(f"--- nfsguard-a.log ---\n{store.log()}")
+
+
+APPENDER = """
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_APPEND)
+print("open", flush=True)
+for line in sys.stdin:
+    try:
+        os.write(fd, line.encode())
+        print("ok", flush=True)
+    except OSError as e:
+        print(e.errno, flush=True)
+"""
+
+
+@pytest.mark.parametrize("restart", ["planned", "crash"])
+def test_a_restart_keeps_the_units_and_what_is_open_in_them(owner_under_store, restart):
+    store, b = owner_under_store
+    store.started()
+    # A mail process with the mailbox open across the restarts: in a process
+    # of its own, so that no wait of it can hold the test.
+    appender = subprocess.Popen([sys.executable, "-c", APPENDER, str(store.mnt / "alice" / "inbox")],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert appender.stdout.readline().strip() == "open"
+        assert "lease-alice" in store.stored
+        for n in range(3):
+            if restart == "planned":
+                store.kill(signal.SIGUSR1)
+                assert store.wait_ready(2 + n), store.log()
+            else:
+                store.kill(signal.SIGKILL)
+                store.wait_exit()
+                # Between the two processes the unit stays A's.
+                assert not owns(b, "alice")
+                store.started()
+            assert not owns(b, "alice")
+            appender.stdin.write(f"line {n}\n")
+            appender.stdin.flush()
+            assert appender.stdout.readline().strip() == "ok"
+        assert (store.back / "alice" / "inbox").read_text() == \
+            "mail of alice\n" + "".join(f"line {n}\n" for n in range(3))
+    finally:
+        appender.stdin.close()
+        appender.wait(timeout=10)
+    # Let go once idle, by the last process, and the store forgets it.
+    assert wait_until(lambda: owns(b, "alice"), IDLE_S + 5)
+    assert store.wait_for(lambda: "lease-alice" not in store.stored, 5)

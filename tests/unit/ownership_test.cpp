@@ -32,8 +32,11 @@ struct Host {
          std::chrono::milliseconds lease = 1200ms)
         : root(ops::share(ops::UniqueFd(::open(dir.path().c_str(), O_RDONLY | O_DIRECTORY)))),
           own(sys, Ownership::Config{*UnitPattern::parse("*"), name, wait, idle, lease, false},
-              Ownership::Hooks{[this] { return root; }, [] { return true; },
-                               [this](const std::string& unit) { changed.push_back(unit); }}) {
+              Ownership::Hooks{[this] { return root; },
+                               [] { return true; },
+                               [this](const std::string& unit) { changed.push_back(unit); },
+                               {},
+                               {}}) {
         own.start();
     }
     ops::SharedFd root;
