@@ -17,7 +17,7 @@ import mounts
 
 NFSGUARD = str(mounts.NFSGUARD)
 WAIT_MS = 300
-IDLE_S = 1
+IDLE_S = 2
 LEASE_S = 2  # the heartbeat confirms for half of it
 
 
@@ -90,7 +90,8 @@ def owns(point, unit):
 
 
 def test_a_unit_one_host_uses_is_refused_to_the_other_after_a_bounded_wait(hosts):
-    assert (hosts.a / "alice" / "inbox").read_text() == "mail of alice\n"
+    held = open(hosts.a / "alice" / "inbox")  # A keeps alice while B tries
+    assert held.read() == "mail of alice\n"
     err, took = refused(lambda: (hosts.b / "alice" / "inbox").read_text())
     assert err == errno.ESTALE  # the guard's errno: mail software defers
     # The kernel looks an ESTALE name up once more: two waits at most.
@@ -101,6 +102,7 @@ def test_a_unit_one_host_uses_is_refused_to_the_other_after_a_bounded_wait(hosts
     # Another unit is B's, and A's is still A's.
     (hosts.b / "bob" / "new").write_text("from B\n")
     assert (hosts.a / "alice" / "inbox").read_text() == "mail of alice\n"
+    held.close()
     s = hosts.stats(hosts.b, lambda s: s["acquired"] >= 1)
     assert s["refused"]["held"] >= 2 and s["waits"] >= 2
     assert s["acquired"] >= 1
@@ -168,8 +170,9 @@ def test_a_killed_holders_units_are_taken_over(hosts):
 
 
 def test_owners_lists_every_hosts_units_from_any_host(hosts):
-    (hosts.a / "alice" / "inbox").read_text()
-    (hosts.b / "bob" / "inbox").read_text()
+    # Both kept busy by an open file while they are listed.
+    a_held = open(hosts.a / "alice" / "inbox")
+    b_held = open(hosts.b / "bob" / "inbox")
     time.sleep(LEASE_S / 6 + 0.3)  # a heartbeat with the units in it
     for point in (hosts.a, hosts.b):
         r = subprocess.run([NFSGUARD, "owners", "--json", str(point)], capture_output=True,
@@ -184,6 +187,8 @@ def test_owners_lists_every_hosts_units_from_any_host(hosts):
     text = subprocess.run([NFSGUARD, "owners", str(hosts.a)], capture_output=True, text=True,
                           timeout=10).stdout
     assert "alice" in text and "bob" in text
+    a_held.close()
+    b_held.close()
 
 
 def can_read(point, name):
