@@ -145,7 +145,9 @@ bool Request::claim_units(RequestOp op, const std::array<Target, 2>& targets) {
                     "last of these lines)",
                     request_op_name(op), place->unit, Ownership::refusal_name(claim.refusal),
                     claim.refusal == Ownership::Refusal::held ? "another host holds it"
-                                                              : "this host's leases unconfirmed",
+                    : claim.refusal == Ownership::Refusal::unconfirmed
+                        ? "this host's leases are not confirmed with the server"
+                        : "its lease file cannot be taken",
                     *since);
             reply_error(fs_.guard_errno);
             return false;
