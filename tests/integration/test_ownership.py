@@ -329,7 +329,8 @@ def test_a_restart_keeps_the_units_and_what_is_open_in_them(owner_under_store, r
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert appender.stdout.readline().strip() == "open"
-        assert "lease-alice" in store.stored
+        # The store takes in what it is sent on a thread of its own.
+        assert store.wait_for(lambda: "lease-alice" in store.stored, 5), store.stored
         for n in range(3):
             if restart == "planned":
                 store.kill(signal.SIGUSR1)
