@@ -128,13 +128,15 @@ Result<UniqueFd> take_lease(Syscalls& sys, int dir, const std::string& name, con
     whole.l_whence = SEEK_SET;
     if (auto locked = set_range_lock(sys, fd->get(), whole, false); !locked)
         return Errno{locked.error()};
-    if (previous != nullptr) {
-        auto before = read_whole(sys, fd->get());
-        *previous = before ? LeaseRecord::parse(first_line(*before)) : std::nullopt;
-    }
+    if (previous != nullptr) *previous = read_lease(sys, fd->get());
     if (auto written = rewrite_lease(sys, fd->get(), me.line() + "\n"); !written)
         return Errno{written.error()};
     return fd;
+}
+
+std::optional<LeaseRecord> read_lease(Syscalls& sys, int fd) {
+    auto text = read_whole(sys, fd);
+    return text ? LeaseRecord::parse(first_line(*text)) : std::nullopt;
 }
 
 Result<void> rewrite_lease(Syscalls& sys, int fd, std::string_view text) {

@@ -47,6 +47,9 @@ Result<UniqueFd> open_private_dir(Syscalls& sys, int root, std::string_view path
 Result<UniqueFd> take_lease(Syscalls& sys, int dir, const std::string& name, const LeaseRecord& me,
                             std::optional<LeaseRecord>* previous = nullptr);
 
+// The holder's line of the lease file open at `fd` (nothing if unreadable).
+std::optional<LeaseRecord> read_lease(Syscalls& sys, int fd);
+
 // Writes `text` as the whole content of the lease file open at `fd`, synced.
 // A holder's heartbeat: once the NFS client lost the lock (its lease expired
 // on the server) the write fails with EIO.

@@ -33,7 +33,6 @@
 #include "fs/stats/stats.hpp"
 #include "fs/table_mirror.hpp"
 #include "ops/identity.hpp"
-#include "ops/lease_file.hpp"
 #include "ops/locks.hpp"
 
 namespace nfsguard::fs {
@@ -137,31 +136,30 @@ std::unique_ptr<Ownership> own_units(Filesystem& fs, const Options& opts, const 
         opts.ownership_lease_s);
     return std::make_unique<Ownership>(
         fs.sys, std::move(config),
-        Ownership::Hooks{
-            [&fs] { return fs.inodes.root_fd(); },
-            [&fs] { return fs.attached.load(std::memory_order_relaxed); },
-            [&fs](const std::string& unit) {
-                if (!fs.cache.invalidates) return;
-                auto known = fs.inodes.known_under(unit);
-                cache::Invalidations stale;
-                stale.subtree_changed(std::move(known.names), std::move(known.ids));
-                drop_from_kernel(fs, stale);
-            },
-            // Kept in the store, a lease outlives a crash: the next process
-            // serves the unit on (README, design: "Restart without unmount").
-            [](const std::string& unit, int fd) {
-                if (!service_manager_present()) return;
-                const std::string name = std::string(kKeptLeasePrefix) + ops::lease_file_name(unit);
-                if (!store_descriptor(name, fd))
-                    spdlog::warn(
-                        "the service manager's store would not keep {}: after a crash "
-                        "the unit is taken anew",
-                        name);
-            },
-            [](const std::string& unit) {
-                if (service_manager_present())
-                    unstore_descriptor(std::string(kKeptLeasePrefix) + ops::lease_file_name(unit));
-            }});
+        Ownership::Hooks{[&fs] { return fs.inodes.root_fd(); },
+                         [&fs] { return fs.attached.load(std::memory_order_relaxed); },
+                         [&fs](const std::string& unit) {
+                             if (!fs.cache.invalidates) return;
+                             auto known = fs.inodes.known_under(unit);
+                             cache::Invalidations stale;
+                             stale.subtree_changed(std::move(known.names), std::move(known.ids));
+                             drop_from_kernel(fs, stale);
+                         },
+                         // Kept in the store, a lease outlives a crash: the next process
+                         // serves the unit on (README, design: "Restart without unmount").
+                         [](const std::string& unit, int fd) {
+                             if (!service_manager_present()) return;
+                             const std::string name = kept_lease_name(unit);
+                             if (!store_descriptor(name, fd))
+                                 spdlog::warn(
+                                     "the service manager's store would not keep {}: after a crash "
+                                     "the unit is taken anew",
+                                     name);
+                         },
+                         [](const std::string& unit) {
+                             if (service_manager_present())
+                                 unstore_descriptor(kept_lease_name(unit));
+                         }});
 }
 
 // RAII for the libfuse session so every early return unmounts and cleans up.

@@ -183,7 +183,7 @@ int run_doctor(int argc, const char* const* argv) {
     }
     path = absolute_path(path);
     Report report;
-    const auto mounts = parse_mountinfo(read_file("/proc/self/mountinfo"));
+    const auto mounts = current_mounts();
     const MountEntry* top = mount_of(mounts, path);
     Guard guard;
     guard.mounted = top != nullptr && top->is_nfsguard();

@@ -1,6 +1,7 @@
 #include "fs/doctor/mount_table.hpp"
 
 #include <cstdlib>
+#include <fstream>
 #include <sstream>
 
 namespace nfsguard::fs::doctor {
@@ -65,6 +66,13 @@ std::vector<MountEntry> parse_mountinfo(const std::string& text) {
         mounts.push_back(std::move(m));
     }
     return mounts;
+}
+
+std::vector<MountEntry> current_mounts() {
+    std::ifstream in("/proc/self/mountinfo");
+    std::stringstream text;
+    text << in.rdbuf();
+    return parse_mountinfo(text.str());
 }
 
 const MountEntry* mount_of(const std::vector<MountEntry>& mounts, const std::string& path) {

@@ -27,6 +27,8 @@ struct MountEntry {
 };
 
 std::vector<MountEntry> parse_mountinfo(const std::string& text);
+// This process's mounts now (/proc/self/mountinfo).
+std::vector<MountEntry> current_mounts();
 // The mount `path` (absolute, no symlinks) is on: the one whose mount point
 // is the longest leading part of it, the top one of a stack.
 const MountEntry* mount_of(const std::vector<MountEntry>& mounts, const std::string& path);

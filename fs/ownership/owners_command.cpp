@@ -12,7 +12,6 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
-#include <fstream>
 #include <map>
 #include <sstream>
 #include <vector>
@@ -164,10 +163,7 @@ int run_owners(int argc, const char* const* argv) {
         return 2;
     }
     mountpoint = absolute_path(mountpoint);
-    std::ifstream in("/proc/self/mountinfo");
-    std::stringstream text;
-    text << in.rdbuf();
-    const auto mounts = doctor::parse_mountinfo(text.str());
+    const auto mounts = doctor::current_mounts();
     const doctor::MountEntry* top = doctor::mount_of(mounts, mountpoint);
     if (top == nullptr || !top->is_nfsguard() || top->mount_point != mountpoint) {
         std::fprintf(stderr, "nfsguard: %s is no nfsguard mount\n", mountpoint.c_str());
@@ -184,10 +180,7 @@ int run_owners(int argc, const char* const* argv) {
         const bool own_view = ::unshare(CLONE_NEWNS) == 0 &&
                               ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0;
         for (int i = 0; own_view && i < 8; ++i) {
-            std::ifstream now("/proc/self/mountinfo");
-            std::stringstream now_text;
-            now_text << now.rdbuf();
-            const auto now_mounts = doctor::parse_mountinfo(now_text.str());
+            const auto now_mounts = doctor::current_mounts();
             const doctor::MountEntry* over = doctor::mount_of(now_mounts, backing);
             if (over == nullptr || !over->is_nfsguard() || over->mount_point != backing) break;
             if (::umount2(backing.c_str(), MNT_DETACH) != 0) break;

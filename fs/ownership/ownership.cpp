@@ -26,6 +26,10 @@ int64_t ns_of(std::chrono::milliseconds ms) {
 
 }  // namespace
 
+std::string kept_lease_name(const std::string& unit) {
+    return std::string(kKeptLeasePrefix) + ops::lease_file_name(unit);
+}
+
 bool Tenure::valid() const {
     return !ended_.load(std::memory_order_acquire) && owner_.confirmed();
 }
@@ -81,6 +85,11 @@ std::shared_ptr<Ownership::Unit> Ownership::unit_entry(const std::string& unit) 
     return entry;
 }
 
+std::vector<std::pair<std::string, std::shared_ptr<Ownership::Unit>>> Ownership::units_now() const {
+    std::lock_guard lock(units_mutex_);
+    return {units_.begin(), units_.end()};
+}
+
 size_t Ownership::owned() const {
     std::lock_guard lock(units_mutex_);
     size_t n = 0;
@@ -126,9 +135,7 @@ ops::Result<ops::UniqueFd> Ownership::take(const std::string& unit, bool& taken_
 
 Ownership::Claim Ownership::claim(const std::string& name) {
     auto u = unit_entry(name);
-    const int64_t deadline = steady_ns() + ns_of(config_.wait);
-    const auto deadline_tp =
-        std::chrono::steady_clock::time_point(std::chrono::nanoseconds(deadline));
+    const auto deadline = std::chrono::steady_clock::now() + config_.wait;
     auto refuse = [&](Refusal why) {
         counts.refused[static_cast<size_t>(why)].fetch_add(1, std::memory_order_relaxed);
         return Claim{nullptr, false, why};
@@ -141,7 +148,7 @@ Ownership::Claim Ownership::claim(const std::string& name) {
             return Claim{u->tenure, false, Refusal::held};
         }
         if (u->taking) {
-            if (u->changed.wait_until(lock, deadline_tp) == std::cv_status::timeout)
+            if (u->changed.wait_until(lock, deadline) == std::cv_status::timeout)
                 return refuse(Refusal::held);
             continue;
         }
@@ -160,7 +167,7 @@ Ownership::Claim Ownership::claim(const std::string& name) {
             lock.unlock();
             {
                 std::unique_lock confirm(confirm_mutex_);
-                confirm_changed_.wait_until(confirm, deadline_tp,
+                confirm_changed_.wait_until(confirm, deadline,
                                             [&] { return stopping_ || confirmed(); });
             }
             lock.lock();
@@ -193,7 +200,7 @@ Ownership::Claim Ownership::claim(const std::string& name) {
         }
         if (!waited) counts.waits.fetch_add(1, std::memory_order_relaxed);
         waited = true;
-        if (steady_ns() >= deadline) return refuse(Refusal::held);
+        if (std::chrono::steady_clock::now() >= deadline) return refuse(Refusal::held);
         u->changed.wait_for(lock, kRetakeEvery);
     }
 }
@@ -211,10 +218,7 @@ std::vector<Ownership::Lease> Ownership::leases() const {
 void Ownership::adopt(const std::string& unit, ops::UniqueFd lease) {
     auto u = unit_entry(unit);
     std::lock_guard lock(u->mutex);
-    char buf[512];
-    auto n = sys_.pread(lease.get(), buf, sizeof buf, 0);
-    const std::string text = n ? std::string(buf, *n) : std::string();
-    auto held = ops::LeaseRecord::parse(text.substr(0, text.find('\n')));
+    auto held = ops::read_lease(sys_, lease.get());
     u->since = held ? held->since : static_cast<int64_t>(::time(nullptr));
     u->lease = std::move(lease);
     u->tenure = std::make_shared<Tenure>(*this, false);
@@ -248,11 +252,7 @@ void Ownership::let_go(const std::string& unit, ops::UniqueFd lease) {
 }
 
 void Ownership::end_all(const char* why) {
-    std::vector<std::pair<std::string, std::shared_ptr<Unit>>> all;
-    {
-        std::lock_guard lock(units_mutex_);
-        all.assign(units_.begin(), units_.end());
-    }
+    auto all = units_now();
     size_t ended = 0;
     for (auto& [name, u] : all) {
         std::unique_lock lock(u->mutex);
@@ -369,11 +369,7 @@ void Ownership::keep() {
             if (stopping_) return;
         }
         const bool now_confirmed = confirmed();
-        std::vector<std::pair<std::string, std::shared_ptr<Unit>>> all;
-        {
-            std::lock_guard lock(units_mutex_);
-            all.assign(units_.begin(), units_.end());
-        }
+        auto all = units_now();
         const int64_t now = steady_ns();
         size_t fenced = 0;
         for (auto& [name, u] : all) {

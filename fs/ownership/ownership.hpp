@@ -39,6 +39,7 @@ class Ownership;
 // What the service manager's store calls a lease's descriptor: this, then
 // the unit's lease file name (ops::lease_file_name).
 inline constexpr std::string_view kKeptLeasePrefix = "lease-";
+std::string kept_lease_name(const std::string& unit);
 
 // One holding of a unit by this host, from taking its lease to letting it
 // go. Requests in the unit and files opened in it hold it; a file opened
@@ -155,6 +156,8 @@ class Ownership {
         std::atomic<int64_t> last_used_ns{0};
     };
     std::shared_ptr<Unit> unit_entry(const std::string& unit);
+    // Every unit, for a walk that locks each in turn.
+    std::vector<std::pair<std::string, std::shared_ptr<Unit>>> units_now() const;
     // The lease directories below the backing root, opened when first needed.
     ops::Result<ops::SharedFd> private_dir(ops::SharedFd& cached, const char* path);
     ops::Result<ops::UniqueFd> take(const std::string& unit, bool& taken_over);
