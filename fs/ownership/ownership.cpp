@@ -35,9 +35,8 @@ bool Tenure::valid() const {
 }
 
 bool Tenure::first_sight(dev_t dev, ino_t ino) {
-    const uint64_t key = (static_cast<uint64_t>(dev) << 40) ^ static_cast<uint64_t>(ino);
     std::lock_guard lock(mutex_);
-    return seen_.insert(key).second;
+    return seen_.emplace(dev, ino).second;
 }
 
 const char* Ownership::refusal_name(Refusal r) {

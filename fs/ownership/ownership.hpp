@@ -21,11 +21,12 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <unordered_map>
-#include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "fs/ownership/unit_pattern.hpp"
@@ -62,7 +63,7 @@ class Tenure {
     const Ownership& owner_;
     std::atomic<bool> ended_{false};
     std::mutex mutex_;
-    std::unordered_set<uint64_t> seen_;
+    std::set<std::pair<dev_t, ino_t>> seen_;  // exact: a skipped refresh serves stale data
 };
 
 class Ownership {
