@@ -36,8 +36,10 @@ class MailboxWorker:
         return [(u, i) for u, i in found if i not in self.done]
 
     def work_once(self, imap):
-        imap.select("INBOX")
-        expunge = []
+        typ, data = imap.select("INBOX")
+        if typ != "OK":
+            raise RuntimeError(f"SELECT: {typ} {data}")
+        expunge, taken = [], {}
         for uid, msg_id in self._new_messages(imap):
             action = action_for(msg_id)
             if action == "move":
@@ -51,11 +53,16 @@ class MailboxWorker:
                 typ, data = "OK", None
             if typ != "OK":
                 raise RuntimeError(f"{action} {msg_id}: {typ} {data}")
-            self.done[msg_id] = action
+            if action == "expunge":
+                taken[msg_id] = action  # once the EXPUNGE is acknowledged too
+            else:
+                self.done[msg_id] = action
         if expunge:
             typ, data = imap.uid("EXPUNGE", ",".join(expunge))
             if typ != "OK":
                 raise RuntimeError(f"EXPUNGE: {typ} {data}")
+        for msg_id, action in taken.items():  # acknowledged, all of it
+            self.done[msg_id] = action
         imap.close()
 
     def run(self, stop_event, pause=0.2):
@@ -70,3 +77,33 @@ class MailboxWorker:
             imap.logout()
         except Exception as e:  # reported by the test
             self.errors.append(f"{self.user}: {e!r}")
+
+    def run_in_sessions(self, stop_event, expected, pause, give_up=120):
+        """As a client of a host that may refuse it: a session (log in, work,
+        log out) every `pause` seconds, a failed one tried again at the next;
+        until stop_event is set and `expected` messages were seen, or
+        `give_up` seconds after stop_event. Failed sessions are counted in
+        self.retried, with what failed."""
+        self.retried = []
+        deadline = None
+        while True:
+            if stop_event.is_set():
+                deadline = deadline or time.monotonic() + give_up
+                if len(self.done) >= expected or time.monotonic() > deadline:
+                    break
+            try:
+                imap = imaplib.IMAP4("127.0.0.1", self.port, timeout=120)
+                try:
+                    imap.login(self.user, self.password)
+                    self.work_once(imap)
+                finally:
+                    try:
+                        imap.logout()
+                    except (imaplib.IMAP4.error, OSError):
+                        pass
+            except (imaplib.IMAP4.error, OSError, RuntimeError) as e:
+                self.retried.append(f"{self.user}: {e!r}"[:200])
+            time.sleep(pause)
+        if len(self.done) < expected:
+            self.errors.append(f"{self.user}: saw {len(self.done)} of {expected} messages "
+                               f"after {len(self.retried)} failed sessions")

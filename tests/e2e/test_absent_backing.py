@@ -4,7 +4,6 @@ local disk), Dovecot's LMTP answers with a temporary failure; the export
 appears, nfsguard attaches by itself, the queue is flushed and everything
 arrives."""
 
-import os
 import smtplib
 import time
 
