@@ -19,6 +19,8 @@ packages=(
   dpkg-dev man-db
   # the end-to-end tests run real mail software (private instances)
   postfix dovecot-core dovecot-imapd dovecot-lmtpd
+  # the systemd lane prints the stack of a core nfsguard dumped in its VM
+  gdb
 )
 
 missing=()

@@ -77,6 +77,13 @@ BACKING=/srv/nfs/mail
 NFSGUARD_OPTIONS=backing_fs=nfs,stats_interval=1000
 EOF
 
+# A crash of nfsguard leaves a core on the root disk (guest.sh copies it
+# out, run.sh prints its backtrace): a lane that saw a SIGSEGV once must not
+# leave only a line in the journal.
+mkdir -p "$ROOT/var/lib/lane/cores" "$ROOT/etc/systemd/system/nfsguard@.service.d"
+echo 'kernel.core_pattern=/var/lib/lane/cores/core.%e.%p.sig%s' > "$ROOT/etc/sysctl.d/50-lane-cores.conf"
+printf '[Service]\nLimitCORE=infinity\n' > "$ROOT/etc/systemd/system/nfsguard@.service.d/lane-cores.conf"
+
 # The lane's own unit: guest.sh at every boot, once the boot is done.
 cat > "$ROOT/etc/systemd/system/nfsguard-lane.service" << 'EOF'
 [Unit]

@@ -46,6 +46,7 @@ until_true() {
 keep_journal() {
     journalctl -b -u $UNIT --no-pager > "$OUT/journal-$PHASE-nfsguard.log" 2>&1
     journalctl -b -p warning --no-pager > "$OUT/journal-$PHASE-warnings.log" 2>&1
+    mkdir -p "$OUT/cores" && mv /var/lib/lane/cores/core.* "$OUT/cores/" 2> /dev/null
 }
 next_boot() {
     keep_journal
