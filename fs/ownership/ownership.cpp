@@ -371,6 +371,7 @@ void Ownership::keep() {
         auto all = units_now();
         const int64_t now = steady_ns();
         size_t fenced = 0;
+        std::vector<std::pair<std::string, ops::UniqueFd>> ended;
         for (auto& [name, u] : all) {
             std::unique_lock lock(u->mutex);
             if (!u->tenure || u->taking) continue;
@@ -378,7 +379,7 @@ void Ownership::keep() {
                 u->tenure.use_count() == 1 &&
                 now - u->last_used_ns.load(std::memory_order_relaxed) > ns_of(config_.idle);
             if (now_confirmed && !idle) continue;
-            ops::UniqueFd lease = end_tenure(*u);
+            ended.emplace_back(name, end_tenure(*u));
             lock.unlock();
             if (now_confirmed) {
                 counts.released.fetch_add(1, std::memory_order_relaxed);
@@ -387,7 +388,6 @@ void Ownership::keep() {
             } else {
                 ++fenced;
             }
-            let_go(name, std::move(lease));
         }
         if (fenced > 0) {
             counts.fenced.fetch_add(fenced, std::memory_order_relaxed);
@@ -400,6 +400,9 @@ void Ownership::keep() {
             spdlog::warn("ownership: this host's leases are not confirmed with the NFS server");
         }
         was_confirmed = now_confirmed;
+        // Told first: cut off from a hard-mounted server, a lease's close
+        // waits for its unlock until the network is back.
+        for (auto& [name, lease] : ended) let_go(name, std::move(lease));
         // Units let go, and nobody waiting for them: forgotten.
         std::lock_guard lock(units_mutex_);
         for (auto it = units_.begin(); it != units_.end();) {

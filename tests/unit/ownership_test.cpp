@@ -25,6 +25,17 @@ class HeartbeatSyscalls : public ops::Syscalls {
     }
 };
 
+// Blocks every write while `hanging` is set: a heartbeat on a hard NFS mount
+// whose network to the server is cut.
+class HangingSyscalls : public ops::Syscalls {
+  public:
+    std::atomic<bool> hanging{false};
+    ops::Result<size_t> pwrite(int fd, const void* buf, size_t size, off_t offset) override {
+        while (hanging) std::this_thread::sleep_for(10ms);
+        return Syscalls::pwrite(fd, buf, size, offset);
+    }
+};
+
 // One host's ownership over the backing `dir`, started.
 struct Host {
     Host(ops::Syscalls& sys, const test::TempDir& dir, const std::string& name,
@@ -138,6 +149,34 @@ TEST(Ownership, HostWhoseHeartbeatFailsIsFencedAndRefused) {
     ops::Syscalls plain;
     Host b(plain, dir, "B", 1000ms);
     EXPECT_TRUE(b.own.claim("alice").tenure);
+}
+
+TEST(Ownership, PartitionedHostIsFencedWhileLettingGoOfItsLeasesWaits) {
+    // Cut off from the server, the heartbeat hangs, and so does letting go of
+    // a lease (its close waits for the unlock): the fencing is counted (and
+    // logged) before (the real-NFS lane saw it only once the network was back).
+    test::TempDir dir;
+    HangingSyscalls sys;
+    std::atomic<bool> server_back{false};
+    auto root = ops::share(ops::UniqueFd(::open(dir.path().c_str(), O_RDONLY | O_DIRECTORY)));
+    Ownership a(sys, Ownership::Config{*UnitPattern::parse("*"), "A", 100ms, 60s, 600ms, false},
+                Ownership::Hooks{[&] { return root; },
+                                 [] { return true; },
+                                 [&](const std::string&) {
+                                     while (!server_back) std::this_thread::sleep_for(10ms);
+                                 },
+                                 {},
+                                 {}});
+    a.start();
+    auto open_file = a.claim("alice").tenure;
+    ASSERT_TRUE(open_file);
+    sys.hanging = true;
+    std::this_thread::sleep_for(900ms);
+    EXPECT_FALSE(open_file->valid());
+    EXPECT_EQ(a.counts.fenced.load(), 1u);
+    sys.hanging = false;
+    server_back = true;
+    a.stop();
 }
 
 TEST(Ownership, FencedHostServesAgainOnceItsHeartbeatIsBack) {
