@@ -57,6 +57,8 @@ stop_nfsguard() {
 }
 cleanup() {
     nft delete table inet lane 2>/dev/null
+    own_uncut
+    own_teardown
     [ -d /proc/fs/nfsd ] && [ "$(cat /proc/fs/nfsd/threads 2>/dev/null)" = 0 ] && rpc.nfsd 8
     stop_nfsguard
     ip netns del lane2 2>/dev/null
@@ -581,6 +583,219 @@ check_lazy_umount() {
     result "$([ $ok = 1 ] && echo ok || echo bad)" "v$v umount -l of the NFS mount: $txt"
 }
 
+# --- one host per unit across a partition (ownership; NFSv4.2) -----------------
+# Host A: an NFS mount over 127.0.0.1 with nfsguard A on it. Host B: the
+# network-namespace client's mount (its own NFSv4 client id, over the veth)
+# with nfsguard B on it. Both ownership=home/*, ownership_lease= the server's
+# lease time. A holds home/alice with a file open; B is refused; A's traffic
+# to the server is cut (only on lo: B's goes over the veth); A must fence
+# itself before B gets the unit, B must get it after about the lease time,
+# and A, back, must write nothing. NFSv4.2 only: NFSv3's locks are lockd's
+# and statd's, whose recovery after a partition differs.
+OWN_A=/mnt/ownA OWN_B=/mnt/ownB OWN_PIDS=''
+own_cut() { nft -f - <<'NFT'
+table inet lanecut {
+    chain out { type filter hook output priority 0; oifname "lo" tcp dport 2049 drop; oifname "lo" tcp sport 2049 drop; }
+}
+NFT
+}
+own_uncut() { nft delete table inet lanecut 2>/dev/null; }
+own_start() {  # own_start MOUNTPOINT HOST LOG LEASE
+    local m=$1
+    "$NFSGUARD" -f -o "backing_fs=nfs,state_dir=,run_dir=/tmp/ngrun,stats_interval=500,ownership=home/*,ownership_host=$2,ownership_wait=500,ownership_idle=3,ownership_lease=$4" \
+        "$m" "$m" > "$3" 2>&1 &
+    OWN_PIDS+=" $!"
+    for _ in $(seq 1 150); do grep -q " $m fuse.nfsguard " /proc/mounts && return 0; sleep 0.1; done
+    return 1
+}
+own_teardown() {  # every command bounded: A's NFS calls hang while it is cut
+    local m p
+    exec 5>&- 6>&- 7>&-
+    for m in $OWN_A $OWN_B; do grep -q " $m fuse.nfsguard " /proc/mounts && umount -l "$m"; done
+    for p in $OWN_PIDS; do
+        for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -0 "$p" 2>/dev/null && { say "pid $p still running 10 s after unmount: SIGKILL"; kill -9 "$p"; }
+        wait "$p" 2>/dev/null
+    done
+    OWN_PIDS=''
+    for m in $OWN_A $OWN_B; do grep -qs " $m nfs" /proc/mounts && { timeout 20 umount "$m" 2>/dev/null || umount -f -l "$m"; }; done
+}
+uptime_s() { cut -d' ' -f1 /proc/uptime; }
+since() { awk -v a="$1" -v b="$(uptime_s)" 'BEGIN{printf "%.1f", b-a}'; }
+# own_ask OUT FD TAG TEXT LIMIT: has the appender (input FD, output OUT) write
+# TEXT, prints its answer ("ok 0.1", "ESTALE 0.5") or "none within LIMIT s".
+own_ask() {
+    local out=$1 fd=$2 tag=$3 text=$4 limit=$5 t0=$SECONDS
+    echo "$tag $text" >&"$fd"
+    while [ $((SECONDS - t0)) -lt "$limit" ]; do
+        grep -q "^$tag " "$out" && { grep -m1 "^$tag " "$out" | cut -d' ' -f2-; return 0; }
+        sleep 0.1
+    done
+    echo "none within $limit s"
+}
+own_write() {  # own_write PATH TEXT: appends TEXT (bounded), prints OK or the errno
+    local r
+    r=$(timeout -k 2 30 sh -c "echo '$2' >> '$1'" 2>&1) && r=OK || r=$(errname "$r")
+    [ "$r" = "${r#timeout}" ] || r=hung
+    echo "$r"
+}
+own_holder() {  # own_holder MOUNTPOINT: the host `nfsguard owners --json` names for home/alice
+    timeout -k 2 30 "$NFSGUARD" owners --json "$1" 2>&1 |
+        sed -n 's/.*"unit":"home\/alice","host":"\([^"]*\)".*/\1/p'
+}
+own_stat() {  # own_stat MOUNTPOINT KEY: a figure of the ownership section of nfsguard stats
+    timeout -k 2 30 "$NFSGUARD" stats --json --run-dir /tmp/ngrun "$1" 2>/dev/null |
+        python3 -c "import json, sys; print(json.load(sys.stdin)['ownership'].get('$2', '?'))" 2>/dev/null
+}
+check_ownership() {
+    local v=4.2 what="v4.2 ownership" ma=$OWN_A mb=$OWN_B s=$EXPORT/home/alice r t ok
+    local loga=$OUT/nfsguard-ownership-A.log logb=$OUT/nfsguard-ownership-B.log
+    local lease; lease=$(cat /proc/fs/nfsd/nfsv4leasetime)
+    if [ "$lease" -gt 15 ]; then  # the kit sets 10 s; written only while nfsd is stopped
+        rpc.nfsd 0; echo 10 > /proc/fs/nfsd/nfsv4leasetime; echo 10 > /proc/fs/nfsd/nfsv4gracetime
+        rpc.nfsd 8; lease=$(cat /proc/fs/nfsd/nfsv4leasetime); sleep 11
+    fi
+    say "$what: the server's lease time is $lease s"
+    mkdir -p "$s" && echo "mail of alice" > "$s/inbox" && chmod -R a+rwX "$EXPORT/home" && sync
+    mkdir -p "$ma" "$mb" /tmp/ngrun
+    timeout 60 mount -t nfs -o "vers=$v,$NFS_OPTS" 127.0.0.1:/export "$ma" || { result bad "$what: cannot mount A"; return; }
+    case $(mount_other "$v" "$mb") in
+        "a client in a network namespace"*) ;;
+        *) result bad "$what: no network-namespace client for host B"; own_teardown; return ;;
+    esac
+    if ! own_start "$ma" hostA "$loga" "$lease" || ! own_start "$mb" hostB "$logb" "$lease"; then
+        result bad "$what: nfsguard did not mount"; own_teardown; return
+    fi
+    say "A: $(grep " $ma nfs" /proc/mounts); B: $(grep " $mb nfs" /proc/mounts)"
+
+    # 1. A takes home/alice: a mail process keeps the inbox open and appends.
+    local ain=/tmp/own-a.in aout=/tmp/own-a.out bin=/tmp/own-b.in bout=/tmp/own-b.out
+    rm -f $ain $aout $bin $bout; mkfifo $ain $bin
+    python3 "$LANECHECK" appender "$ma/home/alice/inbox" < $ain > $aout 2>&1 &
+    OWN_PIDS+=" $!"
+    exec 5> $ain
+    local a1 holder
+    a1=$(own_ask $aout 5 a1 "A before the cut" 30)
+    holder=$(own_holder "$ma")
+    ok=1
+    case $a1 in ok*) ;; *) ok=0 ;; esac
+    [ "$holder" = hostA ] && grep -qx "A before the cut" "$s/inbox" || ok=0
+    result "$([ $ok = 1 ] && echo ok || echo bad)" "$what: A takes home/alice: its mail process opened the inbox and appended ($a1 s, fsync'd, on the server: $(grep -c 'A before the cut' "$s/inbox")); nfsguard owners names ${holder:-nobody}"
+
+    # 2. B is refused after about ownership_wait (500 ms), and writes nothing.
+    t=$(uptime_s)
+    r=$(own_write "$mb/home/alice/inbox" "B while A holds")
+    t=$(since "$t")
+    ok=1
+    [ "$r" = ESTALE ] && awk -v t="$t" 'BEGIN{exit !(t >= 0.4 && t < 10)}' || ok=0
+    grep -q "B while A holds" "$s/inbox" && ok=0
+    result "$([ $ok = 1 ] && echo ok || echo bad)" "$what: B's append while A holds it: $r after $t s (ownership_wait=500 ms; the kernel looks a refused name up twice); from B on the server: $(grep -c 'B while A holds' "$s/inbox") lines"
+
+    # (ownership-window) A second mail process on A appends right after the
+    # cut, before A fenced: a request in flight when the network goes.
+    local win=/tmp/own-w.in wout=/tmp/own-w.out
+    if has ownership-window; then
+        rm -f $win $wout; mkfifo $win
+        python3 "$LANECHECK" appender "$ma/home/alice/inbox" < $win > $wout 2>&1 &
+        OWN_PIDS+=" $!"
+        exec 7> $win
+        for _ in $(seq 1 100); do grep -q '^open' $wout && break; sleep 0.1; done
+    fi
+
+    # 3. A's traffic to the server cut; B retries until it owns the unit.
+    local t_cut cut_wall n=0 owned='' limit=$((3 * lease + 20))
+    t_cut=$(uptime_s); cut_wall=$(date +%s.%N)
+    own_cut
+    has ownership-window && echo "w1 A in the window" >&7
+    say "$what: A's traffic to the server cut"
+    while [ -z "$owned" ] && awk -v t="$(since "$t_cut")" -v l="$limit" 'BEGIN{exit !(t < l)}'; do
+        n=$((n + 1))
+        r=$(own_write "$mb/home/alice/inbox" "B line 1")
+        if [ "$r" = OK ]; then owned=$(since "$t_cut"); else sleep 0.5; fi
+    done
+    say "$what: B's append: $r after $n tries, ${owned:-never} s after the cut"
+    python3 "$LANECHECK" appender "$mb/home/alice/inbox" < $bin > $bout 2>&1 &   # B keeps it busy
+    OWN_PIDS+=" $!"
+    exec 6> $bin
+    local b2; b2=$(own_ask $bout 6 b2 "B line 2" 30)
+    local bholder; bholder=$(own_holder "$mb")
+    # A's log says when it fenced (its clock is this VM's).
+    local fence_line fence_at='' fence_txt
+    wait_log "$loga" $((lease + 5)) 'unit(s) fenced' > /dev/null
+    fence_line=$(grep -m1 'unit(s) fenced' "$loga")
+    if [ -n "$fence_line" ]; then
+        fence_at=$(awk -v a="$cut_wall" -v b="$(date -d "$(echo "$fence_line" | sed 's/^\[\([^]]*\)\].*/\1/')" +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
+        fence_txt="A logged that it fenced ${fence_at} s after the cut"
+    else
+        fence_txt="A logged no fencing while cut ($((lease + 5)) s after B owned the unit)"
+        local pa; pa=${OWN_PIDS# }; pa=${pa%% *}
+        say "$what: A's nfsguard (pid $pa) threads waiting in the kernel:"
+        for t in /proc/"$pa"/task/[0-9]*; do
+            grep -q 'rpc_wait\|nfs\|fuse\|locks' "$t/stack" 2>/dev/null || continue
+            echo "  task ${t##*/} ($(cat "$t/comm")):"; head -14 "$t/stack" | sed 's/^/    /'
+        done
+    fi
+    # A's mail process tries to write during the cut: refused, not left to the NFS client.
+    local a2; a2=$(own_ask $aout 5 a2 "A during the cut" 15)
+    ok=1
+    [ -n "$fence_at" ] && awk -v f="$fence_at" -v l="$lease" -v o="${owned:-1e9}" 'BEGIN{exit !(f > 0 && f <= l / 2 + 2 && f < o)}' || ok=0
+    case $a2 in ok*) ok=0 ;; esac
+    result "$([ $ok = 1 ] && echo ok || echo bad)" "$what: A fenced while cut: $fence_txt (ownership_lease/2 = $((lease / 2)) s), before B owned the unit (${owned:-never} s); A's held descriptor's append during the cut: $a2"
+    ok=1
+    [ -n "$owned" ] && awk -v o="$owned" -v l="$lease" 'BEGIN{exit !(o < 3 * l + 10)}' || ok=0
+    case $b2 in ok*) ;; *) ok=0 ;; esac
+    [ "$bholder" = hostB ] || ok=0
+    result "$([ $ok = 1 ] && echo ok || echo bad)" "$what: B owns home/alice ${owned:-never} s after A's cut (server lease time $lease s; $n tries), appends (line 2: $b2); nfsguard owners on B names ${bholder:-nobody}"
+
+    # 4. A's network restored: A, back, writes nothing into the unit.
+    own_uncut
+    local t_back; t_back=$(uptime_s)
+    say "$what: A's traffic restored"
+    local back=''
+    for _ in $(seq 1 90); do timeout -k 2 10 ls "$ma/home" > /dev/null 2>&1 && { back=$(since "$t_back"); break; }; sleep 1; done
+    sleep $((lease / 6 + 2))   # a heartbeat after the NFS client came back
+    local a3 anew alate aholder fenced
+    a3=$(own_ask $aout 5 a3 "A after the cut (held)" 60)
+    anew=$(own_write "$ma/home/alice/inbox" "A after the cut (new)")
+    alate=$(timeout -k 2 30 sh -c "echo late > '$ma/home/alice/a-late'" 2>&1) && alate=OK || alate=$(errname "$alate")
+    aholder=$(own_holder "$ma")
+    fenced=$(own_stat "$ma" fenced)
+    local want; want=$(printf 'mail of alice\nA before the cut\nB line 1\nB line 2')
+    inbox() { grep -v '^A in the window$' "$s/inbox"; }  # (ownership-window's line: its own verdict)
+    ok=1
+    case $a3 in ESTALE* | EIO*) ;; *) ok=0 ;; esac
+    [ "$anew" = ESTALE ] && [ "$alate" = ESTALE ] && [ "$aholder" = hostB ] || ok=0
+    [ "$(inbox)" = "$want" ] && [ ! -e "$s/a-late" ] || ok=0
+    result "$([ $ok = 1 ] && echo ok || echo bad)" "$what: A back (its NFS mount answering ${back:-never} s after the restore): its held descriptor's append: $a3; a new append: $anew; a new file: $alate; the server's inbox: [$(inbox | tr '\n' '|')] ($(inbox | grep -c '^A \(during\|after\|retaken\)') of A's lines after the cut)$([ -e "$s/a-late" ] && echo ", a-late ON THE SERVER"); nfsguard owners on A names ${aholder:-nobody}; A's stats: fenced=$fenced"
+    if has ownership-window; then
+        local w1; w1=$(grep -m1 '^w1 ' $wout | cut -d' ' -f2-)
+        exec 7>&-   # its close flushes what its NFS client may still hold
+        for _ in $(seq 1 300); do grep -q '^close' $wout && break; sleep 0.1; done
+        sleep 1
+        local landed; landed=$(grep -c '^A in the window$' "$s/inbox")
+        result "$([ "$landed" = 0 ] && echo ok || echo bad)" "$what (window): A's append made right after the cut, before A fenced: answered ${w1:-nothing} after the restore, its close: $(grep -m1 '^close' $wout | cut -d' ' -f2-); on the server: $landed line(s)$([ "$landed" = 0 ] || echo " (after B's: [$(tr '\n' '|' < "$s/inbox")])")"
+    fi
+
+    # 5. What A had open stays ended: B lets go (idle), A takes the unit
+    #    anew, and the held descriptor answers EIO.
+    exec 6>&-
+    local anew2='' a4 t0=$SECONDS
+    while [ $((SECONDS - t0)) -lt 30 ]; do
+        anew2=$(timeout -k 2 30 sh -c "echo anew > '$ma/home/alice/a-anew'" 2>&1) && { anew2=OK; break; }
+        anew2=$(errname "$anew2"); sleep 1
+    done
+    a4=$(own_ask $aout 5 a4 "A retaken (held)" 30)
+    ok=1
+    [ "$anew2" = OK ] && [ -e "$s/a-anew" ] || ok=0
+    case $a4 in EIO*) ;; *) ok=0 ;; esac
+    [ "$(inbox)" = "$want" ] || ok=0
+    result "$([ $ok = 1 ] && echo ok || echo bad)" "$what: B let home/alice go after ownership_idle=3 s; A took it anew (a new file: $anew2 after $((SECONDS - t0)) s, A's stats: takeovers=$(own_stat "$ma" takeovers)); the descriptor held since before the cut: $a4; the server's inbox unchanged: $([ "$(inbox)" = "$want" ] && echo yes || echo no)"
+    exec 5>&-
+    say "A's appender: $(tr '\n' ';' < $aout); B's: $(tr '\n' ';' < $bout)$(has ownership-window && echo "; A's second: $(tr '\n' ';' < $wout)")"
+    own_teardown
+    say "nfsguard's logs (ownership):"; sed 's/^/  A | /' "$loga"; sed 's/^/  B | /' "$logb"
+}
+
 # --- NFS RPCs per mail operation (LANE_CHECKS=rpcs; not in the default set) --
 # What each call nfsguard adds costs on real NFS: the RPCs the client sent
 # per operation of a mailbench workload, straight on the NFS mount and through
@@ -645,14 +860,14 @@ measure_rpcs() {  # $1 version $2 NFS mount point $3 straight view of it
 }
 
 # --- main ---------------------------------------------------------------------
-CHECKS=${LANE_CHECKS:-"lostreply estale silly cache locks closeerr guard doctor"}
+CHECKS=${LANE_CHECKS:-"lostreply estale silly cache locks closeerr guard doctor ownership"}
 has() { case " $CHECKS " in *" $1 "*) return 0 ;; esac; return 1; }
 sysctl -q -w fs.protected_hardlinks=0   # else link() sends an ACCESS first (see README)
 modprobe -a nf_tables inet_diag tcp_diag veth 2>/dev/null
 say "kernel $(uname -r); nfsguard: $(ldd "$NFSGUARD" | grep -c 'not found') missing libraries; checks: $CHECKS"
 ldd "$NFSGUARD" | grep 'not found' && { echo "nfsguard cannot run in the guest"; exit 3; }
 mkdir -p $ROOTVIEW && mount --bind / $ROOTVIEW   # the local directories under the mounts
-if has locks || has cache; then setup_netns || say "no network namespace client: $(ip netns list)"; fi
+if has locks || has cache || has ownership; then setup_netns || say "no network namespace client: $(ip netns list)"; fi
 has closeerr && { setup_small || say "cannot export a small tmpfs"; }
 
 declare -A TABLE=()
@@ -769,6 +984,13 @@ if has lostreply; then
         done
         echo
     } | tee -a "$RESULTS"
+fi
+
+if has ownership; then
+    case " $VERS " in
+        *" 4.2 "*) say "=== v4.2 ownership (two NFS clients, A's network cut)"; check_ownership ;;
+        *) say "ownership: not run (NFSv4.2 only; LANE_VERS=$VERS)" ;;
+    esac
 fi
 
 [ $NETNS = yes ] && { ip netns del lane2; ip link del lanev0 2>/dev/null; }

@@ -33,6 +33,11 @@ subcommand prints its detail lines, then one last line "RESULT ok|BAD <summary>"
       fails on BAD, with the exit status to match. NFSv4 keeps locks on the
       server whatever local_lock says (the mount shows none): there only
       soft and the missing nfsguard fail.
+  appender PATH
+      ownership: a mail process holding PATH open (O_WRONLY|O_APPEND).
+      Prints "open" (or "open ERRNO" and exits), then for each line "TAG
+      TEXT" on stdin writes "TEXT\n" and fsyncs, and prints "TAG ok|ERRNO
+      SECONDS". At the end of stdin prints "close ok|ERRNO".
 """
 import errno
 import fcntl
@@ -350,6 +355,33 @@ def cmd_doctor(nfsguard, vers, good, bad):
     return 0 if ok else 1
 
 
+# --- ownership: a mail process with a file open in a unit ---------------------
+
+def cmd_appender(path):
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    except OSError as e:
+        print(f"open {ename(e)}", flush=True)
+        return 1
+    print("open", flush=True)
+    for line in sys.stdin:
+        tag, _, text = line.rstrip("\n").partition(" ")
+        t0 = time.monotonic()
+        try:
+            os.write(fd, (text + "\n").encode())
+            os.fsync(fd)
+            res = "ok"
+        except OSError as e:
+            res = ename(e)
+        print(f"{tag} {res} {time.monotonic() - t0:.1f}", flush=True)
+    try:
+        os.close(fd)
+        print("close ok", flush=True)
+    except OSError as e:
+        print(f"close {ename(e)}", flush=True)
+    return 0
+
+
 def main():
     a = sys.argv[1:]
     if not a:
@@ -365,6 +397,8 @@ def main():
         return cmd_cache(a[1], a[2], a[3], float(a[4]))
     if a[0] == "doctor" and len(a) == 5:
         return cmd_doctor(*a[1:])
+    if a[0] == "appender" and len(a) == 2:
+        return cmd_appender(a[1])
     print(__doc__, file=sys.stderr)
     return 2
 

@@ -20,8 +20,8 @@
 #                   lacks, e.g. libspdlog1.10,libfmt9)
 #      LANE_VERS ("3 4.2"), LANE_OPS ("rename link mkdir symlink unlink rmdir
 #      deliver-link deliver-rename"), LANE_CHECKS ("lostreply estale silly cache
-#      locks closeerr guard"), LANE_NFS_OPTS ("hard,timeo=10,retrans=2"),
-#      VM_TIMEOUT (720 s)
+#      locks closeerr guard doctor ownership"), LANE_NFS_OPTS
+#      ("hard,timeo=10,retrans=2"), VM_TIMEOUT (720 s)
 set -uo pipefail
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
@@ -32,7 +32,7 @@ IMG_DIR=${IMG_DIR:-$LANE_DIR/image}
 SHARE_DIR=$LANE_DIR/share
 export LANE_VERS=${LANE_VERS:-"3 4.2"}
 export LANE_OPS=${LANE_OPS:-"rename link mkdir symlink unlink rmdir deliver-link deliver-rename"}
-export LANE_CHECKS=${LANE_CHECKS:-"lostreply estale silly cache locks closeerr guard doctor"}
+export LANE_CHECKS=${LANE_CHECKS:-"lostreply estale silly cache locks closeerr guard doctor ownership"}
 export LANE_NFS_OPTS=${LANE_NFS_OPTS:-"hard,timeo=10,retrans=2"}
 T0=$SECONDS
 
