@@ -77,11 +77,15 @@ BACKING=/srv/nfs/mail
 NFSGUARD_OPTIONS=backing_fs=nfs,stats_interval=1000
 EOF
 
-# A crash of nfsguard leaves a core on the root disk (guest.sh copies it
-# out, run.sh prints its backtrace): a lane that saw a SIGSEGV once must not
-# leave only a line in the journal.
-mkdir -p "$ROOT/var/lib/lane/cores" "$ROOT/etc/systemd/system/nfsguard@.service.d"
-echo 'kernel.core_pattern=/var/lib/lane/cores/core.%e.%p.sig%s' > "$ROOT/etc/sysctl.d/50-lane-cores.conf"
+# A crash of nfsguard leaves its core, compressed, in /shared/out/cores
+# (run.sh prints its stack): a lane that saw a SIGSEGV once must not leave
+# only a line in the journal. SIGABRT is the watchdog's own kill: no core.
+mkdir -p "$ROOT/etc/systemd/system/nfsguard@.service.d" "$ROOT/usr/local/sbin"
+printf '%s\n' '#!/bin/sh' '[ "$3" = 6 ] && exit 0' \
+    'mkdir -p /shared/out/cores && exec gzip -1 > "/shared/out/cores/core.$1.$2.sig$3.gz"' \
+    > "$ROOT/usr/local/sbin/lane-core"
+chmod 755 "$ROOT/usr/local/sbin/lane-core"
+echo 'kernel.core_pattern=|/usr/local/sbin/lane-core %e %p %s' > "$ROOT/etc/sysctl.d/50-lane-cores.conf"
 printf '[Service]\nLimitCORE=infinity\n' > "$ROOT/etc/systemd/system/nfsguard@.service.d/lane-cores.conf"
 
 # The lane's own unit: guest.sh at every boot, once the boot is done.

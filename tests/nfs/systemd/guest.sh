@@ -46,7 +46,6 @@ until_true() {
 keep_journal() {
     journalctl -b -u $UNIT --no-pager > "$OUT/journal-$PHASE-nfsguard.log" 2>&1
     journalctl -b -p warning --no-pager > "$OUT/journal-$PHASE-warnings.log" 2>&1
-    mkdir -p "$OUT/cores" && mv /var/lib/lane/cores/core.* "$OUT/cores/" 2> /dev/null
 }
 next_boot() {
     keep_journal
@@ -76,6 +75,14 @@ failed_units=$(systemctl list-units --failed --plain --no-legend | awk '{print $
 # --- phase 1: install and enable, as an administrator does -----------------
 phase_install() {
     check systemd "PID 1 is $(cat /proc/1/comm)" '[ "$(cat /proc/1/comm)" = systemd ]'
+    # The lane's own core catcher (configure-root.sh): a SIGSEGV leaves a core.
+    bash -c 'ulimit -c unlimited; exec sleep 30' &
+    local sleeper=$!
+    sleep 0.5 && kill -SEGV $sleeper && wait $sleeper
+    local core=$OUT/cores/core.sleep.$sleeper.sig11.gz
+    until_true 10 '[ -s "$core" ]'
+    check core-catcher "a SIGSEGV'd sleep left: $(ls "$OUT/cores" 2> /dev/null | tr '\n' ' ')" \
+        '[ -s "$core" ]'
     check nfs-mounted "/srv/nfs/mail is $(findmnt -n -o FSTYPE /srv/nfs/mail)" \
         '[ "$(findmnt -n -o FSTYPE /srv/nfs/mail)" = nfs4 ]'
     # The export's root as Debian's /var/mail is: root:mail 2775; bob's Maildir.

@@ -151,12 +151,15 @@ done
 echo
 [ -f "$OUT/guest.log" ] && say "guest log: $OUT/guest.log"
 # Cores of nfsguard (the guest's crashes): the crashing thread's stack, the
-# others' in the file beside the core. SIGABRT is the watchdog's own kill.
-for core in "$OUT"/cores/core.nfsguard.*; do
-    [ -f "$core" ] || continue
-    timeout 120 gdb -batch -ex 'bt 40' -ex 'thread apply all bt 12' "$BUILD/nfsguard" "$core" \
-        > "$core.bt" 2>&1
-    say "nfsguard dumped core: $core (${core##*.}); its stack (all threads in $core.bt):"
+# others' in the file beside the core. The package's binary is this build's,
+# stripped: the same build id.
+for gz in "$OUT"/cores/core.nfsguard.*.gz; do
+    [ -f "$gz" ] || continue
+    core=${gz%.gz}
+    gunzip -kf "$gz" && timeout 120 gdb -batch -ex 'bt 40' -ex 'thread apply all bt 12' \
+        "$BUILD/nfsguard" "$core" > "$core.bt" 2>&1
+    rm -f "$core"
+    say "nfsguard dumped core: $gz (${core##*.}); its stack (all threads in $core.bt):"
     sed -n '/^#0 /,/^$/p' "$core.bt" | head -40
 done
 say "total $((SECONDS - T0)) s"
