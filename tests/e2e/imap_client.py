@@ -15,9 +15,22 @@ def action_for(msg_id):
     return "expunge" if n < 2 else "move" if n < 4 else "flag" if n < 6 else "keep"
 
 
+def wrong_states(state, done):
+    """What is not as the client left it: `state` as Dovecot sees it
+    (Dovecot.mail_state), `done` the changes it acknowledged (id -> action)."""
+    wrong = []
+    for msg_id, action in done.items():
+        got = state.get(msg_id)
+        want_box = None if action == "expunge" else "Archive" if action == "move" else "INBOX"
+        if (got and got[0]) != want_box or (action == "flag" and "\\Flagged" not in got[1]):
+            wrong.append(f"{msg_id} {action} acknowledged, now {got}")
+    return wrong
+
+
 class MailboxWorker:
-    def __init__(self, port, user, password):
+    def __init__(self, port, user, password, mine=lambda msg_id: True):
         self.port, self.user, self.password = port, user, password
+        self.mine = mine  # the messages this client works (two clients share a mailbox)
         self.done = {}  # id -> action taken
         self.errors = []
 
@@ -33,7 +46,7 @@ class MailboxWorker:
             ident = re.search(rb"X-E2E-Id:\s*(\S+)", item[1], re.I)
             if uid and ident:
                 found.append((uid.group(1).decode(), ident.group(1).decode()))
-        return [(u, i) for u, i in found if i not in self.done]
+        return [(u, i) for u, i in found if i not in self.done and self.mine(i)]
 
     def work_once(self, imap):
         typ, data = imap.select("INBOX")
@@ -92,7 +105,7 @@ class MailboxWorker:
                 if len(self.done) >= expected or time.monotonic() > deadline:
                     break
             try:
-                imap = imaplib.IMAP4("127.0.0.1", self.port, timeout=120)
+                imap = imaplib.IMAP4("127.0.0.1", self.port, timeout=30)
                 try:
                     imap.login(self.user, self.password)
                     self.work_once(imap)

@@ -54,11 +54,11 @@ def plan_messages(users, count, tag):
     return plan
 
 
-def _send_one(host, port, msg_id, recipient, lmtp, deferred):
+def _send_one(host, port, msg_id, recipient, lmtp, deferred, timeout):
     """One transaction; retried on a temporary failure (as any sending MTA
-    would), each noted in `deferred`."""
+    would), each noted in `deferred`, for `timeout` seconds."""
     message = make_message(msg_id, "sender@e2e.test", recipient)
-    deadline = time.monotonic() + SEND_TIMEOUT
+    deadline = time.monotonic() + timeout
     while True:
         try:
             cls = smtplib.LMTP if lmtp else smtplib.SMTP  # LMTP says LHLO
@@ -80,14 +80,16 @@ def _send_one(host, port, msg_id, recipient, lmtp, deferred):
             return f"{msg_id}: {code} {text!r}"
 
 
-def send_all(plan, port, lmtp=False, concurrency=8, deferred=None):
+def send_all(plan, port, lmtp=False, concurrency=8, deferred=None, timeout=SEND_TIMEOUT):
     """Sends every planned message over SMTP (or LMTP); returns the refusals.
-    Temporary failures, retried, are added to `deferred` if given."""
+    Temporary failures, retried for `timeout` seconds a message, are added
+    to `deferred` if given."""
     deferred = [] if deferred is None else deferred
     jobs = [(msg_id, f"{user}@e2e.test") for user, ids in plan.by_user.items() for msg_id in ids]
     jobs.sort(key=lambda j: j[0][::-1])  # interleave users
     with ThreadPoolExecutor(concurrency) as pool:
-        results = pool.map(lambda j: _send_one("127.0.0.1", port, j[0], j[1], lmtp, deferred), jobs)
+        results = pool.map(lambda j: _send_one("127.0.0.1", port, j[0], j[1], lmtp, deferred,
+                                                         timeout), jobs)
         return [r for r in results if r]
 
 

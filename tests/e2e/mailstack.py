@@ -126,6 +126,14 @@ def _processes_under(marker):
     return found
 
 
+def dovecot_problems(log):
+    """Dovecot's log lines of trouble. With the server's clock off, none
+    either: Dovecot checks a new dot-lock's ctime against its clock, and
+    nfsguard reports ctimes on this host's clock."""
+    return [line for line in log.splitlines()
+            if re.search(r"(Error|Panic|Fatal|Warning):", line)]
+
+
 class Instance:
     """What a private Postfix and a private Dovecot have alike: a log file,
     and loopback ports that answer once the daemon is up."""
@@ -243,6 +251,20 @@ class Dovecot(Instance):
 
     def doveadm(self, *args):
         return run(["doveadm", "-c", str(self.conf), *args])
+
+    def mail_state(self, user):
+        """id -> (mailbox, flags) as Dovecot sees it (doveadm fetch)."""
+        out = self.doveadm("fetch", "-u", user, "mailbox flags hdr.x-e2e-id", "mailbox", "*").stdout
+        state, record = {}, {}
+        for line in out.splitlines():
+            key, sep, value = line.partition(":")
+            if not sep:
+                continue
+            record[key.strip()] = value.strip()
+            if key.strip() == "hdr.x-e2e-id":  # the last field asked for ends a record
+                state[value.strip()] = (record.get("mailbox"), record.get("flags", ""))
+                record = {}
+        return state
 
     def stop(self):
         if self.started:

@@ -13,7 +13,7 @@ import mailcheck
 import mailstack
 from conftest import MESSAGES
 from fault_pump import FaultPump
-from imap_client import MailboxWorker, action_for
+from imap_client import MailboxWorker, action_for, wrong_states
 
 KINDS = ["maildir", "mbox"]
 
@@ -23,29 +23,6 @@ KINDS = ["maildir", "mbox"]
 # client asks by file handle (tests/faultfs/README.md, rename_closed). The
 # reopen of such a file for a lock is covered in the integration tests.
 LOST_REPLY_OPS = ("rename_closed", "link", "mkdir", "symlink", "unlink", "rmdir")
-
-
-def doveadm_state(dovecot, user):
-    """id -> (mailbox, flags) as Dovecot sees it."""
-    out = dovecot.doveadm("fetch", "-u", user, "mailbox flags hdr.x-e2e-id", "mailbox", "*").stdout
-    state, record = {}, {}
-    for line in out.splitlines():
-        key, sep, value = line.partition(":")
-        if not sep:
-            continue
-        record[key.strip()] = value.strip()
-        if key.strip() == "hdr.x-e2e-id":  # the last field asked for ends a record
-            state[value.strip()] = (record.get("mailbox"), record.get("flags", ""))
-            record = {}
-    return state
-
-
-def dovecot_problems(log):
-    """Log lines of trouble. With the server's clock off, none either: Dovecot
-    checks a new dot-lock's ctime against its clock, and nfsguard reports
-    ctimes on this host's clock."""
-    return [line for line in log.splitlines()
-            if re.search(r"(Error|Panic|Fatal|Warning):", line)]
 
 
 class Run:
@@ -59,7 +36,7 @@ class Run:
     def problems(self):
         """Trouble by kind, counted: what a user or an administrator would see."""
         kinds = {}
-        for line in dovecot_problems(self.dovecot.log()):
+        for line in mailstack.dovecot_problems(self.dovecot.log()):
             m = re.search(r": (Error|Panic|Fatal|Warning): (.*)", line)
             text = re.sub(r"/tmp/\S+|\d+", "N", m.group(2)) if m else line
             key = f"log {m.group(1) if m else ''}: {text[:70]}"
@@ -102,16 +79,12 @@ def run_dovecot_scenario(scratch, mail_root, export, make_users, services, tag, 
         if len(w.done) != len(plan.by_user[u.name]):
             wrong.append(f"{u.name}: the client saw {len(w.done)} of {len(plan.by_user[u.name])}")
         try:
-            state = doveadm_state(dovecot, u.name)
+            state = dovecot.mail_state(u.name)
         except RuntimeError as e:  # without nfsguard doveadm meets the faults too
             wrong.append(f"{u.name}: doveadm fetch failed: {str(e).splitlines()[-1][:120]}")
             continue
-        for msg_id in plan.by_user[u.name]:
-            action = action_for(msg_id)
-            got = state.get(msg_id)
-            want_box = None if action == "expunge" else "Archive" if action == "move" else "INBOX"
-            if (got and got[0]) != want_box or (action == "flag" and "\\Flagged" not in got[1]):
-                wrong.append(f"{u.name}:{msg_id} {action}: {got}")
+        planned = {i: action_for(i) for i in plan.by_user[u.name]}
+        wrong += [f"{u.name}:{line}" for line in wrong_states(state, planned)]
     client_errors = [e for w in workers for e in w.errors]
     return Run(summary, dovecot, refused, deferred, client_errors, wrong)
 

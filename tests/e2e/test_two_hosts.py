@@ -13,11 +13,10 @@ import time
 import mailcheck
 import mailstack
 import mounts
-import test_dovecot
+import shared_mailboxes
 from conftest import MESSAGES
 from fault_pump import FaultPump
-from imap_client import MailboxWorker, action_for
-from test_dovecot import LOST_REPLY_OPS, dovecot_problems
+from test_dovecot import LOST_REPLY_OPS
 from test_postfix import postfix_problems
 
 KINDS = ["mbox", "maildir", "mbox", "maildir"]
@@ -58,7 +57,7 @@ def test_two_hosts_deliver_into_the_same_mailboxes(scratch, stack, users, servic
     mailcheck.report(summary.line() + f", injected {injected}")
     assert summary.perfect, summary
     assert postfix_problems(postfix.log()) == []
-    assert dovecot_problems(dovecot.log()) == []
+    assert mailstack.dovecot_problems(dovecot.log()) == []
 
 
 # --- one host per mailbox (ownership=) ----------------------------------------
@@ -69,14 +68,12 @@ def test_two_hosts_deliver_into_the_same_mailboxes(scratch, stack, users, servic
 # the other's requests wait and are refused (LMTP 4xx, a failed IMAP
 # session), and a takeover drops what the new owner had cached.
 OWNERSHIP_KINDS = ["maildir", "maildir"]
-IDLE_S = 1
-BATCHES = 8
-PAUSE_S = 2.5  # between LMTP batches and between IMAP sessions: longer than IDLE_S
 
 
 def ownership_options(host, run_dir):
+    # ownership_idle=1: shared_mailboxes pauses 2.5 s, so mailboxes change hands
     return ("cache=pinned", "ownership=home/*", f"ownership_host={host}", "ownership_wait=500",
-            f"ownership_idle={IDLE_S}", f"run_dir={run_dir}", "stats_interval=100")
+            "ownership_idle=1", f"run_dir={run_dir}", "stats_interval=100")
 
 
 def ownership_stats(run_dir, point):
@@ -86,19 +83,7 @@ def ownership_stats(run_dir, point):
     return json.loads(r.stdout)["ownership"]
 
 
-def refusal_lines(log):
-    """Dovecot's lines about a request nfsguard refused (the guard's ESTALE)."""
-    return [line for line in test_dovecot.dovecot_problems(log) if "Stale file handle" in line]
-
-
-def index_trouble(log):
-    """Every other line of trouble: what two hosts on one mailbox cause."""
-    return [line for line in test_dovecot.dovecot_problems(log)
-            if "Stale file handle" not in line]
-
-
-def lmtp_on_a_imap_on_b(scratch, stack, users, services, options_a, options_b, tag, count):
-    """Runs the two-host scenario; returns (summary, dovecots, wrong, trouble)."""
+def lmtp_on_a_imap_on_b(scratch, stack, users, services, options_a, options_b, tag):
     host_a, host_b = stack.mail, scratch / "mail-b"
     host_b.mkdir()
     made = users(OWNERSHIP_KINDS, host_a)
@@ -107,77 +92,27 @@ def lmtp_on_a_imap_on_b(scratch, stack, users, services, options_a, options_b, t
     stack.start_nfsguard(stack.export, host_b, *options_b)
     dovecot_a = services(mailstack.Dovecot(scratch / "dovecot-a", made, host_a))
     dovecot_b = services(mailstack.Dovecot(scratch / "dovecot-b", made, host_b))
-
-    plan = mailcheck.plan_messages(made, count, tag)
-    stop = threading.Event()
-    workers = [MailboxWorker(dovecot_b.imap_port, u.name, u.password) for u in made]
-    threads = [threading.Thread(target=w.run_in_sessions,
-                                args=(stop, len(plan.by_user[u.name]), PAUSE_S))
-               for u, w in zip(made, workers)]
-    start = time.monotonic()
-    for t in threads:
-        t.start()
-    deferred, refused = [], []
-    try:
-        ids = [(u, i) for u, user_ids in plan.by_user.items() for i in user_ids]
-        for b in range(BATCHES):
-            batch = mailcheck.Plan()
-            for u, i in ids[b::BATCHES]:
-                batch.add(u, i)
-            refused += mailcheck.send_all(batch, dovecot_a.lmtp_port, lmtp=True, concurrency=4,
-                                          deferred=deferred)
-            time.sleep(PAUSE_S)
-    finally:
-        stop.set()
-        for t in threads:
-            t.join(timeout=300)
-    seconds = time.monotonic() - start
-
-    expected = {u: [i for i in user_ids if action_for(i) != "expunge"]
-                for u, user_ids in plan.by_user.items()}
-    summary = mailcheck.compare(tag, expected, mailcheck.census_of(made, stack.export), seconds)
-    wrong = [f"LMTP refused {r}" for r in refused] + [e for w in workers for e in w.errors]
-    for u, w in zip(made, workers):  # every change the IMAP server acknowledged
-        state = None
-        for _ in range(20):  # host B's doveadm may meet host A's lease a while
-            try:
-                state = test_dovecot.doveadm_state(dovecot_b, u.name)
-                break
-            except RuntimeError:
-                time.sleep(0.5)
-        if state is None:
-            wrong.append(f"{u.name}: doveadm fetch kept failing")
-            continue
-        for msg_id, action in w.done.items():
-            got = state.get(msg_id)
-            want_box = None if action == "expunge" else "Archive" if action == "move" else "INBOX"
-            if (got and got[0]) != want_box or (action == "flag" and "\\Flagged" not in got[1]):
-                wrong.append(f"{u.name}:{msg_id} {action} acknowledged, now {got}")
-    retried = sum(len(w.retried) for w in workers)
-    logs = dovecot_a.log() + dovecot_b.log()
-    mailcheck.report(summary.line() + f", LMTP deferred {len(deferred)}, IMAP sessions "
-                     f"failed and retried {retried}, Dovecot lines on refusals "
-                     f"{len(refusal_lines(logs))}, other trouble {len(index_trouble(logs))}, "
-                     f"wrong {len(wrong)}")
-    for line in refusal_lines(logs)[:2] + index_trouble(logs)[:6]:
+    outcome = shared_mailboxes.run(stack.export, made, [dovecot_a], [dovecot_b], tag,
+                                   max(MESSAGES // 4, 40))
+    mailcheck.report(outcome.line())
+    for line in outcome.refusals[:2] + outcome.trouble[:6]:
         mailcheck.report(f"[e2e]     {line[:160]}")
-    return summary, wrong, index_trouble(logs)
+    return outcome
 
 
 def test_one_host_per_mailbox_keeps_lmtp_on_one_host_and_imap_on_another_apart(
         scratch, stack, users, services):
     run_dir = scratch / "run"
     run_dir.mkdir()
-    count = max(MESSAGES // 4, 40)
-    summary, wrong, trouble = lmtp_on_a_imap_on_b(
-        scratch, stack, users, services, ownership_options("A", run_dir),
-        ownership_options("B", run_dir), "ownership", count)
+    outcome = lmtp_on_a_imap_on_b(scratch, stack, users, services,
+                                  ownership_options("A", run_dir),
+                                  ownership_options("B", run_dir), "ownership")
     a, b = ownership_stats(run_dir, stack.mail), ownership_stats(run_dir, scratch / "mail-b")
     mailcheck.report(f"[e2e] ownership: host A {a}")
     mailcheck.report(f"[e2e] ownership: host B {b}")
-    assert summary.perfect, summary
-    assert wrong == [], wrong[:10]
-    assert trouble == [], trouble[:10]
+    assert outcome.summary.perfect, outcome.summary
+    assert outcome.wrong == [], outcome.wrong[:10]
+    assert outcome.trouble == [], outcome.trouble[:10]
     # The mailboxes went back and forth, and the other host was kept out.
     assert a["takeovers"] >= 1 and b["takeovers"] >= 1, (a, b)
     assert a["waits"] + b["waits"] > 0, (a, b)
@@ -186,8 +121,6 @@ def test_one_host_per_mailbox_keeps_lmtp_on_one_host_and_imap_on_another_apart(
 def test_without_ownership_two_hosts_on_one_mailbox_go_wrong(scratch, stack, users, services):
     """The control: the same hosts, the same caching, no ownership. It must
     show what Dovecot warns of, or the test above proves nothing."""
-    count = max(MESSAGES // 4, 40)
-    summary, wrong, trouble = lmtp_on_a_imap_on_b(
-        scratch, stack, users, services, ("cache=pinned",), ("cache=pinned",), "no-ownership",
-        count)
-    assert trouble or wrong or not summary.perfect, "two hosts on one mailbox did not bite"
+    outcome = lmtp_on_a_imap_on_b(scratch, stack, users, services, ("cache=pinned",),
+                                  ("cache=pinned",), "no-ownership")
+    assert not outcome.clean, "two hosts on one mailbox did not bite"
