@@ -59,6 +59,7 @@ cleanup() {
     nft delete table inet lane 2>/dev/null
     own_uncut
     own_teardown
+    fp_umount
     [ -d /proc/fs/nfsd ] && [ "$(cat /proc/fs/nfsd/threads 2>/dev/null)" = 0 ] && rpc.nfsd 8
     stop_nfsguard
     ip netns del lane2 2>/dev/null
@@ -859,6 +860,52 @@ measure_rpcs() {  # $1 version $2 NFS mount point $3 straight view of it
     result "$([ $ok = 1 ] && echo ok || echo bad)" "v$v rpcs: every workload ran straight and through nfsguard (shared, pinned)"
 }
 
+# --- fence-probe: does an OFD lock on the writing descriptor fence its writes? --
+# An experiment (LANE_CHECKS=fence-probe; not in the default set; NFSv4.2),
+# straight on NFS, without nfsguard: host A (127.0.0.1's client) and host B
+# (the network namespace's), as in the ownership check. A holds an OFD lock
+# on a lease file and writes into a file; its traffic is cut (own_cut); B
+# takes the lease over once the server expired A, then the file, and appends;
+# A is restored. Variant N: A's writing descriptor holds no lock; L: an OFD
+# read lock on one byte at 2**62 on it; L2: that lock on another descriptor
+# of the file. One line per variant: what A's calls returned, what the
+# server's file holds (lanecheck.py fenceprobe). A PASS says the probe ran.
+FP_A=/mnt/fpA FP_B=/mnt/fpB
+fp_umount() {
+    local m
+    for m in $FP_A $FP_B; do grep -qs " $m nfs" /proc/mounts && { timeout 20 umount "$m" 2>/dev/null || umount -f -l "$m"; }; done
+}
+check_fence_probe() {
+    local v=4.2 lease var out
+    lease=$(cat /proc/fs/nfsd/nfsv4leasetime)
+    if [ "$lease" -gt 15 ]; then  # as in check_ownership
+        rpc.nfsd 0; echo 10 > /proc/fs/nfsd/nfsv4leasetime; echo 10 > /proc/fs/nfsd/nfsv4gracetime
+        rpc.nfsd 8; lease=$(cat /proc/fs/nfsd/nfsv4leasetime); sleep 11
+    fi
+    [ $NETNS = yes ] || setup_netns || { result bad "v4.2 fence-probe: no network namespace"; return; }
+    export -f own_cut own_uncut   # lanecheck.py runs them
+    say "fence-probe: the server's lease time is $lease s; nfs.recover_lost_locks=$(cat /sys/module/nfs/parameters/recover_lost_locks 2>/dev/null)"
+    for var in N L L2; do
+        mkdir -p $FP_A $FP_B
+        if ! timeout 60 mount -t nfs -o "vers=$v,$NFS_OPTS" 127.0.0.1:/export $FP_A; then
+            result bad "v4.2 fence-probe $var: cannot mount A"; continue
+        fi
+        case $(mount_other "$v" $FP_B) in
+            "a client in a network namespace"*) ;;
+            *) result bad "v4.2 fence-probe $var: no network-namespace client for host B"; fp_umount; continue ;;
+        esac
+        out=$OUT/fence-probe-$var.log
+        say "=== v4.2 fence-probe $var"
+        timeout -k 5 300 python3 "$LANECHECK" fenceprobe "$var" "$FP_A/fence-$var" "$FP_B/fence-$var" \
+            "$EXPORT/fence-$var" "$lease" own_cut own_uncut > "$out" 2>&1
+        own_uncut
+        sed 's/^/  /' "$out"
+        if resultok "$out"; then result ok "v4.2 fence-probe $(lastline "$out")"
+        else result bad "v4.2 fence-probe $var: did not finish: $(tail -n 3 "$out" | tr '\n' ' ')"; fi
+        fp_umount
+    done
+}
+
 # --- main ---------------------------------------------------------------------
 CHECKS=${LANE_CHECKS:-"lostreply estale silly cache locks closeerr guard doctor ownership"}
 has() { case " $CHECKS " in *" $1 "*) return 0 ;; esac; return 1; }
@@ -986,6 +1033,12 @@ if has lostreply; then
     } | tee -a "$RESULTS"
 fi
 
+if has fence-probe; then
+    case " $VERS " in
+        *" 4.2 "*) say "=== v4.2 fence-probe (an OFD lock on the writing descriptor; A's network cut)"; check_fence_probe ;;
+        *) say "fence-probe: not run (NFSv4.2 only; LANE_VERS=$VERS)" ;;
+    esac
+fi
 if has ownership; then
     case " $VERS " in
         *" 4.2 "*) say "=== v4.2 ownership (two NFS clients, A's network cut)"; check_ownership ;;

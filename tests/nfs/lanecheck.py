@@ -38,6 +38,15 @@ subcommand prints its detail lines, then one last line "RESULT ok|BAD <summary>"
       Prints "open" (or "open ERRNO" and exits), then for each line "TAG
       TEXT" on stdin writes "TEXT\n" and fsyncs, and prints "TAG ok|ERRNO
       SECONDS". At the end of stdin prints "close ok|ERRNO".
+  fenceprobe VARIANT ADIR BDIR SDIR LEASE CUT UNCUT
+      fence-probe (an experiment, README): does an OFD lock on the writing
+      descriptor keep a write A made while cut off from landing after B
+      took the file over? ADIR, BDIR, SDIR: one directory through host A's
+      mount, host B's, and on the server; CUT, UNCUT: bash functions that
+      cut and restore A's traffic. VARIANT N (no lock on the file), L (an
+      OFD read lock at 2**62 on the writing descriptor), L2 (the same on
+      another descriptor). Prints what A's calls returned and what the
+      server's file holds.
 """
 import errno
 import fcntl
@@ -382,6 +391,245 @@ def cmd_appender(path):
     return 0
 
 
+# --- fence-probe: does an OFD lock on the writing descriptor fence its writes? --
+
+F_OFD_GETLK = getattr(fcntl, "F_OFD_GETLK", 36)
+F_OFD_SETLK = getattr(fcntl, "F_OFD_SETLK", 37)
+FENCE_AT = 2 ** 62  # where the fencing read lock sits: no mail program locks there
+
+
+def ofd(fd, kind, start=0, length=0):
+    """F_OFD_SETLK (never waits); raises OSError (EAGAIN on a conflict)."""
+    fcntl.fcntl(fd, F_OFD_SETLK, struct.pack("hhqqi4x", kind, 0, start, length, 0))
+
+
+def nfs_rpcs():
+    """The NFS client's RPC counts per procedure (this network namespace)."""
+    import subprocess
+    r = subprocess.run(["nfsstat", "-c", "-l"], capture_output=True, text=True, timeout=30)
+    n = {}
+    for line in r.stdout.splitlines():
+        f = line.split()
+        if len(f) >= 2 and f[-1].isdigit() and f[-2].endswith(":") and f[-2] != "total:":
+            n[f[-2][:-1]] = n.get(f[-2][:-1], 0) + int(f[-1])
+    return n
+
+
+class Bounded:
+    """Runs fn in a thread (an NFS call on a cut mount may hang); keeps its
+    outcome ("ok"/errno name, or fn's value) and when it ended."""
+
+    def __init__(self, name, fn, clock):
+        import threading
+        self.name, self.res, self.at, self.clock = name, None, None, clock
+        self.t0 = clock()
+        self.th = threading.Thread(target=self._run, args=(fn,), daemon=True)
+        self.th.start()
+
+    def _run(self, fn):
+        try:
+            self.res = fn() or "ok"
+        except OSError as e:
+            self.res = ename(e)
+        self.at = self.clock()
+
+    def wait(self, limit):
+        self.th.join(limit)
+        return self.res is not None
+
+    def text(self, ref=None):
+        if self.res is None:
+            return f"{self.name}: still blocked"
+        when = f"at t={self.at:.1f}" if ref is None else f"{self.at - ref:.1f} s after the restore"
+        return f"{self.name}: {self.res} after {self.at - self.t0:.1f} s ({when})"
+
+
+def cmd_fenceprobe(variant, adir, bdir, sdir, lease, cut, uncut):
+    """A (ADIR: host A's mount) writes into a file while its network to the
+    server is cut (the shell function CUT, undone by UNCUT); B (BDIR: the
+    other client) takes it over after the server expired A. Variant N: A's
+    writing descriptor holds no lock; L: an OFD read lock on one byte at
+    2**62 on that descriptor; L2: the same lock on another descriptor of the
+    file. A second file ("dirty") gets a line from A just before the cut,
+    without fsync, flushed only by its close after the restore (the same
+    locks). In every variant A holds an OFD write lock on a "lease" file, as
+    nfsguard does, which B's lock takes over (expiring A's courtesy state)."""
+    import subprocess
+    lease = float(lease)
+    t_ref = time.monotonic()
+    clock = lambda: time.monotonic() - t_ref  # noqa: E731
+    out = []
+
+    def say(msg):
+        print(f"[{clock():6.1f}] {msg}", flush=True)
+
+    def note(msg):
+        out.append(msg)
+        say(msg)
+
+    # CUT and UNCUT run in a helper started before any NFS file is open: a
+    # process forked later would flush A's file, cut off, as it closes the
+    # descriptors it inherited (every close of a written NFS file flushes).
+    helper = subprocess.Popen(["bash", "-c", 'while read -r c; do "$c"; echo "done $?"; done'],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def sh(fn):
+        helper.stdin.write(fn + "\n")
+        helper.stdin.flush()
+        r = helper.stdout.readline().strip()
+        if r != "done 0":
+            raise RuntimeError(f"{fn}: {r or 'no answer'}")
+
+    def server(name="data"):
+        with open(f"{sdir}/{name}", "rb") as f:
+            return f.read().decode(errors="replace")
+
+    os.makedirs(sdir, exist_ok=True)
+    for n, text in (("data", "start\n"), ("dirty", "start\n"), ("lease", ""), ("cost-N", ""), ("cost-L", "")):
+        with open(f"{sdir}/{n}", "w") as f:
+            f.write(text)
+        os.chmod(f"{sdir}/{n}", 0o666)
+    os.sync()
+    try:
+        with open("/sys/module/nfs/parameters/recover_lost_locks") as f:
+            say(f"nfs.recover_lost_locks={f.read().strip()}; server lease time {lease:.0f} s; variant {variant}")
+    except OSError:
+        pass
+
+    # What the fencing lock costs: open, append + fsync, close, with and
+    # without it (A's RPCs; B's client counts in its own namespace).
+    cost = {}
+    for c in ("N", "L"):
+        before = nfs_rpcs()
+        fd = os.open(f"{adir}/cost-{c}", os.O_RDWR | os.O_APPEND)
+        if c == "L":
+            ofd(fd, fcntl.F_RDLCK, FENCE_AT, 1)
+        os.write(fd, b"x\n")
+        os.fsync(fd)
+        os.close(fd)
+        after = nfs_rpcs()
+        cost[c] = {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
+        say(f"RPCs of open, append + fsync, close {'with' if c == 'L' else 'without'} the lock: "
+            + " ".join(f"{k}={v}" for k, v in sorted(cost[c].items())))
+    extra = {k: cost["L"].get(k, 0) - cost["N"].get(k, 0) for k in set(cost["L"]) | set(cost["N"])}
+    extra = " ".join(f"{k}{v:+d}" for k, v in sorted(extra.items()) if v)
+    note(f"the lock's cost: {extra or 'nothing'}")
+
+    # A: the lease, the file, the variant's lock; B tries a whole-file write lock.
+    alease = os.open(f"{adir}/lease", os.O_RDWR)
+    ofd(alease, fcntl.F_WRLCK)
+    # "data": written after the cut (in flight); "dirty": written before
+    # the cut without fsync, flushed only by its close after the restore.
+    afd = os.open(f"{adir}/data", os.O_RDWR | os.O_APPEND)
+    adfd = os.open(f"{adir}/dirty", os.O_RDWR | os.O_APPEND)
+    afd2 = adfd2 = None
+    if variant == "L":
+        ofd(afd, fcntl.F_RDLCK, FENCE_AT, 1)
+        ofd(adfd, fcntl.F_RDLCK, FENCE_AT, 1)
+    elif variant == "L2":
+        afd2 = os.open(f"{adir}/data", os.O_RDONLY)
+        ofd(afd2, fcntl.F_RDLCK, FENCE_AT, 1)
+        adfd2 = os.open(f"{adir}/dirty", os.O_RDONLY)
+        ofd(adfd2, fcntl.F_RDLCK, FENCE_AT, 1)
+    blease = os.open(f"{bdir}/lease", os.O_RDWR)
+    bfd = os.open(f"{bdir}/data", os.O_RDWR | os.O_APPEND)
+    bdfd = os.open(f"{bdir}/dirty", os.O_RDWR | os.O_APPEND)
+    try:
+        ofd(bfd, fcntl.F_WRLCK)
+        r = "granted"
+        ofd(bfd, fcntl.F_UNLCK)
+    except OSError as e:
+        r = ename(e)
+    note(f"B's whole-file F_WRLCK (l_len=0) while A holds {'its lock' if variant != 'N' else 'no lock on the file'}: {r}")
+    os.write(afd, b"A line 1\n")
+    os.fsync(afd)
+    os.write(adfd, b"A dirty before the cut\n")
+
+    # The cut; A writes line 2 (no fsync), then line 3 and fsync.
+    sh(cut)
+    t_cut = clock()
+    say("A's traffic to the server cut")
+    seen = {}
+
+    def a_writes():
+        t = clock()
+        try:
+            os.write(afd, b"A line 2 (no fsync)\n")
+            seen["write2"] = f"ok in {clock() - t:.1f} s"
+        except OSError as e:
+            seen["write2"] = f"{ename(e)} in {clock() - t:.1f} s"
+        t = clock()
+        try:
+            os.write(afd, b"A line 3 (fsync)\n")
+            seen["write3"] = f"ok in {clock() - t:.1f} s"
+        except OSError as e:
+            seen["write3"] = f"{ename(e)} in {clock() - t:.1f} s"
+        return "fsync " + ("ok" if os.fsync(afd) is None else "?")
+    aw = Bounded("A's fsync", a_writes, clock)
+
+    # B: the lease, once the server expired A's courtesy state; the file; B's line.
+    def retry_lock(fd, limit):
+        n = 0
+        while clock() - t_cut < limit:
+            n += 1
+            try:
+                ofd(fd, fcntl.F_WRLCK)
+                return f"granted {clock() - t_cut:.1f} s after the cut ({n} tries)"
+            except OSError as e:
+                if e.errno not in (errno.EAGAIN, errno.EACCES):
+                    return f"{ename(e)} {clock() - t_cut:.1f} s after the cut"
+            time.sleep(0.5)
+        return f"not granted within {limit:.0f} s of the cut"
+    limit = 3 * lease + 20
+    note(f"B's lock of the lease file: {retry_lock(blease, limit)}")
+    note(f"B's whole-file lock of the data file: {retry_lock(bfd, limit)}")
+    note(f"B's whole-file lock of the dirty file: {retry_lock(bdfd, limit)}")
+    try:
+        for fd in (bfd, bdfd):
+            os.write(fd, b"B\n")
+            os.fsync(fd)
+        r = "ok"
+    except OSError as e:
+        r = ename(e)
+    note(f"B's append + fsync: {r} ({clock() - t_cut:.1f} s after the cut); A's line 2 write: "
+         f"{seen.get('write2', 'still blocked')}, line 3 write: {seen.get('write3', 'still blocked')}; "
+         f"A's fsync {'still blocked' if aw.res is None else 'returned ' + aw.res}")
+    before = server()
+    say(f"the server's files before the restore: data {before!r}, dirty {server('dirty')!r}")
+
+    sh(uncut)
+    t_back = clock()
+    say(f"A's traffic restored ({t_back - t_cut:.1f} s after the cut)")
+    aw.wait(120)
+    note(f"A's line 2 write: {seen.get('write2', 'still blocked')}; line 3 write: "
+         f"{seen.get('write3', 'still blocked')}; {aw.text(t_back)}")
+    for name, fd in (("A's close of the writing descriptor", afd), ("A's close of the other descriptor", afd2),
+                     ("A's close of the dirty file's descriptor", adfd),
+                     ("A's close of the dirty file's other descriptor", adfd2), ("A's close of the lease", alease)):
+        if fd is None:
+            continue
+        c = Bounded(name, lambda fd=fd: os.close(fd), clock)
+        c.wait(60)
+        note(c.text(t_back))
+    time.sleep(5)
+    after, dirty = server(), server("dirty")
+    landed = [ln for ln in ("A line 2", "A line 3") if ln in after]
+    landed += [ln for ln in ("A dirty before the cut",) if ln in dirty]
+    b_there = "B\n" in after and "B\n" in dirty
+    note(f"the server's files 5 s later: data {after!r}, dirty {dirty!r}")
+    for fd in (bfd, bdfd, blease):
+        os.close(fd)
+    helper.stdin.close()
+    helper.wait(10)
+    fenced = not landed and b_there
+    print(f"RESULT ok variant {variant}: "
+          + ("A's lines after the cut did NOT land, B's line intact" if fenced else
+             f"A's {', '.join(repr(x) for x in landed) or 'nothing'} on the server, B's lines "
+             f"{'there' if b_there else 'NOT ALL THERE (overwritten)'}")
+          + "; " + "; ".join(out), flush=True)
+    return 0
+
+
 def main():
     a = sys.argv[1:]
     if not a:
@@ -399,6 +647,8 @@ def main():
         return cmd_doctor(*a[1:])
     if a[0] == "appender" and len(a) == 2:
         return cmd_appender(a[1])
+    if a[0] == "fenceprobe" and len(a) == 8:
+        return cmd_fenceprobe(*a[1:])
     print(__doc__, file=sys.stderr)
     return 2
 
