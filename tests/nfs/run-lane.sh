@@ -20,7 +20,7 @@
 #                   lacks, e.g. libspdlog1.10,libfmt9)
 #      LANE_VERS ("3 4.2"), LANE_OPS ("rename link mkdir symlink unlink rmdir
 #      deliver-link deliver-rename"), LANE_CHECKS ("lostreply estale silly cache
-#      locks closeerr guard doctor ownership"), LANE_NFS_OPTS
+#      locks closeerr guard doctor ownership dovecots"), LANE_NFS_OPTS
 #      ("hard,timeo=10,retrans=2"), VM_TIMEOUT (720 s)
 set -uo pipefail
 
@@ -32,7 +32,7 @@ IMG_DIR=${IMG_DIR:-$LANE_DIR/image}
 SHARE_DIR=$LANE_DIR/share
 export LANE_VERS=${LANE_VERS:-"3 4.2"}
 export LANE_OPS=${LANE_OPS:-"rename link mkdir symlink unlink rmdir deliver-link deliver-rename"}
-export LANE_CHECKS=${LANE_CHECKS:-"lostreply estale silly cache locks closeerr guard doctor ownership"}
+export LANE_CHECKS=${LANE_CHECKS:-"lostreply estale silly cache locks closeerr guard doctor ownership dovecots"}
 export LANE_NFS_OPTS=${LANE_NFS_OPTS:-"hard,timeo=10,retrans=2"}
 T0=$SECONDS
 
@@ -73,10 +73,12 @@ missing_libs() {  # prints host library paths missing from the image
         debugfs -R "stat $p" "$IMG_DIR/rootfs.img" 2>&1 | grep -q '^Inode:' || echo "$lib"
     done
 }
+# The `dovecots` check runs Debian's Dovecot in the guest.
+has_dovecot() { debugfs -R "stat /usr/sbin/dovecot" "$IMG_DIR/rootfs.img" 2>&1 | grep -q '^Inode:'; }
 need=$(missing_libs)
-if [ -n "$need" ] || [ ! -f "$IMG_DIR/initrd.img" ] || [ ! -f "$IMG_DIR/vmlinuz" ]; then
+if [ -n "$need" ] || ! has_dovecot || [ ! -f "$IMG_DIR/initrd.img" ] || [ ! -f "$IMG_DIR/vmlinuz" ]; then
     if [ -z "${EXTRA_PACKAGES:-}" ]; then
-        pkgs=libspdlog1.10,libfmt9
+        pkgs=libspdlog1.10,libfmt9,dovecot-imapd,dovecot-lmtpd
         for lib in $need; do
             [ "$lib" = "(no image)" ] && continue
             p=$(dpkg -S "$lib" 2>/dev/null | head -1 | cut -d: -f1)
@@ -100,7 +102,12 @@ fi
 rm -rf "$SHARE_DIR"
 mkdir -p "$SHARE_DIR"
 install -m 755 "$NFSGUARD_BIN" "$SHARE_DIR/nfsguard"
-install -m 755 "$REPO/tests/nfs/in-vm.sh" "$REPO/tests/nfs/fsop.py" "$REPO/tests/nfs/lanecheck.py" "$SHARE_DIR/"
+install -m 755 "$REPO/tests/nfs/in-vm.sh" "$REPO/tests/nfs/fsop.py" "$REPO/tests/nfs/lanecheck.py" \
+    "$REPO/tests/nfs/two_dovecots.py" "$SHARE_DIR/"
+# two_dovecots.py runs the end-to-end tests' two-host mailbox scenario.
+mkdir -p "$SHARE_DIR/e2e/dovecot"
+install -m 644 "$REPO"/tests/e2e/{mailstack,mailcheck,imap_client,shared_mailboxes}.py "$SHARE_DIR/e2e/"
+install -m 644 "$REPO/tests/e2e/dovecot/dovecot.conf" "$SHARE_DIR/e2e/dovecot/"
 # LANE_CHECKS=rpcs runs the mail benchmark's program on NFS.
 MAILBENCH_BIN=$(dirname "$NFSGUARD_BIN")/tests/bench/nfsguard-mailbench
 [ -x "$MAILBENCH_BIN" ] && install -m 755 "$MAILBENCH_BIN" "$SHARE_DIR/"
