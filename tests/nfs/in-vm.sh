@@ -601,9 +601,9 @@ table inet lanecut {
 NFT
 }
 own_uncut() { nft delete table inet lanecut 2>/dev/null; }
-own_start() {  # own_start MOUNTPOINT HOST LOG LEASE
+own_start() {  # own_start MOUNTPOINT HOST LOG LEASE [IDLE]
     local m=$1
-    "$NFSGUARD" -f -o "backing_fs=nfs,state_dir=,run_dir=/tmp/ngrun,stats_interval=500,ownership=home/*,ownership_host=$2,ownership_wait=500,ownership_idle=3,ownership_lease=$4" \
+    "$NFSGUARD" -f -o "backing_fs=nfs,state_dir=,run_dir=/tmp/ngrun,stats_interval=500,ownership=home/*,ownership_host=$2,ownership_wait=500,ownership_idle=${5:-3},ownership_lease=$4" \
         "$m" "$m" > "$3" 2>&1 &
     OWN_PIDS+=" $!"
     for _ in $(seq 1 150); do grep -q " $m fuse.nfsguard " /proc/mounts && return 0; sleep 0.1; done
@@ -797,6 +797,53 @@ check_ownership() {
     say "nfsguard's logs (ownership):"; sed 's/^/  A | /' "$loga"; sed 's/^/  B | /' "$logb"
 }
 
+# --- two Dovecots on the same mailboxes (dovecots; NFSv4.2) ---------------------
+# Dovecot on host A (127.0.0.1's NFS client) and on host B (the network
+# namespace's) take LMTP deliveries and IMAP changes for the same users at
+# once (tests/e2e/shared_mailboxes.py). Straight on NFS this is what
+# Dovecot's documents warn about: it must go wrong (the control). Through
+# nfsguard with ownership=home/* on both: every message once, every
+# acknowledged change kept, nothing in Dovecot's logs but refusals.
+DC_A=/mnt/dcA DC_B=/mnt/dcB
+dc_run() {  # dc_run TAG MESSAGES PAUSE: the scenario on $DC_A and $DC_B; prints its outcome
+    timeout -k 10 600 python3 /shared/two_dovecots.py "$1" "$EXPORT" $DC_A $DC_B "/tmp/dc-$1" "$2" "$3" \
+        > "$OUT/dovecots-$1.log" 2>&1
+    sed 's/^/  | /' "$OUT/dovecots-$1.log" >&2
+    tail -n 1 "$OUT/dovecots-$1.log" | sed "s/^RESULT //"
+}
+check_dovecots() {
+    local v=4.2 what="v4.2 two Dovecots" lease r ok
+    lease=$(cat /proc/fs/nfsd/nfsv4leasetime)
+    mkdir -p $DC_A $DC_B /tmp/ngrun
+    timeout 60 mount -t nfs -o "vers=$v,$NFS_OPTS" 127.0.0.1:/export $DC_A || { result bad "$what: cannot mount A"; return; }
+    case $(mount_other "$v" $DC_B) in
+        "a client in a network namespace"*) ;;
+        *) result bad "$what: no network-namespace client for host B"; umount -f -l $DC_A; return ;;
+    esac
+    # The control under more load than the guarded run (ownership needs idle
+    # gaps to hand a mailbox over; Dovecot's NFS settings hide a gentle load)
+    say "=== $what straight on NFS (the control)"
+    r=$(dc_run straight 200 0.5)
+    ok=0
+    tail -n 1 "$OUT/dovecots-straight.log" | grep -q '^RESULT TROUBLE' && ok=1
+    result "$([ $ok = 1 ] && echo ok || echo bad)" "$what straight on NFS, the same users on both hosts (the control, it must go wrong): $r"
+    say "=== $what through nfsguard, ownership=home/*"
+    OWN_PIDS=''
+    if own_start $DC_A hostA "$OUT/nfsguard-dovecots-A.log" "$lease" 1 &&
+        own_start $DC_B hostB "$OUT/nfsguard-dovecots-B.log" "$lease" 1; then
+        r=$(dc_run ownership 60 2.5)
+        local ta tb
+        ta=$(own_stat $DC_A takeovers) tb=$(own_stat $DC_B takeovers)
+        ok=0
+        tail -n 1 "$OUT/dovecots-ownership.log" | grep -q '^RESULT clean' &&
+            [ "${ta:-0}" -ge 1 ] 2>/dev/null && [ "${tb:-0}" -ge 1 ] 2>/dev/null && ok=1
+        result "$([ $ok = 1 ] && echo ok || echo bad)" "$what through nfsguard with ownership: $r; takeovers A=$ta B=$tb, refusals A=$(own_stat $DC_A refused) B=$(own_stat $DC_B refused)"
+    else
+        result bad "$what: nfsguard did not mount"
+    fi
+    OWN_A=$DC_A OWN_B=$DC_B own_teardown
+}
+
 # --- NFS RPCs per mail operation (LANE_CHECKS=rpcs; not in the default set) --
 # What each call nfsguard adds costs on real NFS: the RPCs the client sent
 # per operation of a mailbench workload, straight on the NFS mount and through
@@ -907,14 +954,14 @@ check_fence_probe() {
 }
 
 # --- main ---------------------------------------------------------------------
-CHECKS=${LANE_CHECKS:-"lostreply estale silly cache locks closeerr guard doctor ownership"}
+CHECKS=${LANE_CHECKS:-"lostreply estale silly cache locks closeerr guard doctor ownership dovecots"}
 has() { case " $CHECKS " in *" $1 "*) return 0 ;; esac; return 1; }
 sysctl -q -w fs.protected_hardlinks=0   # else link() sends an ACCESS first (see README)
 modprobe -a nf_tables inet_diag tcp_diag veth 2>/dev/null
 say "kernel $(uname -r); nfsguard: $(ldd "$NFSGUARD" | grep -c 'not found') missing libraries; checks: $CHECKS"
 ldd "$NFSGUARD" | grep 'not found' && { echo "nfsguard cannot run in the guest"; exit 3; }
 mkdir -p $ROOTVIEW && mount --bind / $ROOTVIEW   # the local directories under the mounts
-if has locks || has cache || has ownership; then setup_netns || say "no network namespace client: $(ip netns list)"; fi
+if has locks || has cache || has ownership || has dovecots; then setup_netns || say "no network namespace client: $(ip netns list)"; fi
 has closeerr && { setup_small || say "cannot export a small tmpfs"; }
 
 declare -A TABLE=()
@@ -1043,6 +1090,12 @@ if has ownership; then
     case " $VERS " in
         *" 4.2 "*) say "=== v4.2 ownership (two NFS clients, A's network cut)"; check_ownership ;;
         *) say "ownership: not run (NFSv4.2 only; LANE_VERS=$VERS)" ;;
+    esac
+fi
+if has dovecots; then
+    case " $VERS " in
+        *" 4.2 "*) say "=== v4.2 two Dovecots on the same mailboxes"; check_dovecots ;;
+        *) say "dovecots: not run (NFSv4.2 only; LANE_VERS=$VERS)" ;;
     esac
 fi
 
