@@ -551,19 +551,17 @@ def cmd_fenceprobe(variant, adir, bdir, sdir, lease, cut, uncut):
     say("A's traffic to the server cut")
     seen = {}
 
+    def timed_write(key, data):
+        t = clock()
+        try:
+            os.write(afd, data)
+            seen[key] = f"ok in {clock() - t:.1f} s"
+        except OSError as e:
+            seen[key] = f"{ename(e)} in {clock() - t:.1f} s"
+
     def a_writes():
-        t = clock()
-        try:
-            os.write(afd, b"A line 2 (no fsync)\n")
-            seen["write2"] = f"ok in {clock() - t:.1f} s"
-        except OSError as e:
-            seen["write2"] = f"{ename(e)} in {clock() - t:.1f} s"
-        t = clock()
-        try:
-            os.write(afd, b"A line 3 (fsync)\n")
-            seen["write3"] = f"ok in {clock() - t:.1f} s"
-        except OSError as e:
-            seen["write3"] = f"{ename(e)} in {clock() - t:.1f} s"
+        timed_write("write2", b"A line 2 (no fsync)\n")
+        timed_write("write3", b"A line 3 (fsync)\n")
         return "fsync " + ("ok" if os.fsync(afd) is None else "?")
     aw = Bounded("A's fsync", a_writes, clock)
 
