@@ -648,22 +648,38 @@ own_stat() {  # own_stat MOUNTPOINT KEY: a figure of the ownership section of nf
     timeout -k 2 30 "$NFSGUARD" stats --json --run-dir /tmp/ngrun "$1" 2>/dev/null |
         python3 -c "import json, sys; print(json.load(sys.stdin)['ownership'].get('$2', '?'))" 2>/dev/null
 }
-check_ownership() {
-    local v=4.2 what="v4.2 ownership" ma=$OWN_A mb=$OWN_B s=$EXPORT/home/alice r t ok
-    local loga=$OUT/nfsguard-ownership-A.log logb=$OUT/nfsguard-ownership-B.log
-    local lease; lease=$(cat /proc/fs/nfsd/nfsv4leasetime)
-    if [ "$lease" -gt 15 ]; then  # the kit sets 10 s; written only while nfsd is stopped
-        rpc.nfsd 0; echo 10 > /proc/fs/nfsd/nfsv4leasetime; echo 10 > /proc/fs/nfsd/nfsv4gracetime
-        rpc.nfsd 8; lease=$(cat /proc/fs/nfsd/nfsv4leasetime); sleep 11
+# short_lease: the server's NFSv4 lease time, made 10 s (the least nfsd
+# takes) if it is over 15 s: the kit sets 10 s; it is written only while
+# nfsd is stopped. Prints it.
+short_lease() {
+    if [ "$(cat /proc/fs/nfsd/nfsv4leasetime)" -gt 15 ]; then
+        rpc.nfsd 0 >&2; echo 10 > /proc/fs/nfsd/nfsv4leasetime; echo 10 > /proc/fs/nfsd/nfsv4gracetime
+        rpc.nfsd 8 >&2; sleep 11
     fi
+    cat /proc/fs/nfsd/nfsv4leasetime
+}
+# two_clients A B: two hosts' NFSv4.2 mounts of the export, host A's over
+# 127.0.0.1 at A, host B's at B from the network namespace (its own client
+# id). On failure says why and leaves neither mounted.
+two_clients() {
+    mkdir -p "$1" "$2"
+    timeout 60 mount -t nfs -o "vers=4.2,$NFS_OPTS" 127.0.0.1:/export "$1" || { echo "cannot mount A"; return 1; }
+    case $(mount_other 4.2 "$2") in
+        "a client in a network namespace"*) return 0 ;;
+    esac
+    grep -qs " $2 nfs" /proc/mounts && umount -f -l "$2"
+    umount -f -l "$1"
+    echo "no network-namespace client for host B"
+    return 1
+}
+check_ownership() {
+    local what="v4.2 ownership" ma=$OWN_A mb=$OWN_B s=$EXPORT/home/alice r t ok
+    local loga=$OUT/nfsguard-ownership-A.log logb=$OUT/nfsguard-ownership-B.log
+    local lease why; lease=$(short_lease)
     say "$what: the server's lease time is $lease s"
     mkdir -p "$s" && echo "mail of alice" > "$s/inbox" && chmod -R a+rwX "$EXPORT/home" && sync
-    mkdir -p "$ma" "$mb" /tmp/ngrun
-    timeout 60 mount -t nfs -o "vers=$v,$NFS_OPTS" 127.0.0.1:/export "$ma" || { result bad "$what: cannot mount A"; return; }
-    case $(mount_other "$v" "$mb") in
-        "a client in a network namespace"*) ;;
-        *) result bad "$what: no network-namespace client for host B"; own_teardown; return ;;
-    esac
+    mkdir -p /tmp/ngrun
+    why=$(two_clients "$ma" "$mb") || { result bad "$what: $why"; return; }
     if ! own_start "$ma" hostA "$loga" "$lease" || ! own_start "$mb" hostB "$logb" "$lease"; then
         result bad "$what: nfsguard did not mount"; own_teardown; return
     fi
@@ -812,14 +828,10 @@ dc_run() {  # dc_run TAG MESSAGES PAUSE: the scenario on $DC_A and $DC_B; prints
     tail -n 1 "$OUT/dovecots-$1.log" | sed "s/^RESULT //"
 }
 check_dovecots() {
-    local v=4.2 what="v4.2 two Dovecots" lease r ok
-    lease=$(cat /proc/fs/nfsd/nfsv4leasetime)
-    mkdir -p $DC_A $DC_B /tmp/ngrun
-    timeout 60 mount -t nfs -o "vers=$v,$NFS_OPTS" 127.0.0.1:/export $DC_A || { result bad "$what: cannot mount A"; return; }
-    case $(mount_other "$v" $DC_B) in
-        "a client in a network namespace"*) ;;
-        *) result bad "$what: no network-namespace client for host B"; umount -f -l $DC_A; return ;;
-    esac
+    local what="v4.2 two Dovecots" lease r ok why
+    lease=$(short_lease)
+    mkdir -p /tmp/ngrun
+    why=$(two_clients $DC_A $DC_B) || { result bad "$what: $why"; return; }
     # The control under more load than the guarded run (ownership needs idle
     # gaps to hand a mailbox over; Dovecot's NFS settings hide a gentle load)
     say "=== $what straight on NFS (the control)"
@@ -923,24 +935,13 @@ fp_umount() {
     for m in $FP_A $FP_B; do grep -qs " $m nfs" /proc/mounts && { timeout 20 umount "$m" 2>/dev/null || umount -f -l "$m"; }; done
 }
 check_fence_probe() {
-    local v=4.2 lease var out
-    lease=$(cat /proc/fs/nfsd/nfsv4leasetime)
-    if [ "$lease" -gt 15 ]; then  # as in check_ownership
-        rpc.nfsd 0; echo 10 > /proc/fs/nfsd/nfsv4leasetime; echo 10 > /proc/fs/nfsd/nfsv4gracetime
-        rpc.nfsd 8; lease=$(cat /proc/fs/nfsd/nfsv4leasetime); sleep 11
-    fi
+    local lease var out why
+    lease=$(short_lease)
     [ $NETNS = yes ] || setup_netns || { result bad "v4.2 fence-probe: no network namespace"; return; }
     export -f own_cut own_uncut   # lanecheck.py runs them
     say "fence-probe: the server's lease time is $lease s; nfs.recover_lost_locks=$(cat /sys/module/nfs/parameters/recover_lost_locks 2>/dev/null)"
     for var in N L L2; do
-        mkdir -p $FP_A $FP_B
-        if ! timeout 60 mount -t nfs -o "vers=$v,$NFS_OPTS" 127.0.0.1:/export $FP_A; then
-            result bad "v4.2 fence-probe $var: cannot mount A"; continue
-        fi
-        case $(mount_other "$v" $FP_B) in
-            "a client in a network namespace"*) ;;
-            *) result bad "v4.2 fence-probe $var: no network-namespace client for host B"; fp_umount; continue ;;
-        esac
+        why=$(two_clients $FP_A $FP_B) || { result bad "v4.2 fence-probe $var: $why"; continue; }
         out=$OUT/fence-probe-$var.log
         say "=== v4.2 fence-probe $var"
         timeout -k 5 300 python3 "$LANECHECK" fenceprobe "$var" "$FP_A/fence-$var" "$FP_B/fence-$var" \
