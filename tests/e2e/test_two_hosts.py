@@ -4,9 +4,7 @@ LMTP through the other, into the same mailboxes at the same time, with
 faults at a steady rate; every message arrives once, intact, and no mbox is
 interleaved."""
 
-import json
 import os
-import subprocess
 import threading
 import time
 
@@ -77,10 +75,9 @@ def ownership_options(host, run_dir):
 
 
 def ownership_stats(run_dir, point):
-    r = subprocess.run([str(mounts.NFSGUARD), "stats", "--json", "--run-dir", str(run_dir),
-                        str(point)], capture_output=True, text=True, timeout=10)
-    assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)["ownership"]
+    data, said = mounts.read_stats(run_dir, point)
+    assert data is not None, said
+    return data["ownership"]
 
 
 def lmtp_on_a_imap_on_b(scratch, stack, users, services, options_a, options_b, tag):

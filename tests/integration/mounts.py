@@ -6,6 +6,7 @@ by the fixture's teardown, and at the end of the session by a sweep over
 everything still mounted below the test's scratch directories.
 """
 
+import json
 import os
 import shutil
 import signal
@@ -25,6 +26,13 @@ CACHE_MODE = os.environ.get("NFSGUARD_CACHE", "")
 SCRATCH_PREFIX = "nfsguard-it-"
 MOUNT_TIMEOUT = 15  # seconds for a mount to appear
 UNMOUNT_TIMEOUT = 15
+
+
+def read_stats(run_dir, mountpoint):
+    """`nfsguard stats --json` of a mount: (the stats, "") or (None, what it said)."""
+    r = subprocess.run([str(NFSGUARD), "stats", "--json", "--run-dir", str(run_dir),
+                        str(mountpoint)], capture_output=True, text=True, timeout=10)
+    return (json.loads(r.stdout), "") if r.returncode == 0 else (None, r.stderr)
 
 
 def fuse_mounts():

@@ -45,13 +45,12 @@ class Hosts:
         (they are written every 100 ms), or after 5 s."""
         deadline = time.monotonic() + 5
         while True:
-            r = subprocess.run([NFSGUARD, "stats", "--json", "--run-dir", str(self.run),
-                                str(point)], capture_output=True, text=True, timeout=10)
-            s = json.loads(r.stdout)["ownership"] if r.returncode == 0 else None
+            data, said = mounts.read_stats(self.run, point)
+            s = data["ownership"] if data is not None else None
             if (s is not None and holds(s)) or time.monotonic() > deadline:
                 break
             time.sleep(0.1)
-        assert r.returncode == 0, r.stderr
+        assert data is not None, said
         return s
 
 

@@ -67,10 +67,9 @@ def outcome(client):
 
 
 def stats(store):
-    r = subprocess.run([NFSGUARD, "stats", "--json", "--run-dir", str(store.run), str(store.mnt)],
-                       capture_output=True, text=True, timeout=10)
-    assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)
+    data, said = mounts.read_stats(store.run, store.mnt)
+    assert data is not None, said
+    return data
 
 
 def wait_for_stats(store, predicate, timeout=5):
